@@ -1,0 +1,32 @@
+// psfphot: command-line entry point. Sub-commands are defined in cmd_*.cpp.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <iostream>
+
+#include "commands.hpp"
+#include "psfphot/version.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"psfphot: PSF photometry of whole observing nights (FITS in, HDF5 out)"};
+  app.require_subcommand(0, 1);
+  app.set_version_flag("--version", std::string("psfphot ") + psfphot::kVersion + " (git " +
+                                        psfphot::kGitHash + ")");
+  int exit_code = psfphot::apps::kExitOk;
+  psfphot::apps::add_fitsinfo_command(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    // Commands throw our own exceptions with the file and the problem in what().
+    std::cerr << "psfphot: error: " << e.what() << "\n";
+    return psfphot::apps::kExitFailure;
+  }
+  if (app.get_subcommands().empty()) {
+    std::cout << app.help();
+    return psfphot::apps::kExitUsage;
+  }
+  return exit_code;
+}
