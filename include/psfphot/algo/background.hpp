@@ -1,0 +1,59 @@
+#pragma once
+// Step 2: mesh sky background and RMS, SExtractor/SEP style.
+//
+// Method (Bertin & Arnouts 1996, A&AS 117, 393, sect. 3.1; SEP's background.c):
+//  1. the image is cut into meshes of `mesh_px` (the last row/column of meshes may be
+//     smaller); pixels with any bit of `exclude_bits` in the mask (and non-finite ones)
+//     are ignored;
+//  2. per mesh, iterative kappa-sigma clipping about the median until convergence;
+//  3. the mesh level is the mode estimate 2.5 median - 1.5 mean, unless the distribution
+//     is skewed ((mean - median) / sigma >= 0.3), where the median is used; the RMS is
+//     the clipped standard deviation;
+//  4. meshes with fewer than `min_good_fraction` usable pixels are bad and take the mean
+//     of their nearest good neighbours;
+//  5. a `filter_size` x `filter_size` median filter smooths the mesh grid;
+//  6. natural bicubic splines through the mesh centres give the full-resolution maps.
+// Thread-safety: pure; OpenMP over meshes and rows; deterministic.
+#include <stdexcept>
+
+#include "psfphot/core/image.hpp"
+#include "psfphot/core/mask.hpp"
+
+namespace psfphot {
+
+struct BackgroundConfig {
+  int mesh_px = 64;         // mesh size, px (SExtractor BACK_SIZE)
+  int filter_size = 3;      // median filter over the mesh grid, meshes (BACK_FILTERSIZE)
+  double clip_kappa = 3.0;  // clipping threshold, sigmas
+  int clip_max_iter = 10;
+  double min_good_fraction = 0.5;      // of a mesh's pixels that must be usable
+  double max_bad_mesh_fraction = 0.9;  // more bad meshes than this: BackgroundError
+  MaskBits exclude_bits = mask::kNoBackground;
+};
+
+class BackgroundError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Background {
+  Image<float> level;       // ADU per pixel, full resolution
+  Image<float> rms;         // ADU per pixel, full resolution
+  Image<float> mesh_level;  // the filtered mesh grid (nx x ny)
+  Image<float> mesh_rms;
+  int n_bad_meshes = 0;
+  double global_level = 0;  // median of the mesh levels
+  double global_rms = 0;    // median of the mesh RMS
+};
+
+// Throws BackgroundError when too few meshes are usable or the config is invalid.
+Background estimate_background(ImageView<const float> image, ImageView<const MaskBits> mask,
+                               const BackgroundConfig& cfg);
+
+// Natural cubic spline interpolation of a coarse grid whose node i along an axis sits at
+// pixel coordinate centres[i]; evaluated at every integer pixel 0..n-1 (constant beyond
+// the end nodes' curvature-free extension). Exposed for testing.
+Image<float> spline_upsample(ImageView<const float> grid, const std::vector<double>& cx,
+                             const std::vector<double>& cy, int width, int height);
+
+}  // namespace psfphot

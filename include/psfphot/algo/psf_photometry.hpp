@@ -1,0 +1,78 @@
+#pragma once
+// Step 9: Gaussian PSF photometry.
+//
+// The lab's estimator is the least-squares amplitude of a normalised PSF p at the
+// centroid:  f = sum(f_i p_i) / sum(p_i^2).  psfphot generalises it to weighted least
+// squares, f = sum(w_i f_i p_i) / sum(w_i p_i^2), with w_i = 1 / var_i and
+// var_i = rms_i^2 + max(model_i, 0) / gain (sky from the RMS map, star Poisson noise),
+// and by default fits the position jointly (Gauss-Newton on F, x, y; Stetson 1987,
+// PASP 99, 191, DAOPHOT's approach for a fixed analytic PSF). This reaches the
+// Cramer-Rao bound of ../shared/peers/README.md; the lab's fixed-position unweighted
+// amplitude remains available (kLab) for side-by-side comparison.
+//
+// p is the pixel-integrated Gaussian by default (gaussian_psf.hpp), or sampled at pixel
+// centres (lab). Pixels masked with any of `exclude_bits` get zero weight (so a
+// saturated core does not bias the flux: the wings measure it).
+// Flags: kSaturated / kMaskedPixel (such pixels in the stamp), kEdge (stamp off the
+// frame: fit on the pixels inside, flagged), kFitFailed (singular system, no
+// convergence, or the position ran > 2 px away: position/flux from the fixed-position
+// amplitude instead or NaN), kNegativeFlux.
+// Thread-safety: pure; callers parallelise over stars.
+#include <cstdint>
+#include <vector>
+
+#include "psfphot/core/image.hpp"
+#include "psfphot/core/mask.hpp"
+
+namespace psfphot {
+
+enum class PhotometryMethod { kFit, kLab };
+
+struct PhotometryConfig {
+  PhotometryMethod method = PhotometryMethod::kFit;
+  bool integrate_pixels = true;     // false: PSF sampled at pixel centres (lab)
+  bool weighted = true;             // false: uniform weights (lab)
+  double stamp_radius_sigma = 3.5;  // stamp half-size in PSF sigmas (min 3 px)
+  int max_iter = 20;
+  double tolerance_px = 1e-5;
+  MaskBits exclude_bits = mask::kUnusable | mask::kSaturated;
+};
+
+struct PsfFit {
+  double flux = 0, flux_err = 0;    // ADU
+  double x = 0, y = 0;              // px
+  double x_err = 0, y_err = 0;      // px
+  double sigma = 0, sigma_err = 0;  // px (only fitted by fit_psf_sigma)
+  std::uint32_t flags = 0;
+  int iterations = 0;
+  bool converged = false;
+};
+
+// Photometry of one star. `image` is background subtracted; `rms` the background RMS
+// map (ADU); gain in e-/ADU (<= 0 or NaN: no star Poisson term). x0, y0: start
+// position (the centroid).
+PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms,
+                        ImageView<const MaskBits> mask, double x0, double y0, double sigma_px,
+                        double gain, const PhotometryConfig& cfg);
+
+// Fit F, x, y and sigma together (used on bright isolated stars to find the frame's
+// PSF width without the truncation bias of windowed moments).
+PsfFit fit_psf_sigma(ImageView<const float> image, ImageView<const float> rms,
+                     ImageView<const MaskBits> mask, double x0, double y0, double sigma0,
+                     double gain, const PhotometryConfig& cfg);
+
+struct PsfSigmaEstimate {
+  double sigma_px = 0;    // median of the per-star fits
+  double scatter_px = 0;  // robust scatter of the per-star fits
+  int n_stars = 0;        // stars used
+};
+
+// Frame PSF sigma: fits fit_psf_sigma on up to `max_stars` of the given candidates
+// (bright, isolated, unflagged, chosen by the caller) and takes the median.
+// Returns n_stars = 0 when none could be fitted.
+PsfSigmaEstimate estimate_psf_sigma(ImageView<const float> image, ImageView<const float> rms,
+                                    ImageView<const MaskBits> mask,
+                                    const std::vector<std::pair<double, double>>& candidates,
+                                    double sigma0, double gain, const PhotometryConfig& cfg);
+
+}  // namespace psfphot

@@ -1,0 +1,193 @@
+#include "psfphot/algo/background.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "psfphot/algo/stats.hpp"
+
+namespace psfphot {
+namespace {
+
+// Second derivatives of the natural cubic spline through (x[i], y[i]) (Numerical
+// Recipes' tridiagonal "spline" with y''=0 at both ends).
+std::vector<double> spline_second_derivs(const std::vector<double>& x,
+                                         const std::vector<double>& y) {
+  const std::size_t n = x.size();
+  std::vector<double> y2(n, 0.0), u(n, 0.0);
+  for (std::size_t i = 1; i + 1 < n; ++i) {
+    double sig = (x[i] - x[i - 1]) / (x[i + 1] - x[i - 1]);
+    double p = sig * y2[i - 1] + 2.0;
+    y2[i] = (sig - 1.0) / p;
+    u[i] = (y[i + 1] - y[i]) / (x[i + 1] - x[i]) - (y[i] - y[i - 1]) / (x[i] - x[i - 1]);
+    u[i] = (6.0 * u[i] / (x[i + 1] - x[i - 1]) - sig * u[i - 1]) / p;
+  }
+  if (n >= 2) y2[n - 1] = 0.0;
+  for (std::size_t k = n - 1; k-- > 0;) y2[k] = y2[k] * y2[k + 1] + u[k];
+  return y2;
+}
+
+double spline_eval(const std::vector<double>& x, const std::vector<double>& y,
+                   const std::vector<double>& y2, double t) {
+  const std::size_t n = x.size();
+  if (n == 1) return y[0];
+  // Outside the nodes: linear extrapolation with the end slope would amplify noise; SExtractor
+  // extends the spline itself. We follow the spline's end interval (natural: zero curvature).
+  std::size_t hi = std::upper_bound(x.begin(), x.end(), t) - x.begin();
+  hi = std::clamp<std::size_t>(hi, 1, n - 1);
+  const std::size_t lo = hi - 1;
+  const double h = x[hi] - x[lo];
+  const double a = (x[hi] - t) / h, b = (t - x[lo]) / h;
+  return a * y[lo] + b * y[hi] +
+         ((a * a * a - a) * y2[lo] + (b * b * b - b) * y2[hi]) * (h * h) / 6.0;
+}
+
+void median_filter_grid(Image<float>& g, int size) {
+  if (size <= 1) return;
+  const int r = size / 2;
+  Image<float> out(g.width(), g.height());
+  std::vector<float> v;
+  for (int y = 0; y < g.height(); ++y)
+    for (int x = 0; x < g.width(); ++x) {
+      v.clear();
+      for (int dy = -r; dy <= r; ++dy)
+        for (int dx = -r; dx <= r; ++dx)
+          if (g.contains(x + dx, y + dy)) v.push_back(g(x + dx, y + dy));
+      out(x, y) = static_cast<float>(median_inplace(v));
+    }
+  g = std::move(out);
+}
+
+}  // namespace
+
+Image<float> spline_upsample(ImageView<const float> grid, const std::vector<double>& cx,
+                             const std::vector<double>& cy, int width, int height) {
+  const int nx = grid.width(), ny = grid.height();
+  // First along y for every mesh column, at every pixel row; then along x per row.
+  Image<float> cols(nx, height);
+  for (int i = 0; i < nx; ++i) {
+    std::vector<double> yv(ny);
+    for (int j = 0; j < ny; ++j) yv[j] = grid(i, j);
+    auto y2 = spline_second_derivs(cy, yv);
+    for (int y = 0; y < height; ++y) cols(i, y) = static_cast<float>(spline_eval(cy, yv, y2, y));
+  }
+  Image<float> out(width, height);
+#pragma omp parallel for schedule(static)
+  for (int y = 0; y < height; ++y) {
+    std::vector<double> xv(nx);
+    for (int i = 0; i < nx; ++i) xv[i] = cols(i, y);
+    auto x2 = spline_second_derivs(cx, xv);
+    float* o = out.data() + static_cast<std::size_t>(y) * width;
+    if (nx == 1) {
+      std::fill(o, o + width, static_cast<float>(xv[0]));
+      continue;
+    }
+    std::size_t seg = 1;
+    for (int x = 0; x < width; ++x) {
+      while (seg + 1 < cx.size() && x > cx[seg]) ++seg;
+      const std::size_t lo = seg - 1, hi = seg;
+      const double h = cx[hi] - cx[lo];
+      const double a = (cx[hi] - x) / h, b = (x - cx[lo]) / h;
+      o[x] =
+          static_cast<float>(a * xv[lo] + b * xv[hi] +
+                             ((a * a * a - a) * x2[lo] + (b * b * b - b) * x2[hi]) * (h * h) / 6.0);
+    }
+  }
+  return out;
+}
+
+Background estimate_background(ImageView<const float> image, ImageView<const MaskBits> mask,
+                               const BackgroundConfig& cfg) {
+  if (cfg.mesh_px < 2) throw BackgroundError("background.mesh_px must be >= 2");
+  const int w = image.width(), h = image.height();
+  if (!mask.empty() && (mask.width() != w || mask.height() != h)) {
+    throw BackgroundError("mask shape differs from image shape");
+  }
+  const int m = std::min(cfg.mesh_px, std::max(w, h));
+  const int nx = (w + m - 1) / m, ny = (h + m - 1) / m;
+  Image<float> lev(nx, ny), rms(nx, ny);
+  Image<std::uint8_t> good(nx, ny, 0);
+#pragma omp parallel
+  {
+    std::vector<float> v;
+    v.reserve(static_cast<std::size_t>(m) * m);
+#pragma omp for schedule(dynamic, 4)
+    for (int k = 0; k < nx * ny; ++k) {
+      const int i = k % nx, j = k / nx;
+      const int x0 = i * m, y0 = j * m, x1 = std::min(w, x0 + m), y1 = std::min(h, y0 + m);
+      v.clear();
+      for (int y = y0; y < y1; ++y) {
+        const float* r = image.row(y);
+        const MaskBits* mr = mask.empty() ? nullptr : mask.row(y);
+        for (int x = x0; x < x1; ++x) {
+          if (std::isfinite(r[x]) && !(mr && (mr[x] & cfg.exclude_bits))) v.push_back(r[x]);
+        }
+      }
+      const std::size_t npix = static_cast<std::size_t>(x1 - x0) * (y1 - y0);
+      if (v.size() <
+          std::max<std::size_t>(3, static_cast<std::size_t>(cfg.min_good_fraction * npix))) {
+        continue;
+      }
+      ClippedStats s = sigma_clip_inplace(v, cfg.clip_kappa, cfg.clip_max_iter);
+      if (s.n < 3) continue;
+      const bool skewed = s.stddev > 0 && (s.mean - s.median) / s.stddev >= 0.3;
+      lev(i, j) = static_cast<float>(skewed ? s.median : 2.5 * s.median - 1.5 * s.mean);
+      rms(i, j) = static_cast<float>(s.stddev);
+      good(i, j) = 1;
+    }
+  }
+  int n_good = 0;
+  for (int j = 0; j < ny; ++j)
+    for (int i = 0; i < nx; ++i) n_good += good(i, j);
+  const int n_bad = nx * ny - n_good;
+  if (n_good == 0 || n_bad > cfg.max_bad_mesh_fraction * nx * ny) {
+    throw BackgroundError("only " + std::to_string(n_good) + " of " + std::to_string(nx * ny) +
+                          " background meshes have enough usable pixels");
+  }
+  // Fill bad meshes from the nearest good ones, ring by ring (deterministic order).
+  while (true) {
+    bool any_bad = false;
+    Image<std::uint8_t> next = good.clone();
+    for (int j = 0; j < ny; ++j)
+      for (int i = 0; i < nx; ++i) {
+        if (good(i, j)) continue;
+        any_bad = true;
+        double sl = 0, sr = 0;
+        int c = 0;
+        for (int dj = -1; dj <= 1; ++dj)
+          for (int di = -1; di <= 1; ++di)
+            if (good.contains(i + di, j + dj) && good(i + di, j + dj)) {
+              sl += lev(i + di, j + dj);
+              sr += rms(i + di, j + dj);
+              ++c;
+            }
+        if (c) {
+          lev(i, j) = static_cast<float>(sl / c);
+          rms(i, j) = static_cast<float>(sr / c);
+          next(i, j) = 1;
+        }
+      }
+    good = std::move(next);
+    if (!any_bad) break;
+  }
+  median_filter_grid(lev, cfg.filter_size);
+  median_filter_grid(rms, cfg.filter_size);
+
+  std::vector<double> cx(nx), cy(ny);
+  for (int i = 0; i < nx; ++i) cx[i] = 0.5 * (i * m + std::min(w, (i + 1) * m)) - 0.5;
+  for (int j = 0; j < ny; ++j) cy[j] = 0.5 * (j * m + std::min(h, (j + 1) * m)) - 0.5;
+
+  Background out;
+  out.level = spline_upsample(lev.cview(), cx, cy, w, h);
+  out.rms = spline_upsample(rms.cview(), cx, cy, w, h);
+  std::vector<float> lv(lev.data(), lev.data() + lev.size()),
+      rv(rms.data(), rms.data() + rms.size());
+  out.global_level = median_inplace(lv);
+  out.global_rms = median_inplace(rv);
+  out.mesh_level = std::move(lev);
+  out.mesh_rms = std::move(rms);
+  out.n_bad_meshes = n_bad;
+  return out;
+}
+
+}  // namespace psfphot

@@ -1,0 +1,115 @@
+#include "psfphot/algo/centroid.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include "psfphot/core/star.hpp"
+
+namespace psfphot {
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+bool inside(ImageView<const float> img, int x0, int y0, int half) {
+  return x0 - half >= 0 && y0 - half >= 0 && x0 + half < img.width() && y0 + half < img.height();
+}
+}  // namespace
+
+Centroid centroid_lab(ImageView<const float> image, ImageView<const MaskBits> mask, int peak_x,
+                      int peak_y, int window_px, MaskBits exclude_bits) {
+  Centroid c;
+  const int half = window_px / 2;
+  if (!inside(image, peak_x, peak_y, half)) {
+    c.x = c.y = kNaN;
+    c.flags |= star_flag::kEdge;
+    return c;
+  }
+  double s = 0, sx = 0, sy = 0;
+  for (int y = peak_y - half; y <= peak_y + half; ++y)
+    for (int x = peak_x - half; x <= peak_x + half; ++x) {
+      const float v = image(x, y);
+      if (!std::isfinite(v) || (!mask.empty() && (mask(x, y) & exclude_bits))) {
+        c.flags |= star_flag::kMaskedPixel;
+        continue;
+      }
+      s += v;
+      sx += v * x;
+      sy += v * y;
+    }
+  c.iterations = 1;
+  if (!(s > 0)) {
+    c.x = c.y = kNaN;
+    c.flags |= star_flag::kCentroidNoConverge;
+    return c;
+  }
+  c.x = sx / s;
+  c.y = sy / s;
+  return c;
+}
+
+Centroid centroid_windowed(ImageView<const float> image, ImageView<const MaskBits> mask, int peak_x,
+                           int peak_y, const CentroidConfig& cfg) {
+  const double sw = cfg.window_sigma_px;
+  const int half = static_cast<int>(std::ceil(4.0 * sw));
+  if (!inside(image, peak_x, peak_y, half)) {
+    Centroid c;
+    c.x = c.y = kNaN;
+    c.flags |= star_flag::kEdge;
+    return c;
+  }
+  // Start from the lab's box centroid (3x3-ish box is enough to leave the pixel grid).
+  Centroid c = centroid_lab(image, mask, peak_x, peak_y, 3, cfg.exclude_bits);
+  std::uint32_t masked = 0;
+  if (!std::isfinite(c.x)) {
+    c.x = peak_x;
+    c.y = peak_y;
+    c.flags = 0;
+  }
+  const double inv2s2 = 0.5 / (sw * sw);
+  bool converged = false;
+  int it = 0;
+  for (; it < cfg.max_iter; ++it) {
+    double s = 0, sx = 0, sy = 0;
+    for (int y = peak_y - half; y <= peak_y + half; ++y) {
+      const double dy = y - c.y;
+      for (int x = peak_x - half; x <= peak_x + half; ++x) {
+        const float v = image(x, y);
+        if (!std::isfinite(v) || (!mask.empty() && (mask(x, y) & cfg.exclude_bits))) {
+          masked = star_flag::kMaskedPixel;
+          continue;
+        }
+        const double dx = x - c.x;
+        const double wv = std::exp(-(dx * dx + dy * dy) * inv2s2) * v;
+        s += wv;
+        sx += wv * dx;
+        sy += wv * dy;
+      }
+    }
+    if (!(s > 0)) break;
+    const double stepx = 2.0 * sx / s, stepy = 2.0 * sy / s;
+    c.x += stepx;
+    c.y += stepy;
+    if (std::abs(c.x - peak_x) > 2.0 || std::abs(c.y - peak_y) > 2.0) break;
+    if (stepx * stepx + stepy * stepy < cfg.tolerance_px * cfg.tolerance_px) {
+      converged = true;
+      ++it;
+      break;
+    }
+  }
+  if (!converged) {
+    Centroid fb = centroid_lab(image, mask, peak_x, peak_y, cfg.window_px, cfg.exclude_bits);
+    fb.flags |= star_flag::kCentroidNoConverge | masked;
+    return fb;
+  }
+  c.iterations = it;
+  c.flags |= masked;
+  return c;
+}
+
+Centroid measure_centroid(ImageView<const float> image, ImageView<const MaskBits> mask, int peak_x,
+                          int peak_y, const CentroidConfig& cfg) {
+  if (cfg.method == CentroidMethod::kLab)
+    return centroid_lab(image, mask, peak_x, peak_y, cfg.window_px, cfg.exclude_bits);
+  return centroid_windowed(image, mask, peak_x, peak_y, cfg);
+}
+
+}  // namespace psfphot

@@ -1,0 +1,267 @@
+#include "psfphot/algo/psf_photometry.hpp"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "psfphot/algo/gaussian_psf.hpp"
+#include "psfphot/algo/stats.hpp"
+#include "psfphot/core/star.hpp"
+
+namespace psfphot {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+struct Stamp {
+  int x0 = 0, y0 = 0, nx = 0, ny = 0;
+  std::vector<double> data, sky_var;
+  std::vector<char> use;
+  std::uint32_t flags = 0;
+};
+
+Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
+                ImageView<const MaskBits> mask, double x, double y, double sigma,
+                const PhotometryConfig& cfg) {
+  Stamp s;
+  const int half = std::max(3, static_cast<int>(std::ceil(cfg.stamp_radius_sigma * sigma)));
+  const int cx = static_cast<int>(std::lround(x)), cy = static_cast<int>(std::lround(y));
+  int xa = cx - half, xb = cx + half, ya = cy - half, yb = cy + half;
+  if (xa < 0 || ya < 0 || xb >= image.width() || yb >= image.height()) s.flags |= star_flag::kEdge;
+  xa = std::max(xa, 0);
+  ya = std::max(ya, 0);
+  xb = std::min(xb, image.width() - 1);
+  yb = std::min(yb, image.height() - 1);
+  s.x0 = xa;
+  s.y0 = ya;
+  s.nx = std::max(0, xb - xa + 1);
+  s.ny = std::max(0, yb - ya + 1);
+  const std::size_t n = static_cast<std::size_t>(s.nx) * s.ny;
+  s.data.resize(n);
+  s.sky_var.resize(n);
+  s.use.resize(n);
+  for (int j = 0; j < s.ny; ++j)
+    for (int i = 0; i < s.nx; ++i) {
+      const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
+      const int px = xa + i, py = ya + j;
+      const float v = image(px, py);
+      const MaskBits mb = mask.empty() ? 0 : mask(px, py);
+      const double r = rms.empty() ? 1.0 : rms(px, py);
+      bool ok = std::isfinite(v) && std::isfinite(r) && r > 0 && !(mb & cfg.exclude_bits);
+      if (mb & mask::kSaturated) s.flags |= star_flag::kSaturated;
+      if (!ok && !(mb & mask::kSaturated)) s.flags |= star_flag::kMaskedPixel;
+      s.data[k] = ok ? v : 0.0;
+      s.sky_var[k] = ok ? r * r : 1.0;
+      s.use[k] = ok;
+    }
+  return s;
+}
+
+void profiles(const Stamp& s, double x, double y, double sigma, bool integrate, bool derivs,
+              Profile1D& px, Profile1D& py) {
+  if (integrate) {
+    integrated_profile(x, sigma, s.x0, s.nx, derivs, px);
+    integrated_profile(y, sigma, s.y0, s.ny, derivs, py);
+  } else {
+    sampled_profile(x, sigma, s.x0, s.nx, derivs, px);
+    sampled_profile(y, sigma, s.y0, s.ny, derivs, py);
+  }
+}
+
+// Fixed-position amplitude: f = sum(w d p) / sum(w p^2), w from sky (+ star) variance.
+PsfFit amplitude(const Stamp& s, double x, double y, double sigma, double gain,
+                 const PhotometryConfig& cfg) {
+  PsfFit f;
+  f.x = x;
+  f.y = y;
+  f.sigma = sigma;
+  f.x_err = f.y_err = kNaN;
+  Profile1D px, py;
+  profiles(s, x, y, sigma, cfg.integrate_pixels, false, px, py);
+  double flux = 0;
+  // Two passes when weighted with star noise: the weights need a flux estimate.
+  const int passes = (cfg.weighted && gain > 0) ? 2 : 1;
+  double num = 0, den = 0, var_num = 0;
+  for (int pass = 0; pass < passes; ++pass) {
+    num = den = var_num = 0;
+    for (int j = 0; j < s.ny; ++j)
+      for (int i = 0; i < s.nx; ++i) {
+        const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
+        if (!s.use[k]) continue;
+        const double p = px.value[i] * py.value[j];
+        double var = s.sky_var[k];
+        if (gain > 0 && pass > 0) var += std::max(flux * p, 0.0) / gain;
+        const double w = cfg.weighted ? 1.0 / var : 1.0;
+        num += w * s.data[k] * p;
+        den += w * p * p;
+        var_num += w * w * p * p * var;
+      }
+    flux = den > 0 ? num / den : kNaN;
+  }
+  f.flux = flux;
+  f.flux_err = den > 0 ? std::sqrt(var_num) / den : kNaN;
+  if (!(den > 0)) f.flags |= star_flag::kFitFailed;
+  return f;
+}
+
+// Gauss-Newton on (F, x, y[, sigma]) with model-based inverse-variance weights.
+PsfFit gauss_newton(const Stamp& s, double x0, double y0, double sigma0, double gain,
+                    const PhotometryConfig& cfg, bool fit_sigma) {
+  const int np = fit_sigma ? 4 : 3;
+  PsfFit start = amplitude(s, x0, y0, sigma0, gain, cfg);
+  double F = start.flux, x = x0, y = y0, sg = sigma0;
+  PsfFit out = start;
+  if (!std::isfinite(F) || F <= 0) {
+    out.flags |= star_flag::kFitFailed;
+    return out;
+  }
+  Profile1D px, py;
+  Eigen::Matrix4d A;
+  Eigen::Vector4d b;
+  bool converged = false;
+  int it = 0;
+  for (; it < cfg.max_iter; ++it) {
+    profiles(s, x, y, sg, cfg.integrate_pixels, true, px, py);
+    A.setZero();
+    b.setZero();
+    for (int j = 0; j < s.ny; ++j)
+      for (int i = 0; i < s.nx; ++i) {
+        const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
+        if (!s.use[k]) continue;
+        const double ex = px.value[i], ey = py.value[j];
+        const double p = ex * ey, m = F * p;
+        double var = s.sky_var[k];
+        if (gain > 0) var += std::max(m, 0.0) / gain;
+        const double w = cfg.weighted ? 1.0 / var : 1.0;
+        Eigen::Vector4d J;
+        J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j],
+            fit_sigma ? F * (px.d_s[i] * ey + ex * py.d_s[j]) : 0.0;
+        const double r = s.data[k] - m;
+        A.noalias() += w * J * J.transpose();
+        b.noalias() += (w * r) * J;
+      }
+    if (!fit_sigma) A(3, 3) = 1.0;  // decouple the unused parameter
+    Eigen::LDLT<Eigen::Matrix4d> ldlt(A);
+    if (ldlt.info() != Eigen::Success || !ldlt.isPositive()) break;
+    Eigen::Vector4d d = ldlt.solve(b);
+    // Damp large position steps: far from the optimum the quadratic model misleads.
+    const double step = std::hypot(d(1), d(2));
+    const double scale = step > 0.5 ? 0.5 / step : 1.0;
+    F += d(0) * scale;
+    x += d(1) * scale;
+    y += d(2) * scale;
+    if (fit_sigma) sg = std::clamp(sg + d(3) * scale, 0.3, 20.0);
+    if (!std::isfinite(F) || std::abs(x - x0) > 2.0 || std::abs(y - y0) > 2.0) break;
+    if (step * scale < cfg.tolerance_px && (!fit_sigma || std::abs(d(3)) < cfg.tolerance_px)) {
+      converged = true;
+      ++it;
+      break;
+    }
+  }
+  if (!converged) {
+    out.flags |= star_flag::kFitFailed;
+    out.iterations = it;
+    return out;
+  }
+  // Covariance at the solution: inverse of the Fisher matrix J^T W J.
+  profiles(s, x, y, sg, cfg.integrate_pixels, true, px, py);
+  A.setZero();
+  for (int j = 0; j < s.ny; ++j)
+    for (int i = 0; i < s.nx; ++i) {
+      const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
+      if (!s.use[k]) continue;
+      const double ex = px.value[i], ey = py.value[j];
+      const double p = ex * ey;
+      double var = s.sky_var[k];
+      if (gain > 0) var += std::max(F * p, 0.0) / gain;
+      Eigen::Vector4d J;
+      J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j],
+          fit_sigma ? F * (px.d_s[i] * ey + ex * py.d_s[j]) : 0.0;
+      A.noalias() += (1.0 / var) * J * J.transpose();
+    }
+  if (!fit_sigma) A(3, 3) = 1.0;
+  Eigen::Matrix4d cov = A.inverse();
+  out.flux = F;
+  out.x = x;
+  out.y = y;
+  out.sigma = sg;
+  out.flux_err = std::sqrt(std::max(cov(0, 0), 0.0));
+  out.x_err = std::sqrt(std::max(cov(1, 1), 0.0));
+  out.y_err = std::sqrt(std::max(cov(2, 2), 0.0));
+  out.sigma_err = fit_sigma ? std::sqrt(std::max(cov(3, 3), 0.0)) : kNaN;
+  out.converged = true;
+  out.iterations = it;
+  (void)np;
+  return out;
+}
+
+}  // namespace
+
+PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms,
+                        ImageView<const MaskBits> mask, double x0, double y0, double sigma_px,
+                        double gain, const PhotometryConfig& cfg) {
+  if (!std::isfinite(x0) || !std::isfinite(y0) || !(sigma_px > 0)) {
+    PsfFit f;
+    f.flux = f.flux_err = f.x = f.y = f.x_err = f.y_err = kNaN;
+    f.flags = star_flag::kFitFailed;
+    return f;
+  }
+  const double g = std::isfinite(gain) && gain > 0 ? gain : 0.0;
+  Stamp s = cut_stamp(image, rms, mask, x0, y0, sigma_px, cfg);
+  PsfFit f;
+  if (cfg.method == PhotometryMethod::kLab) {
+    f = amplitude(s, x0, y0, sigma_px, g, cfg);
+  } else {
+    f = gauss_newton(s, x0, y0, sigma_px, g, cfg, false);
+    if (!f.converged) {
+      // Keep the measurement at the centroid, flagged.
+      PsfFit a = amplitude(s, x0, y0, sigma_px, g, cfg);
+      a.flags |= f.flags | star_flag::kFitFailed;
+      f = a;
+    }
+  }
+  f.flags |= s.flags;
+  if (std::isfinite(f.flux) && f.flux <= 0) f.flags |= star_flag::kNegativeFlux;
+  return f;
+}
+
+PsfFit fit_psf_sigma(ImageView<const float> image, ImageView<const float> rms,
+                     ImageView<const MaskBits> mask, double x0, double y0, double sigma0,
+                     double gain, const PhotometryConfig& cfg) {
+  const double g = std::isfinite(gain) && gain > 0 ? gain : 0.0;
+  // A generous stamp: the width is constrained by the wings.
+  PhotometryConfig c = cfg;
+  c.stamp_radius_sigma = std::max(cfg.stamp_radius_sigma, 4.0);
+  Stamp s = cut_stamp(image, rms, mask, x0, y0, sigma0, c);
+  PsfFit f = gauss_newton(s, x0, y0, sigma0, g, c, true);
+  f.flags |= s.flags;
+  return f;
+}
+
+PsfSigmaEstimate estimate_psf_sigma(ImageView<const float> image, ImageView<const float> rms,
+                                    ImageView<const MaskBits> mask,
+                                    const std::vector<std::pair<double, double>>& candidates,
+                                    double sigma0, double gain, const PhotometryConfig& cfg) {
+  std::vector<double> sig(candidates.size(), kNaN);
+#pragma omp parallel for schedule(dynamic, 4)
+  for (std::ptrdiff_t i = 0; i < static_cast<std::ptrdiff_t>(candidates.size()); ++i) {
+    PsfFit f = fit_psf_sigma(image, rms, mask, candidates[i].first, candidates[i].second, sigma0,
+                             gain, cfg);
+    if (f.converged &&
+        !(f.flags & (star_flag::kEdge | star_flag::kSaturated | star_flag::kMaskedPixel)))
+      sig[i] = f.sigma;
+  }
+  std::vector<double> good;
+  for (double v : sig)
+    if (std::isfinite(v)) good.push_back(v);
+  PsfSigmaEstimate e;
+  e.n_stars = static_cast<int>(good.size());
+  if (good.empty()) return e;
+  std::vector<double> tmp = good;
+  e.sigma_px = median_inplace(tmp);
+  e.scatter_px = good.size() > 1 ? mad_std_inplace(good) : 0.0;
+  return e;
+}
+
+}  // namespace psfphot

@@ -1,0 +1,69 @@
+#include "psfphot/algo/smooth.hpp"
+
+#include <cmath>
+
+namespace psfphot {
+
+std::vector<float> gaussian_taps(double sigma_px) {
+  const int r = std::max(1, static_cast<int>(std::ceil(3.0 * sigma_px)));
+  std::vector<double> t(2 * r + 1);
+  double sum = 0;
+  for (int i = -r; i <= r; ++i) sum += t[i + r] = std::exp(-0.5 * i * i / (sigma_px * sigma_px));
+  std::vector<float> out(t.size());
+  for (std::size_t i = 0; i < t.size(); ++i) out[i] = static_cast<float>(t[i] / sum);
+  return out;
+}
+
+double smoothing_noise_factor(double sigma_px) {
+  if (sigma_px <= 0) return 1.0;
+  double s2 = 0;
+  for (float v : gaussian_taps(sigma_px)) s2 += double(v) * v;
+  return s2;  // separable: sum over 2-D of (a_i b_j)^2 = (sum a^2)^2, sqrt gives sum a^2
+}
+
+Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskBits> mask,
+                             MaskBits exclude_bits, double sigma_px) {
+  const int w = image.width(), h = image.height();
+  Image<float> clean(w, h);
+#pragma omp parallel for schedule(static)
+  for (int y = 0; y < h; ++y) {
+    const float* r = image.row(y);
+    const MaskBits* m = mask.empty() ? nullptr : mask.row(y);
+    float* o = clean.data() + static_cast<std::size_t>(y) * w;
+    for (int x = 0; x < w; ++x) {
+      const bool bad = !std::isfinite(r[x]) || (m && (m[x] & exclude_bits));
+      o[x] = bad ? 0.f : r[x];
+    }
+  }
+  if (sigma_px <= 0) return clean;
+  const std::vector<float> k = gaussian_taps(sigma_px);
+  const int rad = static_cast<int>(k.size() / 2);
+  Image<float> tmp(w, h), out(w, h);
+  // Rows: taps beyond the border are dropped (zero padding), as SExtractor does.
+#pragma omp parallel for schedule(static)
+  for (int y = 0; y < h; ++y) {
+    const float* in = clean.data() + static_cast<std::size_t>(y) * w;
+    float* o = tmp.data() + static_cast<std::size_t>(y) * w;
+    for (int x = 0; x < w; ++x) {
+      float s = 0;
+      const int lo = std::max(-rad, -x), hi = std::min(rad, w - 1 - x);
+      for (int i = lo; i <= hi; ++i) s += k[i + rad] * in[x + i];
+      o[x] = s;
+    }
+  }
+  // Columns, processed row-wise for cache-friendly access.
+#pragma omp parallel for schedule(static)
+  for (int y = 0; y < h; ++y) {
+    float* o = out.data() + static_cast<std::size_t>(y) * w;
+    std::fill(o, o + w, 0.f);
+    const int lo = std::max(-rad, -y), hi = std::min(rad, h - 1 - y);
+    for (int i = lo; i <= hi; ++i) {
+      const float kv = k[i + rad];
+      const float* in = tmp.data() + static_cast<std::size_t>(y + i) * w;
+      for (int x = 0; x < w; ++x) o[x] += kv * in[x];
+    }
+  }
+  return out;
+}
+
+}  // namespace psfphot
