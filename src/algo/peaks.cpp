@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace psfphot {
 namespace {
@@ -142,6 +143,61 @@ std::vector<Peak> merge_close_peaks(const std::vector<Peak>& peaks, double radiu
   std::vector<Peak> out;
   for (std::size_t i = 0; i < peaks.size(); ++i)
     if (keep[i]) out.push_back(peaks[i]);
+  return out;
+}
+
+std::vector<Peak> merge_peaks_in_regions(const std::vector<Peak>& peaks,
+                                         ImageView<const MaskBits> mask, MaskBits bits,
+                                         int reach_px) {
+  if (mask.empty() || peaks.empty()) return peaks;
+  const int w = mask.width(), h = mask.height();
+  // Region id per touched pixel, filled lazily: saturated regions are few and small, so
+  // a hash map beats a frame-sized label image.
+  std::unordered_map<long long, int> label;
+  std::vector<int> region_of(peaks.size(), -1);
+  int next = 0;
+  constexpr std::size_t kMaxRegion = 1 << 20;
+  for (std::size_t k = 0; k < peaks.size(); ++k) {
+    const Peak& p = peaks[k];
+    for (int dy = -reach_px; dy <= reach_px && region_of[k] < 0; ++dy)
+      for (int dx = -reach_px; dx <= reach_px && region_of[k] < 0; ++dx) {
+        const int x = p.x + dx, y = p.y + dy;
+        if (x < 0 || y < 0 || x >= w || y >= h || !(mask(x, y) & bits)) continue;
+        const long long key = static_cast<long long>(y) * w + x;
+        auto it = label.find(key);
+        if (it != label.end()) {
+          region_of[k] = it->second;
+          break;
+        }
+        // Flood the new region (8-connected).
+        const int id = next++;
+        std::vector<long long> stack{key};
+        label[key] = id;
+        while (!stack.empty() && label.size() < kMaxRegion) {
+          const long long cur = stack.back();
+          stack.pop_back();
+          const int cx = static_cast<int>(cur % w), cy = static_cast<int>(cur / w);
+          for (int j = -1; j <= 1; ++j)
+            for (int i = -1; i <= 1; ++i) {
+              const int nx = cx + i, ny = cy + j;
+              if (nx < 0 || ny < 0 || nx >= w || ny >= h || !(mask(nx, ny) & bits)) continue;
+              const long long nk = static_cast<long long>(ny) * w + nx;
+              if (label.emplace(nk, id).second) stack.push_back(nk);
+            }
+        }
+        region_of[k] = id;
+      }
+  }
+  // The highest peak of each region survives (ties: first in (y, x) order).
+  std::vector<int> best(next, -1);
+  for (std::size_t k = 0; k < peaks.size(); ++k) {
+    const int r = region_of[k];
+    if (r >= 0 && (best[r] < 0 || peaks[k].value > peaks[best[r]].value))
+      best[r] = static_cast<int>(k);
+  }
+  std::vector<Peak> out;
+  for (std::size_t k = 0; k < peaks.size(); ++k)
+    if (region_of[k] < 0 || best[region_of[k]] == static_cast<int>(k)) out.push_back(peaks[k]);
   return out;
 }
 

@@ -106,8 +106,8 @@ PsfFit amplitude(const Stamp& s, double x, double y, double sigma, double gain,
 }
 
 // Gauss-Newton on (F, x, y[, sigma]) with model-based inverse-variance weights.
-PsfFit gauss_newton(const Stamp& s, double x0, double y0, double sigma0, double gain,
-                    const PhotometryConfig& cfg, bool fit_sigma) {
+PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0, double gain,
+                         const PhotometryConfig& cfg, bool fit_sigma) {
   const int np = fit_sigma ? 4 : 3;
   PsfFit start = amplitude(s, x0, y0, sigma0, gain, cfg);
   double F = start.flux, x = x0, y = y0, sg = sigma0;
@@ -196,6 +196,38 @@ PsfFit gauss_newton(const Stamp& s, double x0, double y0, double sigma0, double 
   return out;
 }
 
+// Pixels whose residual exceeds clip_sigma times its expected noise (an unstable hot
+// pixel, a cosmic-ray hit, an undetected neighbour's core) are dropped and the fit
+// repeated: one bad pixel must not pull a bright star's position by many sigmas.
+PsfFit gauss_newton(Stamp& s, double x0, double y0, double sigma0, double gain,
+                    const PhotometryConfig& cfg, bool fit_sigma) {
+  PsfFit f = gauss_newton_once(s, x0, y0, sigma0, gain, cfg, fit_sigma);
+  if (!(cfg.clip_sigma > 0)) return f;
+  for (int round = 0; round < 2 && f.converged; ++round) {
+    Profile1D px, py;
+    profiles(s, f.x, f.y, f.sigma, cfg.integrate_pixels, false, px, py);
+    int dropped = 0;
+    for (int j = 0; j < s.ny; ++j)
+      for (int i = 0; i < s.nx; ++i) {
+        const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
+        if (!s.use[k]) continue;
+        const double m = f.flux * px.value[i] * py.value[j];
+        double var = s.sky_var[k];
+        if (gain > 0) var += std::max(m, 0.0) / gain;
+        if (std::abs(s.data[k] - m) > cfg.clip_sigma * std::sqrt(var)) {
+          s.use[k] = 0;
+          ++dropped;
+        }
+      }
+    if (!dropped) break;
+    PsfFit g = gauss_newton_once(s, f.x, f.y, f.sigma, gain, cfg, fit_sigma);
+    if (!g.converged) break;
+    g.flags |= f.flags | star_flag::kClippedPixel;
+    f = g;
+  }
+  return f;
+}
+
 }  // namespace
 
 PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms,
@@ -209,6 +241,7 @@ PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms
   }
   const double g = std::isfinite(gain) && gain > 0 ? gain : 0.0;
   Stamp s = cut_stamp(image, rms, mask, x0, y0, sigma_px, cfg);
+  const std::vector<char> use0 = s.use;
   PsfFit f;
   if (cfg.method == PhotometryMethod::kLab) {
     f = amplitude(s, x0, y0, sigma_px, g, cfg);
@@ -216,6 +249,7 @@ PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms
     f = gauss_newton(s, x0, y0, sigma_px, g, cfg, false);
     if (!f.converged) {
       // Keep the measurement at the centroid, flagged.
+      s.use = use0;
       PsfFit a = amplitude(s, x0, y0, sigma_px, g, cfg);
       a.flags |= f.flags | star_flag::kFitFailed;
       f = a;
@@ -239,28 +273,84 @@ PsfFit fit_psf_sigma(ImageView<const float> image, ImageView<const float> rms,
   return f;
 }
 
+double PsfSigmaModel::sigma_at(double x, double y) const {
+  const double u = 2.0 * x / width - 1.0, v = 2.0 * y / height - 1.0;
+  double s = coef[0];
+  if (order >= 1) s += coef[1] * u + coef[2] * v;
+  if (order >= 2) s += coef[3] * u * u + coef[4] * u * v + coef[5] * v * v;
+  return s;
+}
+
 PsfSigmaEstimate estimate_psf_sigma(ImageView<const float> image, ImageView<const float> rms,
                                     ImageView<const MaskBits> mask,
                                     const std::vector<std::pair<double, double>>& candidates,
-                                    double sigma0, double gain, const PhotometryConfig& cfg) {
-  std::vector<double> sig(candidates.size(), kNaN);
+                                    double sigma0, double gain, const PhotometryConfig& cfg,
+                                    int max_order) {
+  std::vector<double> sig(candidates.size(), kNaN), fx(candidates.size()), fy(candidates.size());
 #pragma omp parallel for schedule(dynamic, 4)
   for (std::ptrdiff_t i = 0; i < static_cast<std::ptrdiff_t>(candidates.size()); ++i) {
     PsfFit f = fit_psf_sigma(image, rms, mask, candidates[i].first, candidates[i].second, sigma0,
                              gain, cfg);
     if (f.converged &&
-        !(f.flags & (star_flag::kEdge | star_flag::kSaturated | star_flag::kMaskedPixel)))
+        !(f.flags & (star_flag::kEdge | star_flag::kSaturated | star_flag::kMaskedPixel))) {
       sig[i] = f.sigma;
+      fx[i] = f.x;
+      fy[i] = f.y;
+    }
   }
-  std::vector<double> good;
-  for (double v : sig)
-    if (std::isfinite(v)) good.push_back(v);
+  std::vector<double> good, gx, gy;
+  for (std::size_t i = 0; i < sig.size(); ++i)
+    if (std::isfinite(sig[i])) {
+      good.push_back(sig[i]);
+      gx.push_back(fx[i]);
+      gy.push_back(fy[i]);
+    }
   PsfSigmaEstimate e;
+  e.model.width = std::max(1, image.width());
+  e.model.height = std::max(1, image.height());
+  e.model.coef[0] = sigma0;
   e.n_stars = static_cast<int>(good.size());
   if (good.empty()) return e;
   std::vector<double> tmp = good;
   e.sigma_px = median_inplace(tmp);
-  e.scatter_px = good.size() > 1 ? mad_std_inplace(good) : 0.0;
+  e.model.coef[0] = e.sigma_px;
+  const int order = std::min(max_order, good.size() >= 30 ? 2 : (good.size() >= 10 ? 1 : 0));
+  const int nc = order == 2 ? 6 : (order == 1 ? 3 : 1);
+  // Least squares with clipping: a blended or cosmic-ray-hit star can fit a wild width.
+  std::vector<char> use(good.size(), 1);
+  double scatter = 0;
+  for (int it = 0; it < 5 && order > 0; ++it) {
+    Eigen::MatrixXd A(good.size(), nc);
+    Eigen::VectorXd b(good.size());
+    for (std::size_t i = 0; i < good.size(); ++i) {
+      const double u = 2.0 * gx[i] / e.model.width - 1.0, v = 2.0 * gy[i] / e.model.height - 1.0;
+      const double row[6] = {1, u, v, u * u, u * v, v * v};
+      const double wt = use[i] ? 1.0 : 0.0;
+      for (int c = 0; c < nc; ++c) A(static_cast<Eigen::Index>(i), c) = wt * row[c];
+      b(static_cast<Eigen::Index>(i)) = wt * good[i];
+    }
+    Eigen::VectorXd coef = A.colPivHouseholderQr().solve(b);
+    PsfSigmaModel m = e.model;
+    m.order = order;
+    for (int c = 0; c < nc; ++c) m.coef[c] = coef(c);
+    std::vector<double> res;
+    for (std::size_t i = 0; i < good.size(); ++i)
+      if (use[i]) res.push_back(good[i] - m.sigma_at(gx[i], gy[i]));
+    scatter = mad_std_inplace(res);
+    bool changed = false;
+    for (std::size_t i = 0; i < good.size(); ++i) {
+      const bool keep = std::abs(good[i] - m.sigma_at(gx[i], gy[i])) <= 3.0 * scatter + 1e-9;
+      changed |= keep != static_cast<bool>(use[i]);
+      use[i] = keep;
+    }
+    e.model = m;
+    if (!changed) break;
+  }
+  if (order == 0) {
+    std::vector<double> g2 = good;
+    scatter = good.size() > 1 ? mad_std_inplace(g2) : 0.0;
+  }
+  e.scatter_px = scatter;
   return e;
 }
 

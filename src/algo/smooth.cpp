@@ -14,15 +14,19 @@ std::vector<float> gaussian_taps(double sigma_px) {
   return out;
 }
 
-double smoothing_noise_factor(double sigma_px) {
+double smoothing_noise_factor(double sigma_px, bool lowered) {
   if (sigma_px <= 0) return 1.0;
   double s2 = 0;
-  for (float v : gaussian_taps(sigma_px)) s2 += double(v) * v;
-  return s2;  // separable: sum over 2-D of (a_i b_j)^2 = (sum a^2)^2, sqrt gives sum a^2
+  const auto taps = gaussian_taps(sigma_px);
+  for (float v : taps) s2 += double(v) * v;
+  // Separable: sum over 2-D of (a_i b_j)^2 = (sum a^2)^2. The lowered kernel
+  // K = G - 1/n has sum K^2 = sum G^2 - 1/n (since sum G = 1).
+  const double n = double(taps.size()) * double(taps.size());
+  return lowered ? std::sqrt(s2 * s2 - 1.0 / n) : s2;
 }
 
 Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskBits> mask,
-                             MaskBits exclude_bits, double sigma_px) {
+                             MaskBits exclude_bits, double sigma_px, bool lowered) {
   const int w = image.width(), h = image.height();
   Image<float> clean(w, h);
 #pragma omp parallel for schedule(static)
@@ -61,6 +65,31 @@ Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskB
       const float kv = k[i + rad];
       const float* in = tmp.data() + static_cast<std::size_t>(y + i) * w;
       for (int x = 0; x < w; ++x) o[x] += kv * in[x];
+    }
+  }
+  if (!lowered) return out;
+  // Subtract the box mean over the same (2r+1)^2 window (zero padding beyond the
+  // border, as for the Gaussian), with running sums: O(1) per pixel.
+  const float inv_n = 1.0f / static_cast<float>((2 * rad + 1) * (2 * rad + 1));
+#pragma omp parallel for schedule(static)
+  for (int y = 0; y < h; ++y) {
+    const float* in = clean.data() + static_cast<std::size_t>(y) * w;
+    float* o = tmp.data() + static_cast<std::size_t>(y) * w;
+    double run = 0;
+    for (int i = 0; i <= std::min(rad, w - 1); ++i) run += in[i];
+    for (int x = 0; x < w; ++x) {
+      o[x] = static_cast<float>(run);
+      if (x + rad + 1 < w) run += in[x + rad + 1];
+      if (x - rad >= 0) run -= in[x - rad];
+    }
+  }
+#pragma omp parallel for schedule(static)
+  for (int y = 0; y < h; ++y) {
+    float* o = out.data() + static_cast<std::size_t>(y) * w;
+    const int lo = std::max(-rad, -y), hi = std::min(rad, h - 1 - y);
+    for (int i = lo; i <= hi; ++i) {
+      const float* in = tmp.data() + static_cast<std::size_t>(y + i) * w;
+      for (int x = 0; x < w; ++x) o[x] -= inv_n * in[x];
     }
   }
   return out;

@@ -15,6 +15,7 @@ const char* name(std::uint32_t bit) {
     case kCentroidNoConverge: return "centroid_no_converge";
     case kFitFailed: return "fit_failed";
     case kNegativeFlux: return "negative_flux";
+    case kClippedPixel: return "clipped_pixel";
     default: return "unknown";
   }
 }

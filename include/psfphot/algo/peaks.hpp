@@ -51,4 +51,12 @@ std::vector<Peak> find_peaks_naive(ImageView<const float> image, ImageView<const
 // find in the cores of faint stars. Input and output sorted by (y, x).
 std::vector<Peak> merge_close_peaks(const std::vector<Peak>& peaks, double radius_px);
 
+// Keep one peak (the highest) per connected region of pixels carrying `bits` (e.g. a
+// saturated star's flat core, which yields several noise peaks on its rim). A peak
+// belongs to a region when a region pixel lies within `reach_px` (Chebyshev) of it.
+// Input and output sorted by (y, x).
+std::vector<Peak> merge_peaks_in_regions(const std::vector<Peak>& peaks,
+                                         ImageView<const MaskBits> mask, MaskBits bits,
+                                         int reach_px = 2);
+
 }  // namespace psfphot

@@ -14,7 +14,8 @@
 // centres (lab). Pixels masked with any of `exclude_bits` get zero weight (so a
 // saturated core does not bias the flux: the wings measure it).
 // Flags: kSaturated / kMaskedPixel (such pixels in the stamp), kEdge (stamp off the
-// frame: fit on the pixels inside, flagged), kFitFailed (singular system, no
+// frame: fit on the pixels inside, flagged), kClippedPixel (outlier pixels dropped
+// from the fit: hot pixel, cosmic ray, unresolved neighbour), kFitFailed (singular system, no
 // convergence, or the position ran > 2 px away: position/flux from the fixed-position
 // amplitude instead or NaN), kNegativeFlux.
 // Thread-safety: pure; callers parallelise over stars.
@@ -35,6 +36,7 @@ struct PhotometryConfig {
   double stamp_radius_sigma = 3.5;  // stamp half-size in PSF sigmas (min 3 px)
   int max_iter = 20;
   double tolerance_px = 1e-5;
+  double clip_sigma = 6.0;  // drop pixels with |residual| > this x noise, refit (0 = off)
   MaskBits exclude_bits = mask::kUnusable | mask::kSaturated;
 };
 
@@ -61,18 +63,30 @@ PsfFit fit_psf_sigma(ImageView<const float> image, ImageView<const float> rms,
                      ImageView<const MaskBits> mask, double x0, double y0, double sigma0,
                      double gain, const PhotometryConfig& cfg);
 
-struct PsfSigmaEstimate {
-  double sigma_px = 0;    // median of the per-star fits
-  double scatter_px = 0;  // robust scatter of the per-star fits
-  int n_stars = 0;        // stars used
+// The PSF width across the field: sigma(x, y) = polynomial of order 0, 1 or 2 in the
+// scaled coordinates u = 2x/W - 1, v = 2y/H - 1 (seeing and focus vary mildly across a
+// detector; a single width biases bright-star fluxes by ~2x the relative mismatch).
+struct PsfSigmaModel {
+  int order = 0;                          // 0: constant, 1: plane, 2: quadratic
+  double coef[6] = {2.0, 0, 0, 0, 0, 0};  // 1, u, v, u^2, uv, v^2
+  double width = 1, height = 1;           // frame size used for scaling, px
+  double sigma_at(double x, double y) const;
 };
 
-// Frame PSF sigma: fits fit_psf_sigma on up to `max_stars` of the given candidates
-// (bright, isolated, unflagged, chosen by the caller) and takes the median.
-// Returns n_stars = 0 when none could be fitted.
+struct PsfSigmaEstimate {
+  double sigma_px = 0;    // median of the per-star fits
+  double scatter_px = 0;  // robust scatter of the per-star fits about the model
+  int n_stars = 0;        // stars used
+  PsfSigmaModel model;    // order chosen from the number of stars (>= 30: 2, >= 10: 1)
+};
+
+// Frame PSF sigma: fits fit_psf_sigma on the given candidates (bright, isolated,
+// unflagged, chosen by the caller), then fits the polynomial model by least squares with
+// iterative 3-sigma clipping. n_stars = 0 (model = sigma0) when none could be fitted.
 PsfSigmaEstimate estimate_psf_sigma(ImageView<const float> image, ImageView<const float> rms,
                                     ImageView<const MaskBits> mask,
                                     const std::vector<std::pair<double, double>>& candidates,
-                                    double sigma0, double gain, const PhotometryConfig& cfg);
+                                    double sigma0, double gain, const PhotometryConfig& cfg,
+                                    int max_order = 2);
 
 }  // namespace psfphot

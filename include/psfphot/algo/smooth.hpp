@@ -16,10 +16,14 @@ namespace psfphot {
 std::vector<float> gaussian_taps(double sigma_px);
 
 // sqrt(sum of squared 2-D kernel weights): the noise ratio smoothed / raw for white noise.
-double smoothing_noise_factor(double sigma_px);
+double smoothing_noise_factor(double sigma_px, bool lowered = false);
 
 // sigma_px <= 0 returns a copy with excluded pixels zeroed.
+// `lowered` = true convolves with the zero-sum "lowered" Gaussian of DAOFIND (Stetson
+// 1987, PASP 99, 191): K = G - 1/n over the (2r+1)^2 window, computed as the Gaussian
+// convolution minus the box mean. A smooth pedestal (galaxy wings, sky gradients) then
+// contributes nothing, so noise bumps on extended emission are not taken for stars.
 Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskBits> mask,
-                             MaskBits exclude_bits, double sigma_px);
+                             MaskBits exclude_bits, double sigma_px, bool lowered = false);
 
 }  // namespace psfphot

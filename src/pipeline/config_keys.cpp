@@ -1,0 +1,342 @@
+// The documented configuration keys. Each entry binds one TOML key to one field of the
+// algorithm config structs, with its type, unit, range and meaning.
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "config_keys.hpp"
+
+namespace psfphot::pipeline::detail {
+namespace {
+
+std::string fmt_double(double v) {
+  if (std::isnan(v)) return "nan";
+  char b[64];
+  std::snprintf(b, sizeof b, "%.10g", v);
+  std::string s = b;
+  if (s.find_first_of(".en") == std::string::npos) s += ".0";
+  return s;
+}
+std::string quote(const std::string& s) {
+  std::ostringstream o;
+  o << toml::value<std::string>(s);
+  return o.str();
+}
+
+template <class Ref>
+Key dbl(const char* sec, const char* key, const char* unit, double lo, double hi, const char* doc,
+        Ref ref, bool allow_nan = false) {
+  Key k{sec, key, "float", unit, doc, nullptr, nullptr};
+  k.set = [=](const toml::node& n, Config& c) -> std::string {
+    std::optional<double> v = n.value<double>();
+    if (!v || !(n.is_floating_point() || n.is_integer())) return "expected a number";
+    if (std::isnan(*v) && allow_nan) {
+      ref(c) = *v;
+      return "";
+    }
+    if (!(*v >= lo && *v <= hi)) {
+      return "value " + fmt_double(*v) + " is out of range [" + fmt_double(lo) + ", " +
+             fmt_double(hi) + "]";
+    }
+    ref(c) = *v;
+    return "";
+  };
+  k.get = [=](const Config& c) { return fmt_double(ref(const_cast<Config&>(c))); };
+  return k;
+}
+
+template <class Ref>
+Key integer(const char* sec, const char* key, const char* unit, long lo, long hi, const char* doc,
+            Ref ref) {
+  Key k{sec, key, "integer", unit, doc, nullptr, nullptr};
+  k.set = [=](const toml::node& n, Config& c) -> std::string {
+    if (!n.is_integer()) return "expected an integer";
+    long v = static_cast<long>(*n.value<int64_t>());
+    if (v < lo || v > hi)
+      return "value " + std::to_string(v) + " is out of range [" + std::to_string(lo) + ", " +
+             std::to_string(hi) + "]";
+    ref(c) = static_cast<std::remove_reference_t<decltype(ref(c))>>(v);
+    return "";
+  };
+  k.get = [=](const Config& c) { return std::to_string(ref(const_cast<Config&>(c))); };
+  return k;
+}
+
+template <class Ref>
+Key boolean(const char* sec, const char* key, const char* doc, Ref ref) {
+  Key k{sec, key, "bool", "", doc, nullptr, nullptr};
+  k.set = [=](const toml::node& n, Config& c) -> std::string {
+    if (!n.is_boolean()) return "expected true or false";
+    ref(c) = *n.value<bool>();
+    return "";
+  };
+  k.get = [=](const Config& c) {
+    return std::string(ref(const_cast<Config&>(c)) ? "true" : "false");
+  };
+  return k;
+}
+
+template <class Ref>
+Key string(const char* sec, const char* key, const char* doc, Ref ref) {
+  Key k{sec, key, "string", "", doc, nullptr, nullptr};
+  k.set = [=](const toml::node& n, Config& c) -> std::string {
+    if (!n.is_string()) return "expected a string";
+    ref(c) = *n.value<std::string>();
+    return "";
+  };
+  k.get = [=](const Config& c) { return quote(ref(const_cast<Config&>(c))); };
+  return k;
+}
+
+// A string key with a fixed set of choices mapped onto an enum (or string) field.
+template <class E, class Ref>
+Key choice(const char* sec, const char* key, const char* doc,
+           std::vector<std::pair<std::string, E>> choices, Ref ref) {
+  std::string names;
+  for (auto& [n, v] : choices) names += (names.empty() ? "" : "|") + n;
+  Key k{sec, key, "string: " + names, "", doc, nullptr, nullptr};
+  k.set = [=](const toml::node& n, Config& c) -> std::string {
+    if (!n.is_string()) return "expected a string, one of " + names;
+    const std::string s = *n.value<std::string>();
+    for (auto& [nm, v] : choices)
+      if (nm == s) {
+        ref(c) = v;
+        return "";
+      }
+    return "unknown value \"" + s + "\" (expected one of " + names + ")";
+  };
+  k.get = [=](const Config& c) {
+    for (auto& [nm, v] : choices)
+      if (v == ref(const_cast<Config&>(c))) return quote(nm);
+    return quote("?");
+  };
+  return k;
+}
+
+template <class Ref>
+Key strings(const char* sec, const char* key, const char* doc, Ref ref) {
+  Key k{sec, key, "array of strings", "", doc, nullptr, nullptr};
+  k.set = [=](const toml::node& n, Config& c) -> std::string {
+    std::vector<std::string> out;
+    if (n.is_string()) {
+      out.push_back(*n.value<std::string>());
+    } else if (const auto* a = n.as_array()) {
+      for (const auto& e : *a) {
+        if (!e.is_string()) return "expected an array of strings";
+        out.push_back(*e.value<std::string>());
+      }
+    } else {
+      return "expected a string or an array of strings";
+    }
+    ref(c) = out;
+    return "";
+  };
+  k.get = [=](const Config& c) {
+    std::string s = "[";
+    for (const auto& v : ref(const_cast<Config&>(c))) s += (s.size() > 1 ? ", " : "") + quote(v);
+    return s + "]";
+  };
+  return k;
+}
+
+template <class Ref>
+Key rects(const char* sec, const char* key, const char* doc, Ref ref) {
+  Key k{sec, key, "array of [x0, y0, x1, y1]", "px", doc, nullptr, nullptr};
+  k.set = [=](const toml::node& n, Config& c) -> std::string {
+    const auto* a = n.as_array();
+    if (!a) return "expected an array of [x0, y0, x1, y1] rectangles";
+    std::vector<Rect> out;
+    for (const auto& e : *a) {
+      const auto* r = e.as_array();
+      if (!r || r->size() != 4) return "each rectangle must be [x0, y0, x1, y1]";
+      int v[4];
+      for (int i = 0; i < 4; ++i) {
+        if (!(*r)[i].is_integer()) return "rectangle corners must be integers";
+        v[i] = static_cast<int>(*(*r)[i].value<int64_t>());
+      }
+      if (v[2] < v[0] || v[3] < v[1]) return "rectangle has x1 < x0 or y1 < y0";
+      out.push_back({v[0], v[1], v[2], v[3]});
+    }
+    ref(c) = out;
+    return "";
+  };
+  k.get = [=](const Config& c) {
+    std::string s = "[";
+    for (const auto& r : ref(const_cast<Config&>(c)))
+      s += (s.size() > 1 ? ", " : "") + std::string("[") + std::to_string(r.x0) + ", " +
+           std::to_string(r.y0) + ", " + std::to_string(r.x1) + ", " + std::to_string(r.y1) + "]";
+    return s + "]";
+  };
+  return k;
+}
+
+constexpr double kInf = 1e300;
+
+std::vector<Key> build() {
+  std::vector<Key> r;
+  // [calibration]
+  r.push_back(
+      boolean("calibration", "scale_dark", "scale the dark by t_science / t_dark (EXPTIME)",
+              [](Config& c) -> bool& { return c.frame.calibration.scale_dark_by_exptime; }));
+  r.push_back(choice<FlatNorm>(
+      "calibration", "flat_norm", "flat normalisation: max (the lab's rule), median or mean",
+      {{"max", FlatNorm::kMax}, {"median", FlatNorm::kMedian}, {"mean", FlatNorm::kMean}},
+      [](Config& c) -> FlatNorm& { return c.frame.calibration.flat_norm; }));
+  r.push_back(dbl(
+      "calibration", "saturation_adu", "ADU", 0, kInf,
+      "raw level at and above which pixels are saturated; nan = header SATURATE, else none",
+      [](Config& c) -> double& { return c.frame.calibration.saturation_adu; }, true));
+  r.push_back(dbl(
+      "calibration", "gain_e_per_adu", "e-/ADU", 0, kInf,
+      "gain for the star Poisson noise; nan = header GAIN/EGAIN, else sky noise only",
+      [](Config& c) -> double& { return c.frame.gain_e_per_adu; }, true));
+  // [background]
+  r.push_back(integer("background", "mesh_px", "px", 4, 4096, "mesh size (SExtractor BACK_SIZE)",
+                      [](Config& c) -> int& { return c.frame.background.mesh_px; }));
+  r.push_back(integer("background", "filter_size", "meshes", 1, 15,
+                      "median filter over the mesh grid (odd)",
+                      [](Config& c) -> int& { return c.frame.background.filter_size; }));
+  r.push_back(dbl("background", "clip_kappa", "sigma", 1.0, 10.0,
+                  "sigma-clipping threshold per mesh",
+                  [](Config& c) -> double& { return c.frame.background.clip_kappa; }));
+  r.push_back(integer("background", "clip_max_iter", "", 1, 100, "maximum clipping iterations",
+                      [](Config& c) -> int& { return c.frame.background.clip_max_iter; }));
+  r.push_back(dbl("background", "min_good_fraction", "", 0.01, 1.0,
+                  "usable pixel fraction for a good mesh",
+                  [](Config& c) -> double& { return c.frame.background.min_good_fraction; }));
+  r.push_back(dbl("background", "max_bad_mesh_fraction", "", 0.0, 1.0,
+                  "more bad meshes than this fraction fails the frame",
+                  [](Config& c) -> double& { return c.frame.background.max_bad_mesh_fraction; }));
+  // [mask]
+  r.push_back(rects("mask", "background_rects", "regions excluded from the background estimate",
+                    [](Config& c) -> std::vector<Rect>& { return c.frame.mask.background_rects; }));
+  r.push_back(rects("mask", "detect_rects",
+                    "regions excluded from peak finding (e.g. big galaxies)",
+                    [](Config& c) -> std::vector<Rect>& { return c.frame.mask.detect_rects; }));
+  r.push_back(string("mask", "file",
+                     "mask FITS of the frame's shape; non-zero pixels are masked from both",
+                     [](Config& c) -> std::string& { return c.frame.mask.file; }));
+  // [detection]
+  r.push_back(dbl("detection", "filter_sigma_px", "px", 0.0, 20.0,
+                  "matched-filter Gaussian sigma before the peak search; 0 = none (the lab)",
+                  [](Config& c) -> double& { return c.frame.detection.filter_sigma_px; }));
+  r.push_back(choice<ThresholdMode>(
+      "detection", "threshold_mode", "k-sigma on the local RMS map, or an absolute level",
+      {{"sigma", ThresholdMode::kSigma}, {"absolute", ThresholdMode::kAbsolute}},
+      [](Config& c) -> ThresholdMode& { return c.frame.detection.peaks.mode; }));
+  r.push_back(dbl("detection", "k_sigma", "sigma", 0.1, 1000.0,
+                  "threshold in local RMS units (of the searched image)",
+                  [](Config& c) -> double& { return c.frame.detection.peaks.k_sigma; }));
+  r.push_back(dbl("detection", "absolute_adu", "ADU", -kInf, kInf,
+                  "threshold above background (absolute mode)",
+                  [](Config& c) -> double& { return c.frame.detection.peaks.absolute; }));
+  r.push_back(dbl("detection", "merge_radius_px", "px", 0.0, 50.0,
+                  "merge peaks closer than this, keeping the highest; 0 = off (the lab)",
+                  [](Config& c) -> double& { return c.frame.detection.merge_radius_px; }));
+  r.push_back(
+      boolean("detection", "lowered_kernel",
+              "zero-sum (DAOFIND) matched filter: smooth galaxy light and gradients make no peaks",
+              [](Config& c) -> bool& { return c.frame.detection.lowered_kernel; }));
+  r.push_back(boolean("detection", "merge_saturated",
+                      "keep one peak per connected saturated region",
+                      [](Config& c) -> bool& { return c.frame.detection.merge_saturated; }));
+  // [hotpix]
+  r.push_back(boolean("hotpix", "enabled", "reject peaks failing the neighbour test",
+                      [](Config& c) -> bool& { return c.frame.hotpix.enabled; }));
+  r.push_back(integer("hotpix", "min_neighbours", "", 0, 8,
+                      "neighbours that must exceed fraction x peak",
+                      [](Config& c) -> int& { return c.frame.hotpix.min_neighbours; }));
+  r.push_back(dbl("hotpix", "fraction", "", 0.0, 1.0,
+                  "fraction of the peak value a neighbour must exceed",
+                  [](Config& c) -> double& { return c.frame.hotpix.fraction; }));
+  // [centroid]
+  r.push_back(choice<CentroidMethod>(
+      "centroid", "method",
+      "windowed = iterated Gaussian-weighted (SExtractor XWIN); lab = one light-weighted pass",
+      {{"windowed", CentroidMethod::kWindowed}, {"lab", CentroidMethod::kLab}},
+      [](Config& c) -> CentroidMethod& { return c.frame.centroid.method; }));
+  r.push_back(integer("centroid", "window_px", "px", 3, 101, "box size of the lab centroid (odd)",
+                      [](Config& c) -> int& { return c.frame.centroid.window_px; }));
+  r.push_back(integer("centroid", "max_iter", "", 1, 1000, "windowed centroid iterations",
+                      [](Config& c) -> int& { return c.frame.centroid.max_iter; }));
+  // [crowding]
+  r.push_back(dbl("crowding", "radius_px", "px", 0.0, 1000.0,
+                  "centroids closer than this are crowded",
+                  [](Config& c) -> double& { return c.frame.crowding.radius_px; }));
+  r.push_back(
+      choice<CrowdingAction>("crowding", "action", "flag crowded stars, or remove them (the lab)",
+                             {{"flag", CrowdingAction::kFlag}, {"remove", CrowdingAction::kRemove}},
+                             [](Config& c) -> CrowdingAction& { return c.frame.crowding.action; }));
+  // [moments]
+  r.push_back(integer("moments", "window_px", "px", 3, 101,
+                      "box size for second-moment widths (odd)",
+                      [](Config& c) -> int& { return c.frame.moments.window_px; }));
+  // [psf]
+  r.push_back(
+      choice<std::string>("psf", "sigma_method",
+                          "frame PSF sigma: fit (free-sigma Gaussian fits), moments (lab), fixed",
+                          {{"fit", "fit"}, {"moments", "moments"}, {"fixed", "fixed"}},
+                          [](Config& c) -> std::string& { return c.frame.psf.sigma_method; }));
+  r.push_back(dbl("psf", "sigma_px", "px", 0.3, 50.0, "fixed PSF sigma, and the starting guess",
+                  [](Config& c) -> double& { return c.frame.psf.fixed_sigma_px; }));
+  r.push_back(integer("psf", "max_stars", "", 1, 100000,
+                      "bright isolated stars used to estimate sigma",
+                      [](Config& c) -> int& { return c.frame.psf.max_stars; }));
+  r.push_back(dbl("psf", "isolation_px", "px", 0.0, 1000.0,
+                  "PSF stars need no neighbour within this",
+                  [](Config& c) -> double& { return c.frame.psf.isolation_px; }));
+  r.push_back(integer("psf", "max_order", "", 0, 2,
+                      "order of the sigma(x, y) polynomial across the field",
+                      [](Config& c) -> int& { return c.frame.psf.max_order; }));
+  // [photometry]
+  r.push_back(choice<PhotometryMethod>(
+      "photometry", "method",
+      "fit = weighted joint fit of flux and position; lab = amplitude at the centroid",
+      {{"fit", PhotometryMethod::kFit}, {"lab", PhotometryMethod::kLab}},
+      [](Config& c) -> PhotometryMethod& { return c.frame.photometry.method; }));
+  r.push_back(boolean("photometry", "integrate_pixels",
+                      "integrate the Gaussian over pixels (false: sample centres, the lab)",
+                      [](Config& c) -> bool& { return c.frame.photometry.integrate_pixels; }));
+  r.push_back(boolean("photometry", "weighted",
+                      "inverse-variance weights (false: uniform, the lab)",
+                      [](Config& c) -> bool& { return c.frame.photometry.weighted; }));
+  r.push_back(dbl("photometry", "stamp_radius_sigma", "sigma", 1.0, 20.0,
+                  "fit stamp half-size in PSF sigmas",
+                  [](Config& c) -> double& { return c.frame.photometry.stamp_radius_sigma; }));
+  r.push_back(dbl("photometry", "clip_sigma", "sigma", 0.0, 1000.0,
+                  "drop fit pixels with |residual| above this many sigma and refit; 0 = off",
+                  [](Config& c) -> double& { return c.frame.photometry.clip_sigma; }));
+  // [night]
+  r.push_back(string("night", "name", "name of the night (stored in the catalogue)",
+                     [](Config& c) -> std::string& { return c.night.name; }));
+  r.push_back(strings("night", "science", "science frames: globs, or @file listing paths",
+                      [](Config& c) -> std::vector<std::string>& { return c.night.science; }));
+  r.push_back(strings("night", "darks", "raw darks combined into a master dark once per night",
+                      [](Config& c) -> std::vector<std::string>& { return c.night.darks; }));
+  r.push_back(strings("night", "flats", "raw flats combined into a master flat once per night",
+                      [](Config& c) -> std::vector<std::string>& { return c.night.flats; }));
+  r.push_back(string("night", "master_dark", "a ready master dark FITS (instead of darks)",
+                     [](Config& c) -> std::string& { return c.night.master_dark; }));
+  r.push_back(string("night", "master_flat", "a ready master flat FITS (instead of flats)",
+                     [](Config& c) -> std::string& { return c.night.master_flat; }));
+  r.push_back(string("night", "output", "catalogue path (HDF5)",
+                     [](Config& c) -> std::string& { return c.night.output; }));
+  r.push_back(string("night", "log_dir", "per-rank log folder; empty = <output>.logs",
+                     [](Config& c) -> std::string& { return c.night.log_dir; }));
+  r.push_back(integer("night", "threads", "", 0, 1024,
+                      "OpenMP threads per rank; 0 = OMP_NUM_THREADS/default",
+                      [](Config& c) -> int& { return c.night.threads; }));
+  r.push_back(choice<CombineMethod>(
+      "night", "combine", "master building: clipped-mean or median",
+      {{"clipped-mean", CombineMethod::kClippedMean}, {"median", CombineMethod::kMedian}},
+      [](Config& c) -> CombineMethod& { return c.night.combine.method; }));
+  return r;
+}
+
+}  // namespace
+
+std::vector<Key> registry() {
+  return build();
+}
+
+}  // namespace psfphot::pipeline::detail

@@ -1,0 +1,60 @@
+#include "psfphot/pipeline/process_frame.hpp"
+
+#include <chrono>
+#include <exception>
+
+#include "psfphot/pipeline/steps.hpp"
+
+namespace psfphot::pipeline {
+
+FrameResult process_frame(std::int64_t frame_id, const std::string& path, const FrameConfig& cfg,
+                          const Masters& masters, FrameProducts* keep) {
+  using clock = std::chrono::steady_clock;
+  FrameResult r;
+  r.frame_id = frame_id;
+  r.path = path;
+  FrameContext ctx(cfg, masters);
+  ctx.keep_calibrated = keep != nullptr;
+  ctx.frame.id = frame_id;
+  ctx.frame.path = path;
+  const auto t_start = clock::now();
+  r.status = FrameStatus::kOk;
+  for (const auto& step : default_steps()) {
+    const auto t0 = clock::now();
+    try {
+      step->run(ctx);
+    } catch (const std::exception& e) {
+      // The only catch of the per-frame pipeline: a bad frame becomes a value.
+      r.status = step->failure_status();
+      r.failed_step = step->name();
+      r.message = e.what();
+    } catch (...) {
+      r.status = FrameStatus::kInternalError;
+      r.failed_step = step->name();
+      r.message = "unknown exception";
+    }
+    r.timings.push_back(
+        {step->name(), std::chrono::duration<double, std::milli>(clock::now() - t0).count()});
+    if (!r.ok()) break;
+  }
+  r.total_ms = std::chrono::duration<double, std::milli>(clock::now() - t_start).count();
+  const auto& h = ctx.frame.header;
+  r.summary.mjd_obs = h.mjd_obs;
+  r.summary.exptime_s = h.exptime_s;
+  r.summary.filter = h.filter;
+  r.summary.psf_sigma_px = ctx.psf_sigma_px;
+  r.summary.sky_adu = ctx.background.global_level;
+  r.summary.sky_rms_adu = ctx.background.global_rms;
+  r.summary.n_peaks = ctx.n_raw_peaks;
+  if (r.ok()) r.stars = std::move(ctx.stars);
+  if (keep) {
+    keep->calibrated = std::move(ctx.calibrated);
+    keep->background = std::move(ctx.background.level);
+    keep->rms = std::move(ctx.background.rms);
+    keep->mask = std::move(ctx.frame.mask);
+    keep->header = ctx.frame.header;
+  }
+  return r;
+}
+
+}  // namespace psfphot::pipeline

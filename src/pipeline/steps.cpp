@@ -1,0 +1,311 @@
+#include "psfphot/pipeline/steps.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "psfphot/algo/calibrate.hpp"
+#include "psfphot/algo/centroid.hpp"
+#include "psfphot/algo/crowding.hpp"
+#include "psfphot/algo/hotpix.hpp"
+#include "psfphot/algo/moments.hpp"
+#include "psfphot/algo/psf_photometry.hpp"
+#include "psfphot/algo/smooth.hpp"
+#include "psfphot/algo/stats.hpp"
+#include "psfphot/io/fits.hpp"
+
+namespace psfphot::pipeline {
+namespace {
+
+class ReadStep : public Step {
+ public:
+  const char* name() const override { return "read"; }
+  FrameStatus failure_status() const override { return FrameStatus::kReadFailed; }
+  void run(FrameContext& c) const override {
+    io::FitsImage img = io::read_fits(c.frame.path);
+    c.frame.header = std::move(img.header);
+    c.frame.pixels = std::move(img.pixels);
+  }
+};
+
+class CalibrateStep : public Step {
+ public:
+  const char* name() const override { return "calibrate"; }
+  FrameStatus failure_status() const override { return FrameStatus::kCalibrationFailed; }
+  void run(FrameContext& c) const override {
+    CalibrationInputs in;
+    if (!c.masters.dark.empty()) {
+      in.dark = c.masters.dark.cview();
+      in.dark_exptime_s = c.masters.dark_exptime_s;
+    }
+    if (c.masters.flat) in.flat = &*c.masters.flat;
+    double sat = c.cfg.calibration.saturation_adu;
+    if (std::isnan(sat)) sat = c.frame.header.saturation_adu;
+    CalibratedImage cal =
+        calibrate(c.frame.pixels.cview(), c.frame.header.exptime_s, sat, in, c.cfg.calibration);
+    c.frame.pixels = std::move(cal.pixels);
+    c.frame.mask = std::move(cal.mask);
+    double g = c.cfg.gain_e_per_adu;
+    if (std::isnan(g)) g = c.frame.header.gain_e_per_adu;
+    c.gain = std::isfinite(g) && g > 0 ? g : 0.0;
+    if (c.keep_calibrated) c.calibrated = c.frame.pixels.clone();
+  }
+};
+
+void paint(Image<MaskBits>& m, const std::vector<Rect>& rects, MaskBits bit) {
+  for (const auto& r : rects)
+    for (int y = std::max(0, r.y0); y <= std::min(m.height() - 1, r.y1); ++y)
+      for (int x = std::max(0, r.x0); x <= std::min(m.width() - 1, r.x1); ++x) m(x, y) |= bit;
+}
+
+class MaskStep : public Step {
+ public:
+  const char* name() const override { return "mask"; }
+  FrameStatus failure_status() const override { return FrameStatus::kCalibrationFailed; }
+  void run(FrameContext& c) const override {
+    auto& m = c.frame.mask;
+    const auto& um = c.masters.user_mask;
+    if (!um.empty()) {
+      if (um.width() != m.width() || um.height() != m.height()) {
+        throw std::runtime_error("mask " + c.masters.mask_source + " is " +
+                                 std::to_string(um.width()) + "x" + std::to_string(um.height()) +
+                                 " but the frame is " + std::to_string(m.width()) + "x" +
+                                 std::to_string(m.height()));
+      }
+      for (std::size_t i = 0; i < m.size(); ++i) m.data()[i] |= um.data()[i];
+    }
+    paint(m, c.cfg.mask.background_rects, mask::kUserBackground);
+    paint(m, c.cfg.mask.detect_rects, mask::kUserDetect);
+  }
+};
+
+class BackgroundStep : public Step {
+ public:
+  const char* name() const override { return "background"; }
+  FrameStatus failure_status() const override { return FrameStatus::kBackgroundFailed; }
+  void run(FrameContext& c) const override {
+    c.background =
+        estimate_background(c.frame.pixels.cview(), c.frame.mask.cview(), c.cfg.background);
+    auto& px = c.frame.pixels;
+    const auto& bg = c.background.level;
+    const int w = px.width(), h = px.height();
+#pragma omp parallel for schedule(static)
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) px(x, y) -= bg(x, y);
+  }
+};
+
+class DetectStep : public Step {
+ public:
+  const char* name() const override { return "detect"; }
+  FrameStatus failure_status() const override { return FrameStatus::kDetectionFailed; }
+  void run(FrameContext& c) const override {
+    const auto& d = c.cfg.detection;
+    PeakConfig pc = d.peaks;
+    if (d.filter_sigma_px > 0) {
+      Image<float> sm = gaussian_smooth(c.frame.pixels.cview(), c.frame.mask.cview(),
+                                        mask::kUnusable, d.filter_sigma_px, d.lowered_kernel);
+      pc.rms_scale *= smoothing_noise_factor(d.filter_sigma_px, d.lowered_kernel);
+      c.peaks = find_peaks(sm.cview(), c.background.rms.cview(), c.frame.mask.cview(), pc);
+    } else {
+      c.peaks =
+          find_peaks(c.frame.pixels.cview(), c.background.rms.cview(), c.frame.mask.cview(), pc);
+    }
+    c.n_raw_peaks = static_cast<int>(c.peaks.size());
+    c.peaks = merge_close_peaks(c.peaks, d.merge_radius_px);
+    if (d.merge_saturated)
+      c.peaks = merge_peaks_in_regions(c.peaks, c.frame.mask.cview(), mask::kSaturated);
+  }
+};
+
+class HotPixelStep : public Step {
+ public:
+  const char* name() const override { return "hotpix"; }
+  FrameStatus failure_status() const override { return FrameStatus::kDetectionFailed; }
+  void run(FrameContext& c) const override {
+    c.peaks = reject_hot_pixels(c.frame.pixels.cview(), c.peaks, c.cfg.hotpix);
+    // Star ids are fixed here, in (y, x) order, before any parallel loop.
+    c.stars.clear();
+    c.stars.reserve(c.peaks.size());
+    for (std::size_t i = 0; i < c.peaks.size(); ++i) {
+      const Peak& p = c.peaks[i];
+      Star s = make_star(c.frame.id, static_cast<std::int32_t>(i), p.x, p.y);
+      s.peak_value = c.frame.pixels(p.x, p.y);
+      s.background = c.background.level(p.x, p.y);
+      s.background_rms = c.background.rms(p.x, p.y);
+      c.stars.push_back(s);
+    }
+  }
+};
+
+class CentroidStep : public Step {
+ public:
+  const char* name() const override { return "centroid"; }
+  FrameStatus failure_status() const override { return FrameStatus::kMeasurementFailed; }
+  void run(FrameContext& c) const override {
+    CentroidConfig cc = c.cfg.centroid;
+    cc.window_sigma_px = c.cfg.psf.fixed_sigma_px;  // refined by the PSF fit later
+    const auto img = c.frame.pixels.cview();
+    const auto msk = c.frame.mask.cview();
+    const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(c.stars.size());
+#pragma omp parallel for schedule(dynamic, 64)
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
+      Star& s = c.stars[i];
+      Centroid ct = measure_centroid(img, msk, s.peak_x, s.peak_y, cc);
+      s.centroid_x = ct.x;
+      s.centroid_y = ct.y;
+      s.flags |= ct.flags;
+    }
+  }
+};
+
+class CrowdingStep : public Step {
+ public:
+  const char* name() const override { return "crowding"; }
+  FrameStatus failure_status() const override { return FrameStatus::kMeasurementFailed; }
+  void run(FrameContext& c) const override {
+    std::vector<Position> pos;
+    pos.reserve(c.stars.size());
+    for (const Star& s : c.stars)
+      pos.push_back(std::isfinite(s.centroid_x) ? Position{s.centroid_x, s.centroid_y}
+                                                : Position{double(s.peak_x), double(s.peak_y)});
+    auto crowded = find_crowded(pos, c.cfg.crowding.radius_px);
+    if (c.cfg.crowding.action == CrowdingAction::kRemove) {
+      std::vector<Star> kept;
+      for (std::size_t i = 0; i < c.stars.size(); ++i)
+        if (!crowded[i]) kept.push_back(c.stars[i]);
+      for (std::size_t i = 0; i < kept.size(); ++i) kept[i].star_id = static_cast<std::int32_t>(i);
+      c.stars = std::move(kept);
+    } else {
+      for (std::size_t i = 0; i < c.stars.size(); ++i)
+        if (crowded[i]) c.stars[i].flags |= star_flag::kCrowded;
+    }
+  }
+};
+
+class MomentsStep : public Step {
+ public:
+  const char* name() const override { return "moments"; }
+  FrameStatus failure_status() const override { return FrameStatus::kMeasurementFailed; }
+  void run(FrameContext& c) const override {
+    const auto img = c.frame.pixels.cview();
+    const auto msk = c.frame.mask.cview();
+    const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(c.stars.size());
+#pragma omp parallel for schedule(dynamic, 64)
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
+      Star& s = c.stars[i];
+      Widths wd = second_moments(img, msk, s.centroid_x, s.centroid_y, c.cfg.moments);
+      s.width_x = wd.sigma_x;
+      s.width_y = wd.sigma_y;
+      s.flags |= wd.flags & ~star_flag::kEdge;  // the centroid already reports edges
+    }
+  }
+};
+
+class PsfStep : public Step {
+ public:
+  const char* name() const override { return "psf"; }
+  FrameStatus failure_status() const override { return FrameStatus::kMeasurementFailed; }
+  void run(FrameContext& c) const override {
+    const auto& pc = c.cfg.psf;
+    c.psf_sigma_px = pc.fixed_sigma_px;
+    c.psf_model = PsfSigmaModel{};
+    c.psf_model.coef[0] = pc.fixed_sigma_px;
+    if (pc.sigma_method == "fixed") return;
+    constexpr std::uint32_t kBad = star_flag::kEdge | star_flag::kSaturated |
+                                   star_flag::kMaskedPixel | star_flag::kCentroidNoConverge |
+                                   star_flag::kMomentsInvalid;
+    if (pc.sigma_method == "moments") {
+      std::vector<double> w;
+      for (const Star& s : c.stars)
+        if (!(s.flags & (kBad | star_flag::kCrowded))) w.push_back(0.5 * (s.width_x + s.width_y));
+      if (!w.empty()) c.psf_sigma_px = median_inplace(w);
+      c.psf_model.coef[0] = c.psf_sigma_px;
+      return;
+    }
+    // Bright, isolated, unflagged stars whose peak pixel is well below saturation.
+    std::vector<Position> pos;
+    for (const Star& s : c.stars) pos.push_back({double(s.peak_x), double(s.peak_y)});
+    auto near = find_crowded(pos, pc.isolation_px);
+    std::vector<std::size_t> idx;
+    for (std::size_t i = 0; i < c.stars.size(); ++i) {
+      const Star& s = c.stars[i];
+      if (!near[i] && !(s.flags & kBad) && std::isfinite(s.centroid_x) &&
+          !(c.frame.mask(s.peak_x, s.peak_y) & mask::kSaturated))
+        idx.push_back(i);
+    }
+    std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) {
+      return c.stars[a].peak_value > c.stars[b].peak_value;
+    });
+    if (idx.size() > static_cast<std::size_t>(2 * pc.max_stars)) idx.resize(2 * pc.max_stars);
+    std::vector<std::pair<double, double>> cand;
+    for (std::size_t i : idx) cand.emplace_back(c.stars[i].centroid_x, c.stars[i].centroid_y);
+    PsfSigmaEstimate e =
+        estimate_psf_sigma(c.frame.pixels.cview(), c.background.rms.cview(), c.frame.mask.cview(),
+                           cand, pc.fixed_sigma_px, c.gain, c.cfg.photometry, pc.max_order);
+    if (e.n_stars >= 3) {
+      c.psf_sigma_px = e.sigma_px;
+      c.psf_model = e.model;
+    }
+  }
+};
+
+class PhotometryStep : public Step {
+ public:
+  const char* name() const override { return "photometry"; }
+  FrameStatus failure_status() const override { return FrameStatus::kMeasurementFailed; }
+  void run(FrameContext& c) const override {
+    const auto img = c.frame.pixels.cview();
+    const auto rms = c.background.rms.cview();
+    const auto msk = c.frame.mask.cview();
+    const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(c.stars.size());
+    const bool fit = c.cfg.photometry.method == PhotometryMethod::kFit;
+#pragma omp parallel for schedule(dynamic, 32)
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
+      Star& s = c.stars[i];
+      const double sigma = std::isfinite(s.centroid_x)
+                               ? c.psf_model.sigma_at(s.centroid_x, s.centroid_y)
+                               : c.psf_sigma_px;
+      PsfFit f = measure_psf_flux(img, rms, msk, s.centroid_x, s.centroid_y, sigma, c.gain,
+                                  c.cfg.photometry);
+      s.psf_flux = f.flux;
+      s.psf_flux_err = f.flux_err;
+      s.snr = (std::isfinite(f.flux) && f.flux_err > 0) ? f.flux / f.flux_err : std::nan("");
+      // The fitted position is the best centroid; keep the windowed one if the fit failed.
+      if (fit && f.converged) {
+        s.centroid_x = f.x;
+        s.centroid_y = f.y;
+        s.centroid_err_x = f.x_err;
+        s.centroid_err_y = f.y_err;
+      }
+      s.flags |= f.flags & ~star_flag::kEdge;
+      if (f.flags & star_flag::kEdge) s.flags |= star_flag::kEdge;
+      if (std::isfinite(s.centroid_x)) {
+        const int cx = std::clamp(static_cast<int>(std::lround(s.centroid_x)), 0, img.width() - 1);
+        const int cy = std::clamp(static_cast<int>(std::lround(s.centroid_y)), 0, img.height() - 1);
+        s.background = c.background.level(cx, cy);
+        s.background_rms = rms(cx, cy);
+      }
+    }
+  }
+};
+
+}  // namespace
+
+std::vector<std::unique_ptr<Step>> default_steps() {
+  std::vector<std::unique_ptr<Step>> s;
+  s.push_back(std::make_unique<ReadStep>());
+  s.push_back(std::make_unique<CalibrateStep>());
+  s.push_back(std::make_unique<MaskStep>());
+  s.push_back(std::make_unique<BackgroundStep>());
+  s.push_back(std::make_unique<DetectStep>());
+  s.push_back(std::make_unique<HotPixelStep>());
+  s.push_back(std::make_unique<CentroidStep>());
+  s.push_back(std::make_unique<CrowdingStep>());
+  s.push_back(std::make_unique<MomentsStep>());
+  s.push_back(std::make_unique<PsfStep>());
+  s.push_back(std::make_unique<PhotometryStep>());
+  return s;
+}
+
+}  // namespace psfphot::pipeline
