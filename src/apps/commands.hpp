@@ -13,6 +13,7 @@ inline constexpr int kExitFailure = 1;           // could not do the job
 inline constexpr int kExitInterrupted = 4;       // stopped by SIGTERM/SIGINT; --resume completes
 
 void add_fitsinfo_command(CLI::App& app, int& exit_code);
+void add_simulate_command(CLI::App& app, int& exit_code);
 void add_score_command(CLI::App& app, int& exit_code);
 
 }  // namespace psfphot::apps

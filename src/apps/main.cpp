@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
                                         psfphot::kGitHash + ")");
   int exit_code = psfphot::apps::kExitOk;
   psfphot::apps::add_fitsinfo_command(app, exit_code);
+  psfphot::apps::add_simulate_command(app, exit_code);
   psfphot::apps::add_score_command(app, exit_code);
   try {
     app.parse(argc, argv);

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <numbers>
+#include <string>
 
 namespace psfphot {
 namespace {
@@ -93,7 +94,11 @@ INSTANTIATE_TEST_SUITE_P(Models, PsfStampTest,
                                            Case{PsfModel::kGaussian, 3.3, 0, -4.21, 7.8},
                                            Case{PsfModel::kMoffat, 2.0, 3.0, 10.25, 20.4},
                                            Case{PsfModel::kMoffat, 1.2, 2.5, 0.49, -0.3},
-                                           Case{PsfModel::kMoffat, 3.0, 4.765, 5.0, 5.0}));
+                                           Case{PsfModel::kMoffat, 3.0, 4.765, 5.0, 5.0}),
+                         [](const ::testing::TestParamInfo<Case>& p) {
+                           return std::string(psf_model_name(p.param.model)) + "_" +
+                                  std::to_string(p.index);
+                         });
 
 TEST(SimPsf, MoffatHasTheFwhmOfItsEquivalentGaussian) {
   for (double beta : {2.0, 3.0, 4.765}) {
