@@ -1,0 +1,27 @@
+#pragma once
+// The night over MPI ranks (DESIGN.md "MPI"). Rank 0 plans the night, builds the masters
+// once and broadcasts them, owns the catalogue (the only writer) and hands frames out
+// dynamically: each worker holds up to two frames (one running, one queued) so it never
+// waits for rank 0, and rank 0 processes frames itself between serving results (two
+// ranks on two cores keep both cores busy). Results come back as a small header plus
+// raw Star records (farm/wire.hpp). Idle waiting polls with short sleeps instead of
+// spinning. Only the main thread calls MPI (MPI_THREAD_FUNNELED).
+//
+// Stop requests (SIGTERM from Slurm's --signal, SIGINT): no new frames are dispatched,
+// frames in flight finish and are written, queued ones are skipped, the catalogue is
+// closed, and every rank returns pipeline::kRunInterrupted; `--resume` completes it.
+// All ranks return the same exit status.
+#include <functional>
+
+#include "psfphot/farm/mpi_session.hpp"
+#include "psfphot/pipeline/config.hpp"
+#include "psfphot/pipeline/night.hpp"
+
+namespace psfphot::farm {
+
+// Returns an exit status (pipeline::kRunOk, kRunSomeFramesFailed, kRunInterrupted, or 1
+// / 2 for failures at start-up, reported by rank 0).
+int run_night(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline::RunOptions& opt,
+              const std::function<bool()>& stop_requested);
+
+}  // namespace psfphot::farm

@@ -1,0 +1,278 @@
+#include "psfphot/farm/scheduler.hpp"
+
+#include <mpi.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "psfphot/farm/wire.hpp"
+#include "psfphot/io/catalogue.hpp"
+#include "psfphot/pipeline/logging.hpp"
+#include "psfphot/pipeline/process_frame.hpp"
+
+namespace psfphot::farm {
+namespace {
+
+constexpr int kTagTask = 1;
+constexpr int kTagResult = 2;
+constexpr int kQueueDepth = 2;  // frames a worker holds: one running, one waiting
+constexpr auto kIdleSleep = std::chrono::milliseconds(2);
+constexpr std::int64_t kStopTask = -1;
+
+void send_bytes(const std::vector<std::uint8_t>& b, int dest, int tag) {
+  MPI_Send(b.data(), static_cast<int>(b.size()), MPI_BYTE, dest, tag, MPI_COMM_WORLD);
+}
+
+// Probe without spinning: sleep between MPI_Iprobe calls.
+MPI_Status wait_for_message(int source, int tag) {
+  MPI_Status st;
+  int flag = 0;
+  for (;;) {
+    MPI_Iprobe(source, tag, MPI_COMM_WORLD, &flag, &st);
+    if (flag) return st;
+    std::this_thread::sleep_for(kIdleSleep);
+  }
+}
+
+std::vector<std::uint8_t> recv_bytes(const MPI_Status& st) {
+  int n = 0;
+  MPI_Get_count(&st, MPI_BYTE, &n);
+  std::vector<std::uint8_t> b(static_cast<std::size_t>(n));
+  MPI_Recv(b.data(), n, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+  return b;
+}
+
+void bcast_bytes(std::vector<std::uint8_t>& b) {
+  std::uint64_t n = b.size();
+  MPI_Bcast(&n, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+  b.resize(n);
+  // Large masters (4096^2 float x 2) exceed INT_MAX bytes only beyond ~23k^2 frames;
+  // send in chunks anyway so no count overflows.
+  constexpr std::uint64_t kChunk = 1u << 30;
+  for (std::uint64_t off = 0; off < n; off += kChunk) {
+    const int len = static_cast<int>(std::min<std::uint64_t>(kChunk, n - off));
+    MPI_Bcast(b.data() + off, len, MPI_BYTE, 0, MPI_COMM_WORLD);
+  }
+}
+
+// Rank 0 tells everyone whether a start-up phase worked (0) or not (exit status).
+int agree(int status) {
+  MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  return status;
+}
+
+std::vector<std::uint8_t> encode_task(std::int64_t id, const std::string& path) {
+  std::vector<std::uint8_t> b(sizeof id + path.size());
+  std::memcpy(b.data(), &id, sizeof id);
+  std::memcpy(b.data() + sizeof id, path.data(), path.size());
+  return b;
+}
+
+int worker(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline::Masters& masters,
+           const std::function<bool()>& stop_requested) {
+  std::vector<std::uint8_t> out;
+  MPI_Request pending = MPI_REQUEST_NULL;
+  for (;;) {
+    MPI_Status st = wait_for_message(0, kTagTask);
+    std::vector<std::uint8_t> task = recv_bytes(st);
+    std::int64_t id = 0;
+    std::memcpy(&id, task.data(), sizeof id);
+    if (id == kStopTask) break;
+    const std::string path(reinterpret_cast<const char*>(task.data()) + sizeof id,
+                           task.size() - sizeof id);
+    FrameResult r;
+    if (stop_requested()) {
+      r.frame_id = id;
+      r.path = path;
+      r.status = FrameStatus::kSkipped;
+      r.message = "stopped before this frame";
+    } else {
+      r = pipeline::process_frame(id, path, cfg.frame, masters);
+      spdlog::info("frame {} {}: {} stars, {:.0f} ms", id, to_string(r.status), r.stars.size(),
+                   r.total_ms);
+    }
+    r.worker_rank = mpi.rank();
+    // The previous result must have left before its buffer is reused.
+    MPI_Wait(&pending, MPI_STATUS_IGNORE);
+    out = encode(r);
+    MPI_Isend(out.data(), static_cast<int>(out.size()), MPI_BYTE, 0, kTagResult, MPI_COMM_WORLD,
+              &pending);
+  }
+  MPI_Wait(&pending, MPI_STATUS_IGNORE);
+  return 0;
+}
+
+struct Coordinator {
+  const MpiSession& mpi;
+  const pipeline::Config& cfg;
+  const pipeline::NightPlan& plan;
+  const pipeline::Masters& masters;
+  io::CatalogueWriter& writer;
+  pipeline::Progress& progress;
+  std::deque<std::int64_t> todo;
+  std::vector<int> inflight;
+
+  void write(FrameResult& r) {
+    if (r.status == FrameStatus::kSkipped) return;  // redone by --resume
+    writer.append(r);
+    const std::string line = progress.record(r);
+    if (r.ok())
+      spdlog::info("{}", line);
+    else
+      spdlog::warn("{}", line);
+  }
+  void dispatch(int rank) {
+    const std::int64_t id = todo.front();
+    todo.pop_front();
+    send_bytes(encode_task(id, plan.frames[static_cast<std::size_t>(id)]), rank, kTagTask);
+    ++inflight[rank];
+  }
+  // A worker holds up to kQueueDepth frames while plenty are left, one near the end (so
+  // the last frames spread over all ranks, rank 0 included).
+  void top_up(int rank, bool stopping) {
+    const int depth = todo.size() >= 2 * static_cast<std::size_t>(mpi.size()) ? kQueueDepth : 1;
+    while (!stopping && !todo.empty() && inflight[rank] < depth) dispatch(rank);
+  }
+  // Receive every result already waiting; refill the sender's queue.
+  void serve(bool stopping) {
+    for (;;) {
+      int flag = 0;
+      MPI_Status st;
+      MPI_Iprobe(MPI_ANY_SOURCE, kTagResult, MPI_COMM_WORLD, &flag, &st);
+      if (!flag) return;
+      FrameResult r = decode_result(recv_bytes(st));
+      --inflight[st.MPI_SOURCE];
+      write(r);
+      top_up(st.MPI_SOURCE, stopping);
+    }
+  }
+  int total_inflight() const {
+    int n = 0;
+    for (int v : inflight) n += v;
+    return n;
+  }
+};
+
+}  // namespace
+
+int run_night(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline::RunOptions& opt,
+              const std::function<bool()>& stop_requested) {
+  const bool root = mpi.rank() == 0;
+  pipeline::NightPlan plan;
+  int status = 0;
+  if (root) {
+    try {
+      plan = pipeline::plan_night(cfg, opt);
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+      status = 2;
+    }
+  }
+  if (agree(status)) return status;
+  // Per-rank log files beside the catalogue (rank 0 made the folder).
+  std::string log_dir = plan.log_dir;
+  std::vector<std::uint8_t> ld(log_dir.begin(), log_dir.end());
+  bcast_bytes(ld);
+  log_dir.assign(ld.begin(), ld.end());
+  if (root) std::filesystem::create_directories(log_dir);
+  MPI_Barrier(MPI_COMM_WORLD);
+  pipeline::setup_logging(mpi.rank(),
+                          opt.quiet ? pipeline::LogLevel::kQuiet : pipeline::LogLevel::kInfo,
+                          log_dir + "/rank-" + std::to_string(mpi.rank()) + ".log");
+
+  // Masters: built once on rank 0, broadcast to every rank.
+  pipeline::Masters masters;
+  std::vector<std::uint8_t> mb;
+  if (root) {
+    try {
+      masters = pipeline::load_masters(plan.master_dark, plan.darks, plan.master_flat, plan.flats,
+                                       plan.mask_file, cfg.frame, cfg.night.combine);
+      if (mpi.size() > 1) mb = encode(masters);
+      spdlog::info("masters: dark {} | flat {} | mask {}",
+                   masters.dark_source.empty() ? "none" : masters.dark_source,
+                   masters.flat_source.empty() ? "none" : masters.flat_source,
+                   masters.mask_source.empty() ? "none" : masters.mask_source);
+    } catch (const std::exception& e) {
+      spdlog::error("calibration frames: {}", e.what());
+      status = 1;
+    }
+  }
+  if (agree(status)) return status;
+  if (mpi.size() > 1) {
+    bcast_bytes(mb);
+    if (!root) masters = decode_masters(mb);
+    mb.clear();
+    mb.shrink_to_fit();
+  }
+
+  if (!root) {
+    worker(mpi, cfg, masters, stop_requested);
+    int final_status = 0;
+    MPI_Bcast(&final_status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return final_status;
+  }
+
+  // Rank 0: the catalogue, the queue, its own share of frames.
+  std::unique_ptr<io::CatalogueWriter> writer;
+  io::CatalogueOptions co;
+  co.config_text = plan.config_text;
+  const auto mode = opt.mode == pipeline::OutputMode::kResume      ? io::CatalogueMode::kResume
+                    : opt.mode == pipeline::OutputMode::kOverwrite ? io::CatalogueMode::kOverwrite
+                                                                   : io::CatalogueMode::kCreate;
+  try {
+    writer = std::make_unique<io::CatalogueWriter>(plan.output, mode, co);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    for (int r = 1; r < mpi.size(); ++r) send_bytes(encode_task(kStopTask, ""), r, kTagTask);
+    int st = 1;
+    MPI_Bcast(&st, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    return st;
+  }
+  std::set<std::int64_t> done;
+  for (auto id : writer->done_frame_ids()) done.insert(id);
+  pipeline::Progress progress(static_cast<std::int64_t>(plan.frames.size()),
+                              static_cast<std::int64_t>(done.size()));
+  Coordinator co_{mpi, cfg, plan, masters, *writer, progress, {}, std::vector<int>(mpi.size(), 0)};
+  for (std::size_t i = 0; i < plan.frames.size(); ++i)
+    if (!done.count(static_cast<std::int64_t>(i))) co_.todo.push_back(static_cast<std::int64_t>(i));
+  spdlog::info("night \"{}\": {} frames, {} already in {}, {} to do on {} rank(s)", cfg.night.name,
+               plan.frames.size(), done.size(), plan.output, co_.todo.size(), mpi.size());
+  for (int r = 1; r < mpi.size(); ++r) co_.top_up(r, false);
+
+  bool interrupted = false;
+  while (!co_.todo.empty() || co_.total_inflight() > 0) {
+    const bool stopping = stop_requested();
+    if (stopping && !interrupted) {
+      interrupted = true;
+      spdlog::warn("stop requested: finishing the frames in flight, then closing the catalogue");
+      co_.todo.clear();
+    }
+    co_.serve(stopping);
+    if (!co_.todo.empty()) {
+      const std::int64_t id = co_.todo.front();
+      co_.todo.pop_front();
+      FrameResult r = pipeline::process_frame(id, plan.frames[static_cast<std::size_t>(id)],
+                                              cfg.frame, masters);
+      r.worker_rank = 0;
+      co_.write(r);
+    } else if (co_.total_inflight() > 0) {
+      std::this_thread::sleep_for(kIdleSleep);
+    }
+  }
+  for (int r = 1; r < mpi.size(); ++r) send_bytes(encode_task(kStopTask, ""), r, kTagTask);
+  writer->close(!interrupted);
+  spdlog::info("{}", progress.summary());
+  int final_status = interrupted
+                         ? pipeline::kRunInterrupted
+                         : (progress.failed() ? pipeline::kRunSomeFramesFailed : pipeline::kRunOk);
+  if (interrupted) spdlog::warn("stopped on request: run again with --resume to finish the night");
+  MPI_Bcast(&final_status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  return final_status;
+}
+
+}  // namespace psfphot::farm

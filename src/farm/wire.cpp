@@ -1,0 +1,180 @@
+#include "psfphot/farm/wire.hpp"
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+namespace psfphot::farm {
+namespace {
+
+class Writer {
+ public:
+  template <class T>
+  void put(const T& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    raw(&v, sizeof v);
+  }
+  void put(const std::string& s) {
+    put<std::uint64_t>(s.size());
+    raw(s.data(), s.size());
+  }
+  template <class T>
+  void put_image(const Image<T>& img) {
+    put<std::int32_t>(img.width());
+    put<std::int32_t>(img.height());
+    raw(img.data(), img.size() * sizeof(T));
+  }
+  void raw(const void* p, std::size_t n) {
+    const auto* b = static_cast<const std::uint8_t*>(p);
+    buf.insert(buf.end(), b, b + n);
+  }
+  std::vector<std::uint8_t> buf;
+};
+
+class Reader {
+ public:
+  explicit Reader(const std::vector<std::uint8_t>& b) : b_(b) {}
+  template <class T>
+  T get() {
+    T v;
+    raw(&v, sizeof v);
+    return v;
+  }
+  std::string get_string() {
+    const auto n = get<std::uint64_t>();
+    need(n);
+    std::string s(reinterpret_cast<const char*>(b_.data() + pos_), n);
+    pos_ += n;
+    return s;
+  }
+  template <class T>
+  Image<T> get_image() {
+    const int w = get<std::int32_t>(), h = get<std::int32_t>();
+    if (w < 0 || h < 0) throw std::runtime_error("wire: negative image size");
+    Image<T> img(w, h);
+    raw(img.data(), img.size() * sizeof(T));
+    return img;
+  }
+  void raw(void* p, std::size_t n) {
+    need(n);
+    std::memcpy(p, b_.data() + pos_, n);
+    pos_ += n;
+  }
+  bool at_end() const { return pos_ == b_.size(); }
+
+ private:
+  void need(std::size_t n) const {
+    if (pos_ + n > b_.size()) throw std::runtime_error("wire: message truncated");
+  }
+  const std::vector<std::uint8_t>& b_;
+  std::size_t pos_ = 0;
+};
+
+constexpr std::uint32_t kResultMagic = 0x50535231;  // "PSR1"
+constexpr std::uint32_t kMastersMagic = 0x50534d31;
+
+}  // namespace
+
+std::vector<std::uint8_t> encode(const FrameResult& r) {
+  Writer w;
+  w.put(kResultMagic);
+  w.put(r.frame_id);
+  w.put(r.path);
+  w.put(static_cast<std::int32_t>(r.status));
+  w.put(r.failed_step);
+  w.put(r.message);
+  w.put(r.summary.mjd_obs);
+  w.put(r.summary.exptime_s);
+  w.put(r.summary.filter);
+  w.put(r.summary.psf_sigma_px);
+  w.put(r.summary.sky_adu);
+  w.put(r.summary.sky_rms_adu);
+  w.put(r.summary.n_peaks);
+  w.put<std::uint64_t>(r.timings.size());
+  for (const auto& t : r.timings) {
+    w.put(t.step);
+    w.put(t.ms);
+  }
+  w.put(r.total_ms);
+  w.put(r.worker_rank);
+  w.put<std::uint64_t>(r.stars.size());
+  w.raw(r.stars.data(), r.stars.size() * sizeof(Star));
+  return std::move(w.buf);
+}
+
+FrameResult decode_result(const std::vector<std::uint8_t>& bytes) {
+  Reader rd(bytes);
+  if (rd.get<std::uint32_t>() != kResultMagic) throw std::runtime_error("wire: not a frame result");
+  FrameResult r;
+  r.frame_id = rd.get<std::int64_t>();
+  r.path = rd.get_string();
+  r.status = static_cast<FrameStatus>(rd.get<std::int32_t>());
+  r.failed_step = rd.get_string();
+  r.message = rd.get_string();
+  r.summary.mjd_obs = rd.get<double>();
+  r.summary.exptime_s = rd.get<double>();
+  r.summary.filter = rd.get_string();
+  r.summary.psf_sigma_px = rd.get<double>();
+  r.summary.sky_adu = rd.get<double>();
+  r.summary.sky_rms_adu = rd.get<double>();
+  r.summary.n_peaks = rd.get<std::int32_t>();
+  const auto nt = rd.get<std::uint64_t>();
+  for (std::uint64_t i = 0; i < nt; ++i) {
+    StepTiming t;
+    t.step = rd.get_string();
+    t.ms = rd.get<double>();
+    r.timings.push_back(t);
+  }
+  r.total_ms = rd.get<double>();
+  r.worker_rank = rd.get<std::int32_t>();
+  const auto ns = rd.get<std::uint64_t>();
+  if (ns > bytes.size() / sizeof(Star)) throw std::runtime_error("wire: implausible star count");
+  r.stars.resize(ns);
+  rd.raw(r.stars.data(), ns * sizeof(Star));
+  if (!rd.at_end()) throw std::runtime_error("wire: trailing bytes after a frame result");
+  return r;
+}
+
+std::vector<std::uint8_t> encode(const pipeline::Masters& m) {
+  Writer w;
+  w.put(kMastersMagic);
+  w.put_image(m.dark);
+  w.put(m.dark_exptime_s);
+  w.put(m.dark_source);
+  w.put<std::uint8_t>(m.flat ? 1 : 0);
+  if (m.flat) {
+    w.put_image(m.flat->response);
+    w.put_image(m.flat->invalid);
+    w.put(m.flat->norm);
+    w.put<std::uint64_t>(m.flat->n_invalid);
+  }
+  w.put(m.flat_source);
+  w.put_image(m.user_mask);
+  w.put(m.mask_source);
+  return std::move(w.buf);
+}
+
+pipeline::Masters decode_masters(const std::vector<std::uint8_t>& bytes) {
+  Reader rd(bytes);
+  if (rd.get<std::uint32_t>() != kMastersMagic) throw std::runtime_error("wire: not masters");
+  pipeline::Masters m;
+  m.dark = rd.get_image<float>();
+  m.dark_exptime_s = rd.get<double>();
+  m.dark_source = rd.get_string();
+  if (rd.get<std::uint8_t>()) {
+    NormalisedFlat f;
+    f.response = rd.get_image<float>();
+    f.invalid = rd.get_image<MaskBits>();
+    f.norm = rd.get<double>();
+    f.n_invalid = rd.get<std::uint64_t>();
+    m.flat = std::move(f);
+  }
+  m.flat_source = rd.get_string();
+  m.user_mask = rd.get_image<MaskBits>();
+  m.mask_source = rd.get_string();
+  if (!rd.at_end()) throw std::runtime_error("wire: trailing bytes after masters");
+  return m;
+}
+
+}  // namespace psfphot::farm
