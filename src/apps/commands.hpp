@@ -15,5 +15,8 @@ inline constexpr int kExitInterrupted = 4;       // stopped by SIGTERM/SIGINT; -
 void add_fitsinfo_command(CLI::App& app, int& exit_code);
 void add_simulate_command(CLI::App& app, int& exit_code);
 void add_score_command(CLI::App& app, int& exit_code);
+void add_frame_command(CLI::App& app, int& exit_code);
+void add_master_command(CLI::App& app, int& exit_code);
+void add_run_command(CLI::App& app, int& exit_code);
 
 }  // namespace psfphot::apps

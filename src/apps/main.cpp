@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
   psfphot::apps::add_fitsinfo_command(app, exit_code);
   psfphot::apps::add_simulate_command(app, exit_code);
   psfphot::apps::add_score_command(app, exit_code);
+  psfphot::apps::add_frame_command(app, exit_code);
+  psfphot::apps::add_master_command(app, exit_code);
+  psfphot::apps::add_run_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
