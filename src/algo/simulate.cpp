@@ -166,9 +166,9 @@ SimFrame render_science_frame(const SimConfig& c, const SimInstrument& inst, con
     const FieldStar& s = field.stars[i];
     const double x = s.x + fc.dx_px, y = s.y + fc.dy_px;
     const double sigma = sigma_px_at(c, fc, x, y);
-    const int r =
-        stamp_radius_px({c.psf, sigma, c.moffat_beta}, s.flux_adu, c.stamp_edge_adu,
-                        static_cast<int>(std::ceil(3.0 * sigma)) + 1, c.max_stamp_radius_px);
+    const int r = stamp_radius_px({c.psf, sigma, c.moffat_beta}, s.flux_adu, c.stamp_edge_adu,
+                                  c.stamp_max_outside, static_cast<int>(std::ceil(3.0 * sigma)) + 1,
+                                  c.max_stamp_radius_px);
     const long cxp = std::lround(x), cyp = std::lround(y);
     if (cxp + r < 0 || cyp + r < 0 || cxp - r >= w || cyp - r >= h) continue;
     jobs.push_back({static_cast<int>(i), -1, x, y, sigma, r});

@@ -55,8 +55,8 @@ void validate(const SimConfig& c) {
   need(c.saturated_fraction >= 0 && c.saturated_fraction <= 1 && c.bright_range >= 1,
        "saturated_fraction must lie in [0, 1] and bright_range >= 1");
   need(c.dither_px >= 0 && c.dither_px <= 1000, "dither_px must lie in [0, 1000]");
-  need(c.stamp_edge_adu > 0 && c.max_stamp_radius_px >= 1,
-       "stamp_edge_adu must be > 0 and max_stamp_radius_px >= 1");
+  need(c.stamp_edge_adu > 0 && c.stamp_max_outside >= 0 && c.max_stamp_radius_px >= 1,
+       "stamp_edge_adu must be > 0, stamp_max_outside >= 0 and max_stamp_radius_px >= 1");
   need(c.cosmic_rays_per_mpix >= 0 && c.n_galaxies >= 0, "artefact counts must be >= 0");
   need(c.galaxy_flux_min_adu > 0 && c.galaxy_flux_max_adu >= c.galaxy_flux_min_adu &&
            c.galaxy_re_min_px > 0 && c.galaxy_re_max_px >= c.galaxy_re_min_px,

@@ -14,7 +14,7 @@
 //             error per pixel about 1e-6 or better for sigma >= 0.8 px.
 // A stamp is square, (2R+1) px wide, centred on the pixel nearest the star; the flux
 // outside it is simply not rendered (stamp_radius_px() picks R so that what is left out
-// is negligible; psf_fraction_outside() bounds it).
+// is faint and a small fraction of the flux; psf_fraction_outside() bounds it).
 //
 // Coordinates: 0-based, pixel centres at integers (x = column). Pure functions,
 // thread-safe.
@@ -46,9 +46,11 @@ double psf_fraction_outside(const PsfShape& psf, double r_px);
 double psf_central_pixel_fraction(const PsfShape& psf);
 
 // Smallest stamp radius R (px) at which a star of flux_adu has surface brightness below
-// edge_adu at distance R, clamped to [min_radius_px, max_radius_px].
-int stamp_radius_px(const PsfShape& psf, double flux_adu, double edge_adu, int min_radius_px,
-                    int max_radius_px);
+// edge_adu at distance R and at most max_outside_fraction of its flux lies outside the
+// circle of radius R (0 or >= 1: no such condition), clamped to [min_radius_px,
+// max_radius_px].
+int stamp_radius_px(const PsfShape& psf, double flux_adu, double edge_adu,
+                    double max_outside_fraction, int min_radius_px, int max_radius_px);
 
 // A rendered stamp; pixels(i, j) is the frame pixel (x0 + i, y0 + j).
 struct Stamp {

@@ -8,7 +8,8 @@
 //   calibrated = (raw - master_dark) / (flat / max(flat))
 // holds sky + galaxies + stars in "ADU of the calibrated frame": a star of truth flux F adds
 // F * flat(x, y) * psf(x, y) to the raw frame. Truth fluxes are totals over the infinite
-// plane (the stamp that renders a star leaves out < stamp_edge_adu per pixel; sim_psf.hpp).
+// plane (the stamp that renders a star leaves out < stamp_edge_adu per pixel and at most
+// stamp_max_outside of the flux, unless max_stamp_radius_px cuts it; sim_psf.hpp).
 //
 // Truth S/N = F / sqrt(4 pi sigma^2 B), sigma the local PSF sigma (Gaussian-equivalent for
 // the Moffat), B the per-pixel background variance in calibrated ADU^2 at the star:
@@ -82,8 +83,9 @@ struct SimConfig {
   double saturated_fraction = 0.004;  // share drawn above the nominal saturation flux
   double bright_range = 20.0;         // brightest star / nominal saturation flux
   double dither_px = 8.0;             // pointing offsets uniform in +-dither_px per axis
-  double stamp_edge_adu = 0.02;       // stamps end where a star falls below this, ADU/px
-  int max_stamp_radius_px = 64;       // hard cap on the stamp radius, px
+  double stamp_edge_adu = 0.02;       // stamps reach where a star falls below this, ADU/px,
+  double stamp_max_outside = 1e-3;    // and hold all but this fraction of its flux,
+  int max_stamp_radius_px = 64;       // within this hard cap on the stamp radius, px
   // Artefacts.
   double cosmic_rays_per_mpix = 3.0;  // per exposure (science, darks and flats)
   int n_galaxies = 2;                 // Sersic-like galaxies in the field

@@ -59,7 +59,7 @@ TEST_P(PsfStampTest, StampSumsToTheFluxLessWhatFallsOutside) {
     EXPECT_LE(got, hi + kFloatRel) << "R=" << radius;
   }
   // A generous stamp: the flux is all there.
-  const int big = stamp_radius_px(psf, flux, 1e-6, 1, 300);
+  const int big = stamp_radius_px(psf, flux, 1e-6, 0, 1, 300);
   const Stamp s = render_psf_stamp(psf, c.x, c.y, flux, big);
   EXPECT_NEAR(stamp_sum(s) / flux, 1.0, kFloatRel + psf_fraction_outside(psf, big));
 }
@@ -124,16 +124,21 @@ TEST(SimPsf, FractionOutsideIsTheIntegralOfTheIntensity) {
   }
 }
 
-TEST(SimPsf, StampRadiusEndsWhereTheStarFallsBelowTheEdgeLevel) {
+TEST(SimPsf, StampRadiusEndsWhereTheStarIsFaintAndMostlyInside) {
   for (PsfShape psf :
        {PsfShape{PsfModel::kGaussian, 2.0, 0}, PsfShape{PsfModel::kMoffat, 2.0, 3}}) {
     for (double flux : {300.0, 1e4, 1e6}) {
-      const int r = stamp_radius_px(psf, flux, 0.02, 1, 1000);
+      const int r = stamp_radius_px(psf, flux, 0.02, 0, 1, 1000);
       EXPECT_LE(flux * psf_intensity(psf, r), 0.02) << flux;
       EXPECT_GT(flux * psf_intensity(psf, r - 1), 0.02) << flux;
+      // With a bound on the flux left outside, whichever needs the larger stamp wins.
+      const int rm = stamp_radius_px(psf, flux, 0.02, 1e-3, 1, 1000);
+      EXPECT_LE(psf_fraction_outside(psf, rm), 1e-3) << flux;
+      EXPECT_TRUE(rm == r || psf_fraction_outside(psf, rm - 1) > 1e-3) << flux;
+      EXPECT_GE(rm, r);
     }
-    EXPECT_EQ(stamp_radius_px(psf, 1e9, 0.02, 3, 12), 12);
-    EXPECT_EQ(stamp_radius_px(psf, 1e-3, 0.02, 7, 64), 7);
+    EXPECT_EQ(stamp_radius_px(psf, 1e9, 0.02, 1e-3, 3, 12), 12);
+    EXPECT_EQ(stamp_radius_px(psf, 1e-3, 0.02, 0, 7, 64), 7);
   }
 }
 
