@@ -29,7 +29,8 @@ int run_frame(const FrameArgs& a) {
   if (a.threads > 0) omp_set_num_threads(a.threads);
   pipeline::Config cfg;
   try {
-    cfg = pipeline::load_config(a.config, a.sets, /*allow_night=*/false);
+    cfg =
+        pipeline::load_config(a.config, a.sets, /*allow_night=*/true);  // a night config works too
   } catch (const pipeline::ConfigError& e) {
     std::cerr << "psfphot frame: invalid configuration:\n";
     for (const auto& p : e.problems()) std::cerr << "  " << p << "\n";

@@ -32,9 +32,15 @@ struct RunArgs {
 
 int run_run(const RunArgs& a, int argc_dummy) {
   (void)argc_dummy;
+  // Handlers first: a stop request during start-up is honoured too.
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGINT, on_stop_signal);
   int argc = 0;
   char** argv = nullptr;
   farm::MpiSession mpi(&argc, &argv);
+  // Again after MPI_Init: the MPI runtime may have installed handlers of its own.
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGINT, on_stop_signal);
   pipeline::setup_logging(mpi.rank(),
                           a.quiet ? pipeline::LogLevel::kQuiet : pipeline::LogLevel::kInfo);
   pipeline::Config cfg;
@@ -53,8 +59,6 @@ int run_run(const RunArgs& a, int argc_dummy) {
   }
   const int threads = a.threads > 0 ? a.threads : cfg.night.threads;
   if (threads > 0) omp_set_num_threads(threads);
-  std::signal(SIGTERM, on_stop_signal);
-  std::signal(SIGINT, on_stop_signal);
   pipeline::RunOptions opt;
   opt.output = a.output;
   opt.mode = a.resume

@@ -18,5 +18,6 @@ void add_score_command(CLI::App& app, int& exit_code);
 void add_frame_command(CLI::App& app, int& exit_code);
 void add_master_command(CLI::App& app, int& exit_code);
 void add_run_command(CLI::App& app, int& exit_code);
+void add_config_command(CLI::App& app, int& exit_code);
 
 }  // namespace psfphot::apps

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   psfphot::apps::add_frame_command(app, exit_code);
   psfphot::apps::add_master_command(app, exit_code);
   psfphot::apps::add_run_command(app, exit_code);
+  psfphot::apps::add_config_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -135,7 +135,7 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
   return cfg;
 }
 
-std::string effective_config_toml(const Config& cfg) {
+std::string effective_config_toml(const Config& cfg, bool comments) {
   std::ostringstream o;
   std::string section;
   for (const auto& k : detail::registry()) {
@@ -143,6 +143,7 @@ std::string effective_config_toml(const Config& cfg) {
       o << (section.empty() ? "" : "\n") << "[" << k.section << "]\n";
       section = k.section;
     }
+    if (comments) o << "# " << k.doc << (k.unit.empty() ? "" : " [" + k.unit + "]") << "\n";
     o << k.key << " = " << k.get(cfg) << "\n";
   }
   return o.str();

@@ -102,8 +102,9 @@ class ConfigError : public std::runtime_error {
 Config load_config(const std::string& path, const std::vector<std::string>& overrides,
                    bool allow_night = true);
 
-// Every key with its effective value, as TOML.
-std::string effective_config_toml(const Config& cfg);
+// Every key with its effective value, as TOML; with `comments`, each key is preceded by
+// its meaning and unit (configs/default.toml is this for the defaults).
+std::string effective_config_toml(const Config& cfg, bool comments = false);
 // Markdown reference of every key: section, key, type, default, unit, meaning.
 std::string config_reference_markdown();
 
