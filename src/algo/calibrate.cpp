@@ -174,11 +174,14 @@ Image<float> combine_frames(const std::vector<ImageView<const float>>& frames,
         double sigma = mad_std_inplace(dev);
         double centre = med;
         double mean = med;
+        // A MAD of 0 (more than half the frames agree exactly, common for integer-valued
+        // bias/dark frames) clips to the values equal to the median; those always exist
+        // then, so a hit in one frame is still rejected instead of averaged in.
         for (int it = 0; it < cfg.clip_iterations; ++it) {
           double sum = 0;
           std::size_t m = 0;
           for (std::size_t i = 0; i < k; ++i) {
-            if (sigma == 0 || std::abs(v[i] - centre) <= cfg.clip_kappa * sigma) {
+            if (std::abs(v[i] - centre) <= cfg.clip_kappa * sigma) {
               sum += v[i];
               ++m;
             }

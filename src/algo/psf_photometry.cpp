@@ -80,8 +80,9 @@ PsfFit amplitude(const Stamp& s, double x, double y, double sigma, double gain,
   Profile1D px, py;
   profiles(s, x, y, sigma, cfg.integrate_pixels, false, px, py);
   double flux = 0;
-  // Two passes when weighted with star noise: the weights need a flux estimate.
-  const int passes = (cfg.weighted && gain > 0) ? 2 : 1;
+  // Two passes with star noise: the weights (weighted) and the reported variance (both
+  // modes: unweighted, the star's Poisson noise still enters flux_err) need a flux estimate.
+  const int passes = gain > 0 ? 2 : 1;
   double num = 0, den = 0, var_num = 0;
   for (int pass = 0; pass < passes; ++pass) {
     num = den = var_num = 0;
