@@ -11,7 +11,9 @@
 //     the clipped standard deviation;
 //  4. meshes with fewer than `min_good_fraction` usable pixels are bad and take the mean
 //     of their nearest good neighbours;
-//  5. a `filter_size` x `filter_size` median filter smooths the mesh grid;
+//  5. a `filter_size` x `filter_size` median filter smooths the mesh grid; near the grid
+//     edges the window shrinks symmetrically so it stays centred on the mesh (SExtractor's
+//     filterback: edge meshes are filtered along the edge only, corner meshes not at all);
 //  6. natural bicubic splines through the mesh centres give the full-resolution maps.
 // Thread-safety: pure; OpenMP over meshes and rows; deterministic.
 #include <stdexcept>
