@@ -1,0 +1,391 @@
+#include "psfphot/algo/calibrate.hpp"
+
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "support/synth.hpp"
+
+namespace psfphot {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr double kNoSat = std::numeric_limits<double>::quiet_NaN();
+
+// Calibrated pixels are float: (raw - s dark) / f carries a few ulps of rounding on values
+// of a few thousand ADU, i.e. < 1e-3 ADU.
+constexpr double kFloatTol = 1e-3;
+
+Image<float> pattern(int w, int h, float base, int mod) {
+  Image<float> img(w, h);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) img(x, y) = base + static_cast<float>((3 * x + 7 * y) % mod);
+  return img;
+}
+
+TEST(CalibrateTest, DarkIsScaledByTheExposureTimeRatio) {
+  const int w = 23, h = 17;
+  const Image<float> sky = pattern(w, h, 1000.f, 11);
+  const Image<float> dark = pattern(w, h, 50.f, 13);  // a 60 s dark
+  Image<float> raw(w, h);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) raw(x, y) = sky(x, y) + 2.5f * dark(x, y);  // 150 s science
+
+  CalibrationInputs in;
+  in.dark = dark.cview();
+  in.dark_exptime_s = 60.0;
+  const CalibratedImage c = calibrate(raw.cview(), 150.0, kNoSat, in, CalibrationConfig{});
+  EXPECT_DOUBLE_EQ(c.dark_scale, 2.5);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      EXPECT_NEAR(c.pixels(x, y), sky(x, y), kFloatTol) << x << "," << y;
+      EXPECT_EQ(c.mask(x, y), 0);
+    }
+  EXPECT_EQ(c.n_saturated + c.n_nonfinite + c.n_flat_invalid, 0u);
+}
+
+TEST(CalibrateTest, DarkNotScaledWhenConfigured) {
+  const int w = 9, h = 8;
+  const Image<float> dark = pattern(w, h, 50.f, 13);
+  Image<float> raw = pattern(w, h, 700.f, 5);
+  CalibrationInputs in;
+  in.dark = dark.cview();
+  in.dark_exptime_s = 60.0;
+  CalibrationConfig cfg;
+  cfg.scale_dark_by_exptime = false;
+  // Different exposure times, and even an unknown one: the dark is subtracted as it is.
+  for (double t : {150.0, std::numeric_limits<double>::quiet_NaN()}) {
+    const CalibratedImage c = calibrate(raw.cview(), t, kNoSat, in, cfg);
+    EXPECT_DOUBLE_EQ(c.dark_scale, 1.0);
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        EXPECT_NEAR(c.pixels(x, y), raw(x, y) - dark(x, y), kFloatTol) << x << "," << y;
+  }
+}
+
+TEST(CalibrateTest, DarkScalingWithoutExposureTimesThrows) {
+  const Image<float> raw(5, 5, 100.f), dark(5, 5, 10.f);
+  CalibrationInputs in;
+  in.dark = dark.cview();
+  in.dark_exptime_s = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_THROW(calibrate(raw.cview(), 30.0, kNoSat, in, {}), CalibrationError);
+  in.dark_exptime_s = 30.0;
+  EXPECT_THROW(calibrate(raw.cview(), 0.0, kNoSat, in, {}), CalibrationError);
+}
+
+TEST(CalibrateTest, NoDarkNoFlatIsIdentity) {
+  const Image<float> raw = pattern(6, 4, 123.f, 7);
+  const CalibratedImage c = calibrate(raw.cview(), 10.0, kNoSat, {}, {});
+  for (int y = 0; y < 4; ++y)
+    for (int x = 0; x < 6; ++x) EXPECT_EQ(c.pixels(x, y), raw(x, y));
+}
+
+TEST(CalibrateTest, FlatNormalisedToMaxMedianMean) {
+  // Valid values {1, 2, 3, 4, 10}: max 10, median 3, mean 4; the invalid pixels (0, -1, NaN,
+  // +inf) must not enter the norm.
+  Image<float> flat(9, 1);
+  const float vals[9] = {1.f, 2.f, 0.f, 3.f, -1.f, 4.f, kNaN, 10.f, kInf};
+  for (int x = 0; x < 9; ++x) flat(x, 0) = vals[x];
+  struct Case {
+    FlatNorm how;
+    double norm;
+  };
+  for (Case c :
+       {Case{FlatNorm::kMax, 10.0}, Case{FlatNorm::kMedian, 3.0}, Case{FlatNorm::kMean, 4.0}}) {
+    const NormalisedFlat nf = normalise_flat(flat.cview(), c.how);
+    EXPECT_DOUBLE_EQ(nf.norm, c.norm);
+    EXPECT_EQ(nf.n_invalid, 4u);
+    for (int x = 0; x < 9; ++x) {
+      const bool valid = std::isfinite(vals[x]) && vals[x] > 0;
+      if (valid) {
+        EXPECT_FLOAT_EQ(nf.response(x, 0), static_cast<float>(vals[x] / c.norm));
+        EXPECT_EQ(nf.invalid(x, 0), 0);
+      } else {
+        EXPECT_TRUE(std::isnan(nf.response(x, 0))) << x;
+        EXPECT_EQ(nf.invalid(x, 0), mask::kFlatInvalid) << x;
+      }
+    }
+  }
+}
+
+TEST(CalibrateTest, FlatDivisionAndInvalidFlatPixelsMaskedNeverInf) {
+  const int w = 8, h = 6;
+  Image<float> flat(w, h);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) flat(x, y) = 0.5f + 0.05f * static_cast<float>(x + y);  // max 1.1
+  flat(1, 1) = 0.f;
+  flat(2, 3) = -0.3f;
+  flat(4, 4) = kNaN;
+  flat(6, 2) = -kInf;
+  const NormalisedFlat nf = normalise_flat(flat.cview(), FlatNorm::kMax);
+  ASSERT_NEAR(nf.norm, 1.1, 1e-6);
+  const Image<float> raw = pattern(w, h, 2000.f, 17);
+  CalibrationInputs in;
+  in.flat = &nf;
+  const CalibratedImage c = calibrate(raw.cview(), 1.0, kNoSat, in, {});
+  EXPECT_EQ(c.n_flat_invalid, 4u);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      const float v = c.pixels(x, y);
+      EXPECT_FALSE(std::isinf(v)) << x << "," << y;
+      if (std::isfinite(flat(x, y)) && flat(x, y) > 0) {
+        // The lab's rule: divide by flat / max(flat).
+        EXPECT_NEAR(v, raw(x, y) / (flat(x, y) / 1.1), 2e-3) << x << "," << y;
+        EXPECT_EQ(c.mask(x, y), 0);
+      } else {
+        EXPECT_TRUE(std::isnan(v)) << x << "," << y;
+        EXPECT_TRUE(c.mask(x, y) & mask::kFlatInvalid) << x << "," << y;
+      }
+    }
+}
+
+TEST(CalibrateTest, SaturationMaskFromLevelKeepsValue) {
+  const int w = 10, h = 3;
+  Image<float> raw(w, h, 100.f);
+  raw(2, 1) = 59999.f;
+  raw(3, 1) = 60000.f;  // at the level: saturated (>=)
+  raw(4, 1) = 65535.f;
+  const Image<float> dark(w, h, 10.f);
+  CalibrationInputs in;
+  in.dark = dark.cview();
+  in.dark_exptime_s = 5.0;
+  const CalibratedImage c = calibrate(raw.cview(), 5.0, 60000.0, in, {});
+  EXPECT_EQ(c.n_saturated, 2u);
+  EXPECT_EQ(c.mask(2, 1), 0);
+  EXPECT_EQ(c.mask(3, 1), mask::kSaturated);
+  EXPECT_EQ(c.mask(4, 1), mask::kSaturated);
+  // The value is kept (dark subtracted as usual); the level applies to the raw value.
+  EXPECT_NEAR(c.pixels(4, 1), 65525.f, kFloatTol);
+  EXPECT_NEAR(c.pixels(3, 1), 59990.f, kFloatTol);
+  // No level (NaN): nothing is saturated.
+  const CalibratedImage c2 = calibrate(raw.cview(), 5.0, kNoSat, in, {});
+  EXPECT_EQ(c2.n_saturated, 0u);
+  EXPECT_EQ(c2.mask(4, 1), 0);
+}
+
+TEST(CalibrateTest, NonFiniteRawPixelsMasked) {
+  Image<float> raw(5, 4, 10.f);
+  raw(0, 0) = kNaN;
+  raw(3, 2) = kInf;
+  raw(4, 3) = -kInf;
+  const CalibratedImage c = calibrate(raw.cview(), 1.0, 1000.0, {}, {});
+  EXPECT_EQ(c.n_nonfinite, 3u);
+  EXPECT_EQ(c.n_saturated, 0u);  // +inf is non-finite, not saturated
+  EXPECT_EQ(c.mask(0, 0), mask::kNonFinite);
+  EXPECT_EQ(c.mask(3, 2), mask::kNonFinite);
+  EXPECT_EQ(c.mask(4, 3), mask::kNonFinite);
+  EXPECT_EQ(c.mask(1, 1), 0);
+  // A non-finite dark pixel makes the calibrated pixel non-finite: masked as well.
+  Image<float> dark(5, 4, 1.f);
+  dark(2, 2) = kNaN;
+  CalibrationInputs in;
+  in.dark = dark.cview();
+  in.dark_exptime_s = 1.0;
+  const CalibratedImage d = calibrate(raw.cview(), 1.0, kNoSat, in, {});
+  EXPECT_TRUE(d.mask(2, 2) & mask::kNonFinite);
+  EXPECT_EQ(d.n_nonfinite, 4u);
+}
+
+TEST(CalibrateTest, ShapeMismatchNamesBothShapes) {
+  const Image<float> raw(10, 9, 1.f), dark(10, 8, 1.f), flat(11, 9, 1.f);
+  CalibrationInputs in;
+  in.dark = dark.cview();
+  in.dark_exptime_s = 1.0;
+  try {
+    calibrate(raw.cview(), 1.0, kNoSat, in, {});
+    FAIL() << "no exception";
+  } catch (const CalibrationError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("10x8"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("10x9"), std::string::npos) << msg;
+  }
+  const NormalisedFlat nf = normalise_flat(flat.cview(), FlatNorm::kMax);
+  CalibrationInputs in2;
+  in2.flat = &nf;
+  try {
+    calibrate(raw.cview(), 1.0, kNoSat, in2, {});
+    FAIL() << "no exception";
+  } catch (const CalibrationError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("11x9"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("10x9"), std::string::npos) << msg;
+  }
+}
+
+TEST(CalibrateTest, NothingUsableThrows) {
+  const Image<float> raw(4, 4, kNaN);
+  EXPECT_THROW(calibrate(raw.cview(), 1.0, kNoSat, {}, {}), CalibrationError);
+  const Image<float> flat(4, 4, -1.f);
+  EXPECT_THROW(normalise_flat(flat.cview(), FlatNorm::kMedian), CalibrationError);
+  const Image<float> empty;
+  EXPECT_THROW(calibrate(empty.cview(), 1.0, kNoSat, {}, {}), CalibrationError);
+}
+
+std::vector<ImageView<const float>> views(const std::vector<Image<float>>& frames) {
+  std::vector<ImageView<const float>> v;
+  for (const auto& f : frames) v.push_back(f.cview());
+  return v;
+}
+
+TEST(CalibrateTest, ClippedMeanRejectsACosmicRay) {
+  // 7 frames of a 1000 ADU level with 5 ADU noise; frame 3 carries a +5000 ADU hit.
+  constexpr int n = 7, w = 40, h = 30;
+  constexpr double level = 1000, noise = 5;
+  std::mt19937 rng(3);
+  std::vector<Image<float>> frames;
+  for (int i = 0; i < n; ++i) {
+    frames.push_back(test::constant(w, h, static_cast<float>(level)));
+    test::add_noise(frames.back(), noise, rng);
+  }
+  frames[3](12, 7) += 5000.f;
+  const Image<float> out = combine_frames(views(frames), CombineConfig{});
+  // Without the hit the pixel is a mean of 6 or 7 frames (sd noise/sqrt(6) ~ 2 ADU); a plain
+  // mean would be ~714 ADU high. 5 standard errors allowed.
+  const double se = noise / std::sqrt(6.0);
+  EXPECT_NEAR(out(12, 7), level, 5 * se);
+  // Everywhere: a mean of ~7 frames; its average over the frame is unbiased to
+  // noise / sqrt(7 w h), and its scatter close to noise / sqrt(7).
+  double sum = 0, sum2 = 0;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      sum += out(x, y) - level;
+      sum2 += (out(x, y) - level) * (out(x, y) - level);
+    }
+  const double npix = w * h, mean = sum / npix, sd = std::sqrt(sum2 / npix - mean * mean);
+  EXPECT_NEAR(mean, 0.0, 5 * noise / std::sqrt(7 * npix));
+  // Clipping at 3 robust sigmas of 7 values rejects a good value now and then, so the scatter
+  // is a little above the mean's noise / sqrt(7) (and well below the median's 1.25x).
+  EXPECT_GT(sd, 0.9 * noise / std::sqrt(7.0));
+  EXPECT_LT(sd, 1.15 * noise / std::sqrt(7.0));
+}
+
+TEST(CalibrateTest, ClippedMeanRejectsACosmicRayOnQuantisedFrames) {
+  // Integer-valued frames (uint16 bias or dark frames with sub-ADU noise) are often all
+  // equal in a pixel, so the MAD is 0: a hit must still be rejected, not averaged in.
+  constexpr int n = 5;
+  std::vector<Image<float>> frames;
+  for (int i = 0; i < n; ++i) frames.push_back(test::constant(6, 5, 300.f));
+  frames[0](1, 1) = 301.f;  // one frame one ADU off: MAD still 0
+  frames[2](1, 1) = 9000.f;
+  frames[4](3, 2) = 20000.f;
+  const Image<float> out = combine_frames(views(frames), CombineConfig{});
+  EXPECT_NEAR(out(3, 2), 300.f, 1e-3);
+  EXPECT_NEAR(out(1, 1), 300.f, 1e-3);
+  EXPECT_NEAR(out(0, 0), 300.f, 1e-3);
+}
+
+TEST(CalibrateTest, MedianCombine) {
+  // Constant frames 0, 10, 20, 30, 40: median 20; a hit replacing the 10 in one pixel makes
+  // it {0, 20, 30, 40, 1e6}: 30. With the last frame dropped: 15 and 25.
+  std::vector<Image<float>> frames;
+  for (int i = 0; i < 5; ++i) frames.push_back(test::constant(4, 3, 10.f * static_cast<float>(i)));
+  frames[1](2, 2) = 1e6f;
+  CombineConfig cfg;
+  cfg.method = CombineMethod::kMedian;
+  Image<float> out = combine_frames(views(frames), cfg);
+  for (int y = 0; y < 3; ++y)
+    for (int x = 0; x < 4; ++x) EXPECT_FLOAT_EQ(out(x, y), (x == 2 && y == 2) ? 30.f : 20.f);
+  frames.pop_back();
+  out = combine_frames(views(frames), cfg);
+  EXPECT_FLOAT_EQ(out(0, 0), 15.f);
+  // 1e6 replaces 10 in frame 1: {0, 20, 30, 1e6} -> 25.
+  EXPECT_FLOAT_EQ(out(2, 2), 25.f);
+}
+
+TEST(CalibrateTest, CombineScalesAndNonFinite) {
+  // Flats at three lamp levels become identical after scaling by 1/level.
+  std::vector<Image<float>> frames;
+  const double levels[3] = {100, 200, 400};
+  for (double l : levels) {
+    Image<float> f = pattern(5, 4, 0.f, 7);
+    for (int y = 0; y < 4; ++y)
+      for (int x = 0; x < 5; ++x) f(x, y) = static_cast<float>((1.0 + 0.1 * f(x, y)) * l);
+    frames.push_back(std::move(f));
+  }
+  frames[1](0, 0) = kNaN;  // ignored, the other frames decide
+  for (CombineMethod m : {CombineMethod::kClippedMean, CombineMethod::kMedian}) {
+    CombineConfig cfg;
+    cfg.method = m;
+    const Image<float> out = combine_frames(views(frames), cfg, {1.0 / 100, 1.0 / 200, 1.0 / 400});
+    const Image<float> p = pattern(5, 4, 0.f, 7);
+    for (int y = 0; y < 4; ++y)
+      for (int x = 0; x < 5; ++x) EXPECT_NEAR(out(x, y), 1.0 + 0.1 * p(x, y), 1e-5);
+  }
+  // A pixel NaN in every frame stays NaN.
+  for (auto& f : frames) f(4, 3) = kNaN;
+  EXPECT_TRUE(std::isnan(combine_frames(views(frames), {})(4, 3)));
+}
+
+TEST(CalibrateTest, CombineRejectsBadStacks) {
+  EXPECT_THROW(combine_frames({}, {}), CalibrationError);
+  std::vector<Image<float>> frames;
+  frames.push_back(test::constant(4, 4, 1.f));
+  frames.push_back(test::constant(4, 5, 1.f));
+  try {
+    combine_frames(views(frames), {});
+    FAIL() << "no exception";
+  } catch (const CalibrationError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("4x5"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("4x4"), std::string::npos) << msg;
+  }
+  frames.pop_back();
+  frames.push_back(test::constant(4, 4, 2.f));
+  EXPECT_THROW(combine_frames(views(frames), {}, {1.0}), CalibrationError);
+}
+
+template <typename T>
+bool same_bytes(const Image<T>& a, const Image<T>& b) {
+  return a.width() == b.width() && a.height() == b.height() &&
+         std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+TEST(CalibrateTest, OneAndTwoThreadsGiveIdenticalBytes) {
+  const int w = 301, h = 257;
+  std::mt19937 rng(17);
+  Image<float> raw = test::constant(w, h, 1500.f), dark = test::constant(w, h, 80.f),
+               flat = test::constant(w, h, 20000.f);
+  test::add_noise(raw, 400.0, rng);
+  test::add_noise(dark, 7.0, rng);
+  test::add_noise(flat, 900.0, rng);
+  raw(5, 5) = kNaN;
+  flat(9, 9) = 0.f;
+  std::vector<Image<float>> stack;
+  for (int i = 0; i < 5; ++i) {
+    stack.push_back(test::constant(w, h, 80.f));
+    test::add_noise(stack.back(), 7.0, rng);
+  }
+  const int saved = omp_get_max_threads();
+  auto run = [&](int threads) {
+    omp_set_num_threads(threads);
+    NormalisedFlat nf = normalise_flat(flat.cview(), FlatNorm::kMedian);
+    CalibrationInputs in;
+    in.dark = dark.cview();
+    in.dark_exptime_s = 30.0;
+    in.flat = &nf;
+    CalibratedImage c = calibrate(raw.cview(), 45.0, 2500.0, in, {});
+    Image<float> master = combine_frames(views(stack), {});
+    return std::make_tuple(std::move(nf), std::move(c), std::move(master));
+  };
+  auto [f1, c1, m1] = run(1);
+  auto [f2, c2, m2] = run(2);
+  omp_set_num_threads(saved);
+  EXPECT_TRUE(same_bytes(f1.response, f2.response));
+  EXPECT_TRUE(same_bytes(f1.invalid, f2.invalid));
+  EXPECT_TRUE(same_bytes(c1.pixels, c2.pixels));
+  EXPECT_TRUE(same_bytes(c1.mask, c2.mask));
+  EXPECT_EQ(c1.n_saturated, c2.n_saturated);
+  EXPECT_GT(c1.n_saturated, 0u);  // the 2500 ADU level is hit by the 400 ADU noise
+  EXPECT_TRUE(same_bytes(m1, m2));
+}
+
+}  // namespace
+}  // namespace psfphot

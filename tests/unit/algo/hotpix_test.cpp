@@ -1,0 +1,118 @@
+#include "psfphot/algo/hotpix.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "support/synth.hpp"
+
+namespace psfphot {
+namespace {
+
+// Background-subtracted image with unit noise: a star of the given sigma at (x, y).
+Image<float> star_image(double x, double y, double sigma, double flux, unsigned seed) {
+  Image<float> img = test::constant(41, 41, 0.f);
+  test::add_star(img, {x, y, flux, sigma});
+  std::mt19937 rng(seed);
+  test::add_noise(img, 1.0, rng);
+  return img;
+}
+
+TEST(HotPixTest, SingleHotPixelRejected) {
+  Image<float> img = test::constant(21, 21, 0.f);
+  std::mt19937 rng(1);
+  test::add_noise(img, 1.0, rng);
+  img(10, 10) = 1000.f;
+  const HotPixelConfig cfg;
+  EXPECT_FALSE(passes_hot_pixel_test(img.cview(), 10, 10, cfg));
+  // A two-pixel cosmic-ray track has one bright neighbour, still short of 4.
+  img(11, 10) = 900.f;
+  EXPECT_FALSE(passes_hot_pixel_test(img.cview(), 10, 10, cfg));
+}
+
+TEST(HotPixTest, StarsAreKept) {
+  // Narrowest case: sigma 1.5 at a half-pixel offset, the farthest neighbours see
+  // exp(-(1.5^2 - 0.5^2) / (2 1.5^2)) ~ 0.64 of the peak (less after pixel integration,
+  // still > 0.5); at S/N ~ 100 per pixel noise cannot change that.
+  for (double sigma : {1.5, 2.0, 3.0})
+    for (double off : {0.0, 0.25, 0.5}) {
+      const Image<float> img = star_image(20 + off, 20 - off, sigma, 3e4 * sigma * sigma, 7);
+      const int px = static_cast<int>(std::lround(20 + off)),
+                py = static_cast<int>(std::lround(20 - off));
+      EXPECT_TRUE(passes_hot_pixel_test(img.cview(), px, py, HotPixelConfig{}))
+          << "sigma " << sigma << " offset " << off;
+    }
+}
+
+TEST(HotPixTest, ThresholdsAreConfigurable) {
+  // A sigma 1.5 star centred on a pixel: edge neighbours at 0.80, corners at 0.64 (sampled
+  // values; the integrated profile is a little flatter) of the peak.
+  Image<float> img = test::constant(21, 21, 0.f);
+  test::add_star(img, {10, 10, 1e5, 1.5});
+  HotPixelConfig cfg;
+  EXPECT_TRUE(passes_hot_pixel_test(img.cview(), 10, 10, cfg));
+  cfg.fraction = 0.75;  // only the 4 edge neighbours exceed it
+  EXPECT_TRUE(passes_hot_pixel_test(img.cview(), 10, 10, cfg));
+  cfg.min_neighbours = 5;
+  EXPECT_FALSE(passes_hot_pixel_test(img.cview(), 10, 10, cfg));
+  cfg.fraction = 0.9;  // none
+  cfg.min_neighbours = 1;
+  EXPECT_FALSE(passes_hot_pixel_test(img.cview(), 10, 10, cfg));
+  cfg.fraction = 0.5;
+  cfg.min_neighbours = 8;
+  EXPECT_TRUE(passes_hot_pixel_test(img.cview(), 10, 10, cfg));
+  // A hot pixel passes when the test is disabled, or when asked for zero neighbours.
+  Image<float> hot = test::constant(9, 9, 0.f);
+  hot(4, 4) = 500.f;
+  HotPixelConfig off;
+  off.enabled = false;
+  EXPECT_TRUE(passes_hot_pixel_test(hot.cview(), 4, 4, off));
+  HotPixelConfig zero;
+  zero.min_neighbours = 0;
+  EXPECT_TRUE(passes_hot_pixel_test(hot.cview(), 4, 4, zero));
+  // And a cosmic-ray pair passes a 1-neighbour rule.
+  hot(5, 4) = 400.f;
+  HotPixelConfig one;
+  one.min_neighbours = 1;
+  EXPECT_TRUE(passes_hot_pixel_test(hot.cview(), 4, 4, one));
+}
+
+TEST(HotPixTest, OutsideAndNonFiniteNeighboursDoNotCount) {
+  // A broad star cut by the corner: only 3 neighbours exist.
+  Image<float> img = test::constant(12, 12, 0.f);
+  test::add_star(img, {0.0, 0.0, 1e5, 3.0});
+  HotPixelConfig cfg;
+  EXPECT_FALSE(passes_hot_pixel_test(img.cview(), 0, 0, cfg));
+  cfg.min_neighbours = 3;
+  EXPECT_TRUE(passes_hot_pixel_test(img.cview(), 0, 0, cfg));
+  // Non-finite neighbours: a star with 5 of its 8 neighbours NaN has only 3 left.
+  Image<float> s = test::constant(12, 12, 0.f);
+  test::add_star(s, {6.0, 6.0, 1e5, 2.0});
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  s(5, 5) = s(6, 5) = s(7, 5) = s(5, 6) = s(7, 6) = nan;
+  EXPECT_FALSE(passes_hot_pixel_test(s.cview(), 6, 6, HotPixelConfig{}));
+  // A non-finite peak never passes.
+  s(6, 6) = nan;
+  EXPECT_FALSE(passes_hot_pixel_test(s.cview(), 6, 6, HotPixelConfig{}));
+}
+
+TEST(HotPixTest, RejectHotPixelsFiltersAndKeepsOrder) {
+  Image<float> img = test::constant(60, 40, 0.f);
+  test::add_star(img, {10, 10, 2e4, 2.0});
+  test::add_star(img, {45, 30, 2e4, 2.5});
+  img(30, 20) = 3000.f;  // hot
+  img(50, 8) = 800.f;    // hot
+  std::mt19937 rng(3);
+  test::add_noise(img, 1.0, rng);
+  const std::vector<Peak> in{
+      {10, 10, img(10, 10)}, {50, 8, img(50, 8)}, {30, 20, img(30, 20)}, {45, 30, img(45, 30)}};
+  const auto out = reject_hot_pixels(img.cview(), in, HotPixelConfig{});
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].x, 10);
+  EXPECT_EQ(out[1].x, 45);
+}
+
+}  // namespace
+}  // namespace psfphot

@@ -1,0 +1,162 @@
+#include "psfphot/algo/smooth.hpp"
+
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numbers>
+#include <random>
+
+#include "support/synth.hpp"
+
+namespace psfphot {
+namespace {
+
+TEST(SmoothTest, TapsAreANormalisedSymmetricGaussian) {
+  for (double sigma : {0.3, 0.8, 1.0, 1.5, 2.0, 3.3}) {
+    const auto t = gaussian_taps(sigma);
+    const int r = std::max(1, static_cast<int>(std::ceil(3 * sigma)));
+    ASSERT_EQ(t.size(), static_cast<std::size_t>(2 * r + 1)) << sigma;
+    double sum = 0;
+    for (float v : t) sum += v;
+    EXPECT_NEAR(sum, 1.0, 1e-6) << sigma;  // float taps: a few ulps
+    for (int i = 1; i <= r; ++i) {
+      EXPECT_FLOAT_EQ(t[r + i], t[r - i]);
+      EXPECT_NEAR(t[r + i] / t[r], std::exp(-0.5 * i * i / (sigma * sigma)), 1e-6);
+    }
+  }
+}
+
+// Smoothed white noise, measured away from the border (zero padding there): the std of the
+// output should equal noise_factor x the input std. The smoothed field is correlated with
+// correlation exp(-d^2 / 4 s^2), so the relative standard error of its measured std is
+// sqrt(pi s^2 / N) (sum of squared correlations 2 pi s^2, over 2 N); 5 of those allowed.
+void check_noise_factor(double s, bool lowered) {
+  constexpr int w = 1024, h = 1024;
+  Image<float> img = test::constant(w, h, 0.f);
+  std::mt19937 rng(static_cast<unsigned>(100 * s) + (lowered ? 1 : 0));
+  test::add_noise(img, 1.0, rng);
+  const Image<float> sm = gaussian_smooth(img.cview(), {}, 0, s, lowered);
+  const int r = static_cast<int>(std::ceil(3 * s));
+  double sum = 0, sum2 = 0, n = 0;
+  for (int y = r; y < h - r; ++y)
+    for (int x = r; x < w - r; ++x) {
+      sum += sm(x, y);
+      sum2 += double(sm(x, y)) * sm(x, y);
+      ++n;
+    }
+  const double mean = sum / n, sd = std::sqrt(sum2 / n - mean * mean);
+  const double f = smoothing_noise_factor(s, lowered);
+  const double rel_se = std::sqrt(std::numbers::pi * s * s / n);
+  EXPECT_NEAR(sd / f, 1.0, 5 * rel_se) << "sigma=" << s << " lowered=" << lowered;
+}
+
+TEST(SmoothTest, NoiseFactorMatchesSmoothedWhiteNoise) {
+  for (double s : {1.0, 2.0, 3.0}) {
+    check_noise_factor(s, false);
+    check_noise_factor(s, true);
+  }
+  // The two factors differ by more than the test's resolution (~16% at sigma 2), and a
+  // continuous Gaussian gives 1 / (2 sqrt(pi) s) for the plain one.
+  EXPECT_LT(smoothing_noise_factor(2.0, true), 0.9 * smoothing_noise_factor(2.0, false));
+  EXPECT_NEAR(smoothing_noise_factor(3.0), 1.0 / (2 * std::sqrt(std::numbers::pi) * 3.0), 1e-3);
+  EXPECT_EQ(smoothing_noise_factor(0.0), 1.0);
+}
+
+TEST(SmoothTest, LoweredKernelIgnoresPedestalAndRamp) {
+  constexpr int w = 96, h = 80;
+  constexpr double s = 2.0;
+  const int r = static_cast<int>(std::ceil(3 * s));
+  Image<float> pedestal = test::constant(w, h, 1000.f), ramp(w, h);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) ramp(x, y) = static_cast<float>(1000.0 + 0.7 * x - 0.4 * y);
+  const Image<float> lp = gaussian_smooth(pedestal.cview(), {}, 0, s, true);
+  const Image<float> lr = gaussian_smooth(ramp.cview(), {}, 0, s, true);
+  const Image<float> pr = gaussian_smooth(ramp.cview(), {}, 0, s, false);
+  // Float sums of ~170 terms of ~1000: rounding ~1e-4 x 1000 at worst; 0.02 ADU allowed, i.e.
+  // 2e-5 of the pedestal (the plain kernel passes it whole).
+  for (int y = r; y < h - r; ++y)
+    for (int x = r; x < w - r; ++x) {
+      ASSERT_NEAR(lp(x, y), 0.0, 0.02) << x << "," << y;
+      ASSERT_NEAR(lr(x, y), 0.0, 0.02) << x << "," << y;
+      // The symmetric plain kernel leaves a ramp unchanged.
+      ASSERT_NEAR(pr(x, y), ramp(x, y), 0.02) << x << "," << y;
+    }
+  // A point source on the pedestal still responds: a delta of flux F gives F K(0, 0) =
+  // F (G(0, 0) - 1/n) at its pixel, the pedestal nothing.
+  Image<float> star = test::constant(w, h, 1000.f);
+  star(40, 40) += 500.f;
+  const Image<float> ls = gaussian_smooth(star.cview(), {}, 0, s, true);
+  const auto t = gaussian_taps(s);
+  const double n = double(t.size()) * double(t.size());
+  EXPECT_NEAR(ls(40, 40), 500.0 * (double(t[r]) * t[r] - 1.0 / n), 0.02);
+  EXPECT_GT(ls(40, 40), 10.f);
+}
+
+TEST(SmoothTest, PointSourceResponseIsTheKernel) {
+  constexpr int w = 41, h = 41;
+  Image<float> img = test::constant(w, h, 0.f);
+  img(20, 20) = 1000.f;
+  const Image<float> sm = gaussian_smooth(img.cview(), {}, 0, 1.5, false);
+  const auto t = gaussian_taps(1.5);
+  const int r = static_cast<int>(t.size() / 2);
+  double total = 0;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      total += sm(x, y);
+      const int dx = x - 20, dy = y - 20;
+      const double expect =
+          (std::abs(dx) <= r && std::abs(dy) <= r) ? 1000.0 * t[dx + r] * t[dy + r] : 0.0;
+      ASSERT_NEAR(sm(x, y), expect, 1e-3) << x << "," << y;
+    }
+  EXPECT_NEAR(total, 1000.0, 1e-2);  // flux kept away from the border
+}
+
+TEST(SmoothTest, ExcludedAndNonFinitePixelsCountAsZero) {
+  constexpr int w = 30, h = 30;
+  Image<float> img = test::constant(w, h, 0.f);
+  Image<MaskBits> m(w, h, 0);
+  img(10, 10) = 1e6f;
+  m(10, 10) = mask::kSaturated;
+  img(20, 20) = std::numeric_limits<float>::quiet_NaN();
+  img(5, 25) = 1e6f;
+  m(5, 25) = mask::kUserDetect;  // not in the excluded bits: kept
+  const Image<float> sm = gaussian_smooth(img.cview(), m.cview(), mask::kSaturated, 1.0, false);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      ASSERT_TRUE(std::isfinite(sm(x, y))) << x << "," << y;
+      if (std::abs(x - 5) > 3 || std::abs(y - 25) > 3) {
+        ASSERT_EQ(sm(x, y), 0.f) << x << "," << y;
+      }
+    }
+  EXPECT_GT(sm(5, 25), 1e5f);
+  // sigma <= 0: a copy with the excluded and non-finite pixels zeroed.
+  const Image<float> c = gaussian_smooth(img.cview(), m.cview(), mask::kSaturated, 0.0, false);
+  EXPECT_EQ(c(10, 10), 0.f);
+  EXPECT_EQ(c(20, 20), 0.f);
+  EXPECT_EQ(c(5, 25), 1e6f);
+  EXPECT_EQ(c(0, 0), 0.f);
+}
+
+TEST(SmoothTest, OneAndTwoThreadsGiveIdenticalBytes) {
+  constexpr int w = 333, h = 271;
+  Image<float> img = test::constant(w, h, 100.f);
+  std::mt19937 rng(12);
+  test::add_noise(img, 5.0, rng);
+  Image<MaskBits> m(w, h, 0);
+  for (int i = 0; i < 300; ++i) m((i * 97) % w, (i * 31) % h) = mask::kBadPixel;
+  const int saved = omp_get_max_threads();
+  for (bool lowered : {false, true}) {
+    omp_set_num_threads(1);
+    const Image<float> a = gaussian_smooth(img.cview(), m.cview(), mask::kNoDetect, 1.7, lowered);
+    omp_set_num_threads(2);
+    const Image<float> b = gaussian_smooth(img.cview(), m.cview(), mask::kNoDetect, 1.7, lowered);
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << lowered;
+  }
+  omp_set_num_threads(saved);
+}
+
+}  // namespace
+}  // namespace psfphot
