@@ -140,11 +140,12 @@ TEST(BackgroundTest, LinearGradientReproducedBySpline) {
       sum_abs += std::abs(e);
     }
   EXPECT_LT(sum_abs / (w * h) / sigma, 0.06);
-  // The default 3x3 median filter is exact for a plane on meshes with a full 3x3
-  // neighbourhood; check the centre, away from the edge meshes' truncated windows.
+  // The default 3x3 median filter keeps its window centred on the mesh (shrunk at the grid
+  // edges), so on a plane the median is the centre value and the map stays exact over the
+  // whole frame, edges and corners included.
   const Background bgf = estimate_background(clean.cview(), {}, BackgroundConfig{});
-  for (int y = 192; y < 320; ++y)
-    for (int x = 192; x < 320; ++x) ASSERT_NEAR(bgf.level(x, y), truth(x, y), 0.02 * sigma);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) ASSERT_NEAR(bgf.level(x, y), truth(x, y), 2e-3) << x << "," << y;
 }
 
 TEST(BackgroundTest, StarsBiasTheModeFarLessThanTheMean) {
