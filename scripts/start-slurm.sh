@@ -62,6 +62,10 @@ for exe in munged munge unmunge slurmctld slurmd sinfo scontrol sbatch; do
 done
 export PATH="$PATH:/usr/sbin:/sbin"
 
+# One at a time: two test runs starting together must not both start daemons.
+exec 9>/run/psfphot-start-slurm.lock
+flock -w "$TIMEOUT_S" 9 || die "another start-slurm.sh still holds /run/psfphot-start-slurm.lock"
+
 SYSTEMD=0
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then SYSTEMD=1; fi
 

@@ -77,15 +77,15 @@ job_state() {
           if (kv[1] == "ExitCode") e = kv[2]}} END {if (s != "") print s, e}'
 }
 
-# submit NAME [sbatch/script args...]: submits, records the id in JOBS, prints it.
+# submit NAME [sbatch/script args...]: submits; the id goes to JOBS and SUBMITTED.
+SUBMITTED=""
 submit() {
   local name=$1 id
   shift
   id=$(sbatch --parsable --ntasks-per-node=2 --cpus-per-task=1 --time=10 \
     --job-name="psfphot-test-$name" -o "$W/$name.out" "$@") || fail "sbatch $name failed"
-  id=${id%%;*}
-  JOBS+=("$id")
-  echo "$id"
+  SUBMITTED=${id%%;*}
+  JOBS+=("$SUBMITTED")
 }
 
 # wait_done JOBID SECONDS: until the job has left the queue; prints "STATE EXITCODE".
@@ -144,13 +144,15 @@ CAT="$W/long.h5"
 # once a frame has been written, expects exit 4.
 stop_mid_run() {
   local name=$1 id st
-  id=$(PSFPHOT_LAUNCHER=$2 submit "$name" "$JOB_SCRIPT" "$NIGHT" "$CAT")
+  submit "$name" --export="ALL,PSFPHOT_LAUNCHER=$2" "$JOB_SCRIPT" "$NIGHT" "$CAT"
+  id=$SUBMITTED
   step "$name: job $id ($2), waiting for the first frame"
   wait_for_line "$W/$name.out" "\[[0-9]+/$N\] frame" 180 "$id"
   step "$name: scancel --batch --signal=TERM $id"
   scancel --batch --signal=TERM "$id" || fail "scancel $id failed"
   st=$(wait_done "$id" 120)
   [ "$st" = "FAILED 4:0" ] || fail "$name: job ended '$st', expected exit 4 (FAILED 4:0)"
+  grep -q "^psfphot.slurm: $2 " "$W/$name.out" || fail "$name: the job did not launch with $2"
   grep -q "stop requested" "$W/$name.out" || fail "$name: psfphot did not see the stop request"
   $CHECK "$CAT" $N partial || fail "$name: catalogue check after the stop"
 }
