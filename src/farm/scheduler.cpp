@@ -117,9 +117,18 @@ struct Coordinator {
   std::deque<std::int64_t> todo;
   std::vector<int> inflight;
 
+  double write_seconds = 0;     // time rank 0 spends in the catalogue writer
+  bool worker_stopped = false;  // a worker was signalled (it answered "skipped")
   void write(FrameResult& r) {
-    if (r.status == FrameStatus::kSkipped) return;  // redone by --resume
+    if (r.status == FrameStatus::kSkipped) {
+      // A worker that got SIGTERM skips its queue; the whole night stops then, even if
+      // rank 0 itself was not signalled (exit 4, never 0 with frames missing).
+      worker_stopped = true;
+      return;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
     writer.append(r);
+    write_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const std::string line = progress.record(r);
     if (r.ok())
       spdlog::info("{}", line);
@@ -246,7 +255,7 @@ int run_night(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline
 
   bool interrupted = false;
   while (!co_.todo.empty() || co_.total_inflight() > 0) {
-    const bool stopping = stop_requested();
+    const bool stopping = stop_requested() || co_.worker_stopped;
     if (stopping && !interrupted) {
       interrupted = true;
       spdlog::warn("stop requested: finishing the frames in flight, then closing the catalogue");
@@ -265,8 +274,13 @@ int run_night(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline
     }
   }
   for (int r = 1; r < mpi.size(); ++r) send_bytes(encode_task(kStopTask, ""), r, kTagTask);
+  const auto t_close = std::chrono::steady_clock::now();
   writer->close(!interrupted);
+  const double close_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_close).count();
   spdlog::info("{}", progress.summary());
+  spdlog::info("catalogue writer on rank 0: {:.2f} s appending, {:.2f} s closing (compression)",
+               co_.write_seconds, close_s);
   int final_status = interrupted
                          ? pipeline::kRunInterrupted
                          : (progress.failed() ? pipeline::kRunSomeFramesFailed : pipeline::kRunOk);
