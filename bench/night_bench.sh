@@ -22,7 +22,8 @@ for layout in "1 1" "1 2" "2 1"; do
   ranks=$1 threads=$2
   rm -rf "$WORK/cat.h5" "$WORK/cat.h5.logs"
   t0=$(date +%s.%N)
-  /usr/bin/time -f "%M" -o "$WORK/rss.txt" mpirun --oversubscribe -n "$ranks" \
+  # mpirun binds each rank to one core by default: give a rank as many cores as threads.
+  /usr/bin/time -f "%M" -o "$WORK/rss.txt" mpirun --oversubscribe --bind-to none -n "$ranks" \
     /usr/bin/time -a -f "%M" -o "$WORK/rss_ranks.txt" "$P" run "$WORK/night/night.toml" -q \
     --threads "$threads" -o "$WORK/cat.h5" 2> "$WORK/run.log" || true
   t1=$(date +%s.%N)
