@@ -223,7 +223,9 @@ int run_night(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline
     worker(mpi, cfg, masters, stop_requested);
     int final_status = 0;
     MPI_Bcast(&final_status, 1, MPI_INT, 0, MPI_COMM_WORLD);
-    return final_status;
+    // Only rank 0 reports the night's status: a worker leaving with 3 or 4 first would make
+    // mpirun abort the job and signal rank 0 while it finalises (a 1-60 s stall or a kill).
+    return 0;
   }
 
   // Rank 0: the catalogue, the queue, its own share of frames.

@@ -10,7 +10,8 @@
 // Stop requests (SIGTERM from Slurm's --signal, SIGINT): no new frames are dispatched,
 // frames in flight finish and are written, queued ones are skipped, the catalogue is
 // closed, and every rank returns pipeline::kRunInterrupted; `--resume` completes it.
-// All ranks return the same exit status.
+// Rank 0 returns the night's exit status (mpirun and srun report it); workers return 0
+// once the night is over, so a non-zero status never makes the launcher abort the job.
 #include <functional>
 
 #include "psfphot/farm/mpi_session.hpp"
@@ -19,8 +20,8 @@
 
 namespace psfphot::farm {
 
-// Returns an exit status (pipeline::kRunOk, kRunSomeFramesFailed, kRunInterrupted, or 1
-// / 2 for failures at start-up, reported by rank 0).
+// Returns an exit status on rank 0 (pipeline::kRunOk, kRunSomeFramesFailed,
+// kRunInterrupted, or 1 / 2 for failures at start-up, reported by every rank).
 int run_night(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline::RunOptions& opt,
               const std::function<bool()>& stop_requested);
 
