@@ -1,5 +1,6 @@
 #include "psfphot/algo/smooth.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace psfphot {
@@ -28,68 +29,79 @@ double smoothing_noise_factor(double sigma_px, bool lowered) {
 Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskBits> mask,
                              MaskBits exclude_bits, double sigma_px, bool lowered) {
   const int w = image.width(), h = image.height();
-  Image<float> clean(w, h);
-#pragma omp parallel for schedule(static)
-  for (int y = 0; y < h; ++y) {
+  Image<float> out(w, h);
+  // Excluded and non-finite pixels count as 0.
+  auto clean_row = [&](int y, float* o) {
     const float* r = image.row(y);
     const MaskBits* m = mask.empty() ? nullptr : mask.row(y);
-    float* o = clean.data() + static_cast<std::size_t>(y) * w;
     for (int x = 0; x < w; ++x) {
       const bool bad = !std::isfinite(r[x]) || (m && (m[x] & exclude_bits));
       o[x] = bad ? 0.f : r[x];
     }
+  };
+  if (sigma_px <= 0) {
+#pragma omp parallel for schedule(static)
+    for (int y = 0; y < h; ++y) clean_row(y, out.data() + static_cast<std::size_t>(y) * w);
+    return out;
   }
-  if (sigma_px <= 0) return clean;
   const std::vector<float> k = gaussian_taps(sigma_px);
   const int rad = static_cast<int>(k.size() / 2);
-  Image<float> tmp(w, h), out(w, h);
-  // Rows: taps beyond the border are dropped (zero padding), as SExtractor does.
-#pragma omp parallel for schedule(static)
-  for (int y = 0; y < h; ++y) {
-    const float* in = clean.data() + static_cast<std::size_t>(y) * w;
-    float* o = tmp.data() + static_cast<std::size_t>(y) * w;
-    for (int x = 0; x < w; ++x) {
-      float s = 0;
-      const int lo = std::max(-rad, -x), hi = std::min(rad, w - 1 - x);
-      for (int i = lo; i <= hi; ++i) s += k[i + rad] * in[x + i];
-      o[x] = s;
-    }
-  }
-  // Columns, processed row-wise for cache-friendly access.
-#pragma omp parallel for schedule(static)
-  for (int y = 0; y < h; ++y) {
-    float* o = out.data() + static_cast<std::size_t>(y) * w;
-    std::fill(o, o + w, 0.f);
-    const int lo = std::max(-rad, -y), hi = std::min(rad, h - 1 - y);
-    for (int i = lo; i <= hi; ++i) {
-      const float kv = k[i + rad];
-      const float* in = tmp.data() + static_cast<std::size_t>(y + i) * w;
-      for (int x = 0; x < w; ++x) o[x] += kv * in[x];
-    }
-  }
-  if (!lowered) return out;
-  // Subtract the box mean over the same (2r+1)^2 window (zero padding beyond the
-  // border, as for the Gaussian), with running sums: O(1) per pixel.
   const float inv_n = 1.0f / static_cast<float>((2 * rad + 1) * (2 * rad + 1));
-#pragma omp parallel for schedule(static)
-  for (int y = 0; y < h; ++y) {
-    const float* in = clean.data() + static_cast<std::size_t>(y) * w;
-    float* o = tmp.data() + static_cast<std::size_t>(y) * w;
-    double run = 0;
-    for (int i = 0; i <= std::min(rad, w - 1); ++i) run += in[i];
-    for (int x = 0; x < w; ++x) {
-      o[x] = static_cast<float>(run);
-      if (x + rad + 1 < w) run += in[x + rad + 1];
-      if (x - rad >= 0) run -= in[x - rad];
-    }
-  }
-#pragma omp parallel for schedule(static)
-  for (int y = 0; y < h; ++y) {
-    float* o = out.data() + static_cast<std::size_t>(y) * w;
-    const int lo = std::max(-rad, -y), hi = std::min(rad, h - 1 - y);
-    for (int i = lo; i <= hi; ++i) {
-      const float* in = tmp.data() + static_cast<std::size_t>(y + i) * w;
-      for (int x = 0; x < w; ++x) o[x] -= inv_n * in[x];
+  // The image is processed in blocks of rows; each block convolves the rows it needs
+  // (its own plus `rad` above and below) horizontally into a small per-thread buffer and
+  // then sums those vertically. Only the output is full-frame (the two-pass version held
+  // three full-frame images), the buffers stay in cache, and every output row is the
+  // same arithmetic in the same order whatever the block or thread: deterministic.
+  constexpr int kBlock = 128;
+  const int nblocks = (h + kBlock - 1) / kBlock;
+#pragma omp parallel
+  {
+    std::vector<float> cl(w), hg, hb;
+#pragma omp for schedule(static)
+    for (int b = 0; b < nblocks; ++b) {
+      const int y0 = b * kBlock, y1 = std::min(h, y0 + kBlock);  // output rows [y0, y1)
+      const int t0 = std::max(0, y0 - rad), t1 = std::min(h, y1 + rad);
+      const std::size_t rows = static_cast<std::size_t>(t1 - t0);
+      hg.resize(rows * w);
+      if (lowered) hb.resize(rows * w);
+      for (int t = t0; t < t1; ++t) {
+        clean_row(t, cl.data());
+        const float* in = cl.data();
+        // Rows: taps beyond the border are dropped (zero padding), as SExtractor does.
+        float* o = hg.data() + static_cast<std::size_t>(t - t0) * w;
+        for (int x = 0; x < w; ++x) {
+          float s = 0;
+          const int lo = std::max(-rad, -x), hi = std::min(rad, w - 1 - x);
+          for (int i = lo; i <= hi; ++i) s += k[i + rad] * in[x + i];
+          o[x] = s;
+        }
+        if (!lowered) continue;
+        // Box sums over the same window (zero padding), with a running sum: O(1) per pixel.
+        float* ob = hb.data() + static_cast<std::size_t>(t - t0) * w;
+        double run = 0;
+        for (int i = 0; i <= std::min(rad, w - 1); ++i) run += in[i];
+        for (int x = 0; x < w; ++x) {
+          ob[x] = static_cast<float>(run);
+          if (x + rad + 1 < w) run += in[x + rad + 1];
+          if (x - rad >= 0) run -= in[x - rad];
+        }
+      }
+      for (int y = y0; y < y1; ++y) {
+        float* o = out.data() + static_cast<std::size_t>(y) * w;
+        std::fill(o, o + w, 0.f);
+        const int lo = std::max(-rad, -y), hi = std::min(rad, h - 1 - y);
+        for (int i = lo; i <= hi; ++i) {
+          const float kv = k[i + rad];
+          const float* in = hg.data() + static_cast<std::size_t>(y + i - t0) * w;
+          for (int x = 0; x < w; ++x) o[x] += kv * in[x];
+        }
+        if (!lowered) continue;
+        // The lowered kernel: subtract the box mean, K = G - 1/n (DAOFIND).
+        for (int i = lo; i <= hi; ++i) {
+          const float* in = hb.data() + static_cast<std::size_t>(y + i - t0) * w;
+          for (int x = 0; x < w; ++x) o[x] -= inv_n * in[x];
+        }
+      }
     }
   }
   return out;
