@@ -3,6 +3,7 @@
 #include <fitsio.h>
 
 #include <unistd.h>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -200,6 +201,24 @@ FitsImage open_and_read(const std::string& spec, bool read_pixels) {
     out.header.cards.push_back({"NAXIS1", std::to_string(w), ""});
     out.header.cards.push_back({"NAXIS2", std::to_string(h), ""});
     return out;
+  }
+  if (!out.compressed) {
+    // A corrupt or cut header can claim gigabytes: check the data unit is really there
+    // before allocating it (a 100000 x 100000 header on a 6 kB file is "truncated", not
+    // a 40 GB allocation). cfitsio's own file size also holds for .gz files it inflated.
+    LONGLONG head = 0, data_start = 0, data_end = 0;
+    const LONGLONG file_bytes = f->Fptr->filesize;
+    const LONGLONG need = static_cast<LONGLONG>(w) * h * (std::abs(out.bitpix) / 8);
+    if (fits_get_hduaddrll(f.get(), &head, &data_start, &data_end, &status) == 0 &&
+        data_start + need > file_bytes) {
+      throw FitsError(spec, "file truncated: the header declares " + std::to_string(w) + "x" +
+                                std::to_string(h) + " pixels of BITPIX " +
+                                std::to_string(out.bitpix) + " (" + std::to_string(need) +
+                                " bytes) but only " +
+                                std::to_string(std::max<LONGLONG>(0, file_bytes - data_start)) +
+                                " bytes follow the header");
+    }
+    status = 0;
   }
   out.pixels = Image<float>(w, h);
   long fpixel[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
