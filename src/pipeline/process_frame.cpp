@@ -28,10 +28,12 @@ FrameResult process_frame(std::int64_t frame_id, const std::string& path, const 
       r.status = step->failure_status();
       r.failed_step = step->name();
       r.message = e.what();
+      // Every failure names its file (algorithms do not know it; io errors already do).
+      if (r.message.find(path) == std::string::npos) r.message = path + ": " + r.message;
     } catch (...) {
       r.status = FrameStatus::kInternalError;
       r.failed_step = step->name();
-      r.message = "unknown exception";
+      r.message = path + ": unknown exception";
     }
     r.timings.push_back(
         {step->name(), std::chrono::duration<double, std::milli>(clock::now() - t0).count()});

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <stdexcept>
 
 #include "psfphot/algo/calibrate.hpp"
@@ -23,6 +24,16 @@ class ReadStep : public Step {
   FrameStatus failure_status() const override { return FrameStatus::kReadFailed; }
   void run(FrameContext& c) const override {
     io::FitsImage img = io::read_fits(c.frame.path);
+    // A constant frame (an empty readout of zeros, every pixel saturated) holds no signal:
+    // fail it by name rather than report "ok, 0 stars". Stops at the first differing pixel.
+    const float* px = img.pixels.data();
+    const std::size_t n = img.pixels.size();
+    if (n > 1 && std::all_of(px + 1, px + n, [v = px[0]](float p) { return p == v; })) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%g", static_cast<double>(px[0]));
+      throw std::runtime_error(c.frame.path + ": every pixel is " + text +
+                               " (empty readout or saturated): no signal to measure");
+    }
     c.frame.header = std::move(img.header);
     c.frame.pixels = std::move(img.pixels);
   }
