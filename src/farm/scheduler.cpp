@@ -119,6 +119,7 @@ struct Coordinator {
 
   double write_seconds = 0;     // time rank 0 spends in the catalogue writer
   bool worker_stopped = false;  // a worker was signalled (it answered "skipped")
+  std::string write_error{};    // the catalogue refused a frame (disk full): the night stops
   void write(FrameResult& r) {
     if (r.status == FrameStatus::kSkipped) {
       // A worker that got SIGTERM skips its queue; the whole night stops then, even if
@@ -126,8 +127,17 @@ struct Coordinator {
       worker_stopped = true;
       return;
     }
+    if (!write_error.empty()) return;  // draining the frames in flight after a write error
     const auto t0 = std::chrono::steady_clock::now();
-    writer.append(r);
+    try {
+      writer.append(r);
+    } catch (const std::exception& e) {
+      // Full disk, RLIMIT_FSIZE, I/O error: the frames committed so far stay intact; stop
+      // cleanly (workers told, exit 1) rather than unwind through MPI_Finalize.
+      write_error = e.what();
+      spdlog::error("{}", write_error);
+      return;
+    }
     write_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const std::string line = progress.record(r);
     if (r.ok())
@@ -188,8 +198,15 @@ int run_night(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline
   std::vector<std::uint8_t> ld(log_dir.begin(), log_dir.end());
   bcast_bytes(ld);
   log_dir.assign(ld.begin(), ld.end());
-  if (root) std::filesystem::create_directories(log_dir);
-  MPI_Barrier(MPI_COMM_WORLD);
+  if (root) {
+    std::error_code ec;
+    std::filesystem::create_directories(log_dir, ec);
+    if (ec) {
+      spdlog::error("{}: cannot create the log folder: {}", log_dir, ec.message());
+      status = 2;
+    }
+  }
+  if (agree(status)) return status;
   pipeline::setup_logging(mpi.rank(),
                           opt.quiet ? pipeline::LogLevel::kQuiet : pipeline::LogLevel::kInfo,
                           log_dir + "/rank-" + std::to_string(mpi.rank()) + ".log");
@@ -257,10 +274,11 @@ int run_night(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline
 
   bool interrupted = false;
   while (!co_.todo.empty() || co_.total_inflight() > 0) {
-    const bool stopping = stop_requested() || co_.worker_stopped;
+    const bool stopping = stop_requested() || co_.worker_stopped || !co_.write_error.empty();
     if (stopping && !interrupted) {
       interrupted = true;
-      spdlog::warn("stop requested: finishing the frames in flight, then closing the catalogue");
+      if (co_.write_error.empty())
+        spdlog::warn("stop requested: finishing the frames in flight, then closing the catalogue");
       co_.todo.clear();
     }
     co_.serve(stopping);
@@ -277,7 +295,12 @@ int run_night(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline
   }
   for (int r = 1; r < mpi.size(); ++r) send_bytes(encode_task(kStopTask, ""), r, kTagTask);
   const auto t_close = std::chrono::steady_clock::now();
-  writer->close(!interrupted);
+  try {
+    writer->close(!interrupted);
+  } catch (const std::exception& e) {
+    if (co_.write_error.empty()) co_.write_error = e.what();
+    spdlog::error("{}", e.what());
+  }
   const double close_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_close).count();
   spdlog::info("{}", progress.summary());
@@ -286,7 +309,15 @@ int run_night(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline
   int final_status = interrupted
                          ? pipeline::kRunInterrupted
                          : (progress.failed() ? pipeline::kRunSomeFramesFailed : pipeline::kRunOk);
-  if (interrupted) spdlog::warn("stopped on request: run again with --resume to finish the night");
+  if (!co_.write_error.empty()) {
+    final_status = 1;
+    spdlog::error(
+        "the catalogue {} could not be written; the {} frames committed before are intact: free "
+        "space and run again with --resume to finish the night",
+        plan.output, done.size() + static_cast<std::size_t>(progress.done()));
+  } else if (interrupted) {
+    spdlog::warn("stopped on request: run again with --resume to finish the night");
+  }
   MPI_Bcast(&final_status, 1, MPI_INT, 0, MPI_COMM_WORLD);
   return final_status;
 }

@@ -5,7 +5,9 @@
 
 #include <unistd.h>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -79,9 +81,17 @@ NightPlan plan_night(const Config& cfg, const RunOptions& opt) {
   std::error_code ec;
   const fs::path parent = fs::path(p.output).parent_path();
   if (!fs::is_directory(parent, ec))
-    throw RunError(p.output + ": output folder " + parent.string() + " does not exist");
-  if (::access(parent.c_str(), W_OK) != 0)
-    throw RunError(p.output + ": output folder " + parent.string() + " is not writable");
+    throw RunError(p.output + ": output folder " + parent.string() +
+                   (fs::exists(parent, ec) ? " is not a folder" : " does not exist"));
+  // Create (and remove) a file there: access(W_OK) says yes to root on read-only or
+  // pseudo file systems (/proc), and a night must not fail only at its first commit.
+  std::string probe = (parent / ".psfphot-write-test-XXXXXX").string();
+  const int fd = ::mkstemp(probe.data());
+  if (fd < 0)
+    throw RunError(p.output + ": output folder " + parent.string() +
+                   " is not writable: " + std::strerror(errno));
+  ::close(fd);
+  ::unlink(probe.c_str());
   if (fs::exists(p.output, ec) && opt.mode == OutputMode::kCreate) {
     throw RunError(
         p.output +
