@@ -24,7 +24,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // CLI11 numbers its errors 100-112; psfphot documents one code for a bad command
+    // line (docs/exit-codes.md). --help and --version stay 0.
+    return app.exit(e) == 0 ? psfphot::apps::kExitOk : psfphot::apps::kExitUsage;
   } catch (const std::exception& e) {
     // Commands throw our own exceptions with the file and the problem in what().
     std::cerr << "psfphot: error: " << e.what() << "\n";
