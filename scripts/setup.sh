@@ -11,6 +11,8 @@ PACKAGES=(
   libpng-dev wcslib-dev libbenchmark-dev
   # checks
   clang-format clang-tidy
+  # fuzzing (bench/fuzz.sh: clang + libFuzzer + LLVM's OpenMP runtime)
+  clang libclang-rt-14-dev libomp-14-dev
   # tests: reading the catalogue from Python (Debian's python3, /usr/bin/python3)
   python3 python3-numpy python3-h5py python3-astropy python3-pandas
   # tests: a real single-node Slurm for jobs/
