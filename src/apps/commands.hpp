@@ -19,5 +19,8 @@ void add_frame_command(CLI::App& app, int& exit_code);
 void add_master_command(CLI::App& app, int& exit_code);
 void add_run_command(CLI::App& app, int& exit_code);
 void add_config_command(CLI::App& app, int& exit_code);
+void add_info_command(CLI::App& app, int& exit_code);
+void add_query_command(CLI::App& app, int& exit_code);
+void add_quicklook_command(CLI::App& app, int& exit_code);
 
 }  // namespace psfphot::apps

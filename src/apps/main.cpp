@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   psfphot::apps::add_master_command(app, exit_code);
   psfphot::apps::add_run_command(app, exit_code);
   psfphot::apps::add_config_command(app, exit_code);
+  psfphot::apps::add_info_command(app, exit_code);
+  psfphot::apps::add_query_command(app, exit_code);
+  psfphot::apps::add_quicklook_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
