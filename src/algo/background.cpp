@@ -66,10 +66,12 @@ void median_filter_grid(Image<float>& g, int size) {
 
 }  // namespace
 
-Image<float> spline_upsample(ImageView<const float> grid, const std::vector<double>& cx,
-                             const std::vector<double>& cy, int width, int height) {
+namespace {
+
+// First stage of the 2-D spline: along y for every mesh column, at every pixel row.
+Image<float> spline_columns(ImageView<const float> grid, const std::vector<double>& cy,
+                            int height) {
   const int nx = grid.width(), ny = grid.height();
-  // First along y for every mesh column, at every pixel row; then along x per row.
   Image<float> cols(nx, height);
   for (int i = 0; i < nx; ++i) {
     std::vector<double> yv(ny);
@@ -77,33 +79,69 @@ Image<float> spline_upsample(ImageView<const float> grid, const std::vector<doub
     auto y2 = spline_second_derivs(cy, yv);
     for (int y = 0; y < height; ++y) cols(i, y) = static_cast<float>(spline_eval(cy, yv, y2, y));
   }
+  return cols;
+}
+
+// Second stage: along x through one row of `cols`, at pixels [x0, x1) of that row.
+void spline_row(const float* col_row, int nx, const std::vector<double>& cx, int x0, int x1,
+                float* o) {
+  std::vector<double> xv(col_row, col_row + nx);
+  if (nx == 1) {
+    std::fill(o, o + (x1 - x0), static_cast<float>(xv[0]));
+    return;
+  }
+  auto x2 = spline_second_derivs(cx, xv);
+  std::size_t seg = 1;
+  for (int x = x0; x < x1; ++x) {
+    while (seg + 1 < cx.size() && x > cx[seg]) ++seg;
+    const std::size_t lo = seg - 1, hi = seg;
+    const double h = cx[hi] - cx[lo];
+    const double a = (cx[hi] - x) / h, b = (x - cx[lo]) / h;
+    o[x - x0] =
+        static_cast<float>(a * xv[lo] + b * xv[hi] +
+                           ((a * a * a - a) * x2[lo] + (b * b * b - b) * x2[hi]) * (h * h) / 6.0);
+  }
+}
+
+}  // namespace
+
+Image<float> spline_upsample(ImageView<const float> grid, const std::vector<double>& cx,
+                             const std::vector<double>& cy, int width, int height) {
+  const Image<float> cols = spline_columns(grid, cy, height);
   Image<float> out(width, height);
 #pragma omp parallel for schedule(static)
-  for (int y = 0; y < height; ++y) {
-    std::vector<double> xv(nx);
-    for (int i = 0; i < nx; ++i) xv[i] = cols(i, y);
-    auto x2 = spline_second_derivs(cx, xv);
-    float* o = out.data() + static_cast<std::size_t>(y) * width;
-    if (nx == 1) {
-      std::fill(o, o + width, static_cast<float>(xv[0]));
-      continue;
-    }
-    std::size_t seg = 1;
-    for (int x = 0; x < width; ++x) {
-      while (seg + 1 < cx.size() && x > cx[seg]) ++seg;
-      const std::size_t lo = seg - 1, hi = seg;
-      const double h = cx[hi] - cx[lo];
-      const double a = (cx[hi] - x) / h, b = (x - cx[lo]) / h;
-      o[x] =
-          static_cast<float>(a * xv[lo] + b * xv[hi] +
-                             ((a * a * a - a) * x2[lo] + (b * b * b - b) * x2[hi]) * (h * h) / 6.0);
-    }
-  }
+  for (int y = 0; y < height; ++y)
+    spline_row(&cols(0, y), grid.width(), cx, 0, width,
+               out.data() + static_cast<std::size_t>(y) * width);
   return out;
 }
 
+float Background::level_at(int x, int y) const {
+  if (!level.empty()) return level(x, y);
+  float v = 0;
+  spline_row(&level_columns(0, y), level_columns.width(), node_x_px, x, x + 1, &v);
+  return v;
+}
+
+void subtract_background(ImageView<float> image, const Background& bg) {
+  const int w = image.width(), h = image.height();
+#pragma omp parallel
+  {
+    std::vector<float> row(bg.level.empty() ? w : 0);
+#pragma omp for schedule(static)
+    for (int y = 0; y < h; ++y) {
+      const float* lv = bg.level.empty() ? row.data() : &bg.level(0, y);
+      if (bg.level.empty())
+        spline_row(&bg.level_columns(0, y), bg.level_columns.width(), bg.node_x_px, 0, w,
+                   row.data());
+      float* px = image.row(y);
+      for (int x = 0; x < w; ++x) px[x] -= lv[x];
+    }
+  }
+}
+
 Background estimate_background(ImageView<const float> image, ImageView<const MaskBits> mask,
-                               const BackgroundConfig& cfg) {
+                               const BackgroundConfig& cfg, bool keep_level_image) {
   if (cfg.mesh_px < 2) throw BackgroundError("background.mesh_px must be >= 2");
   const int w = image.width(), h = image.height();
   if (!mask.empty() && (mask.width() != w || mask.height() != h)) {
@@ -184,7 +222,12 @@ Background estimate_background(ImageView<const float> image, ImageView<const Mas
   for (int j = 0; j < ny; ++j) cy[j] = 0.5 * (j * m + std::min(h, (j + 1) * m)) - 0.5;
 
   Background out;
-  out.level = spline_upsample(lev.cview(), cx, cy, w, h);
+  if (keep_level_image) {
+    out.level = spline_upsample(lev.cview(), cx, cy, w, h);
+  } else {
+    out.level_columns = spline_columns(lev.cview(), cy, h);
+    out.node_x_px = cx;
+  }
   out.rms = spline_upsample(rms.cview(), cx, cy, w, h);
   std::vector<float> lv(lev.data(), lev.data() + lev.size()),
       rv(rms.data(), rms.data() + rms.size());

@@ -14,7 +14,7 @@ FrameResult process_frame(std::int64_t frame_id, const std::string& path, const 
   r.frame_id = frame_id;
   r.path = path;
   FrameContext ctx(cfg, masters);
-  ctx.keep_calibrated = keep != nullptr;
+  ctx.keep_products = keep != nullptr;
   ctx.frame.id = frame_id;
   ctx.frame.path = path;
   const auto t_start = clock::now();

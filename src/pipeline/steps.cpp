@@ -59,7 +59,7 @@ class CalibrateStep : public Step {
     double g = c.cfg.gain_e_per_adu;
     if (std::isnan(g)) g = c.frame.header.gain_e_per_adu;
     c.gain = std::isfinite(g) && g > 0 ? g : 0.0;
-    if (c.keep_calibrated) c.calibrated = c.frame.pixels.clone();
+    if (c.keep_products) c.calibrated = c.frame.pixels.clone();
   }
 };
 
@@ -95,14 +95,11 @@ class BackgroundStep : public Step {
   const char* name() const override { return "background"; }
   FrameStatus failure_status() const override { return FrameStatus::kBackgroundFailed; }
   void run(FrameContext& c) const override {
-    c.background =
-        estimate_background(c.frame.pixels.cview(), c.frame.mask.cview(), c.cfg.background);
-    auto& px = c.frame.pixels;
-    const auto& bg = c.background.level;
-    const int w = px.width(), h = px.height();
-#pragma omp parallel for schedule(static)
-    for (int y = 0; y < h; ++y)
-      for (int x = 0; x < w; ++x) px(x, y) -= bg(x, y);
+    // The full-resolution level image is only built when a caller keeps it: it is needed
+    // at star positions only, and dropping it keeps a frame within 4 full-frame images.
+    c.background = estimate_background(c.frame.pixels.cview(), c.frame.mask.cview(),
+                                       c.cfg.background, c.keep_products);
+    subtract_background(c.frame.pixels.view(), c.background);
   }
 };
 
@@ -142,7 +139,7 @@ class HotPixelStep : public Step {
       const Peak& p = c.peaks[i];
       Star s = make_star(c.frame.id, static_cast<std::int32_t>(i), p.x, p.y);
       s.peak_value = c.frame.pixels(p.x, p.y);
-      s.background = c.background.level(p.x, p.y);
+      s.background = c.background.level_at(p.x, p.y);
       s.background_rms = c.background.rms(p.x, p.y);
       c.stars.push_back(s);
     }
@@ -294,7 +291,7 @@ class PhotometryStep : public Step {
       if (std::isfinite(s.centroid_x)) {
         const int cx = std::clamp(static_cast<int>(std::lround(s.centroid_x)), 0, img.width() - 1);
         const int cy = std::clamp(static_cast<int>(std::lround(s.centroid_y)), 0, img.height() - 1);
-        s.background = c.background.level(cx, cy);
+        s.background = c.background.level_at(cx, cy);
         s.background_rms = rms(cx, cy);
       }
     }

@@ -17,6 +17,7 @@
 //  6. natural bicubic splines through the mesh centres give the full-resolution maps.
 // Thread-safety: pure; OpenMP over meshes and rows; deterministic.
 #include <stdexcept>
+#include <vector>
 
 #include "psfphot/core/image.hpp"
 #include "psfphot/core/mask.hpp"
@@ -39,18 +40,32 @@ class BackgroundError : public std::runtime_error {
 };
 
 struct Background {
-  Image<float> level;       // ADU per pixel, full resolution
+  // ADU per pixel, full resolution; empty when estimated with keep_level_image = false,
+  // then level_at() and subtract_background() evaluate the same spline row by row from
+  // level_columns (nx x height, the first spline stage) and node_x_px (mesh centres, px):
+  // one full-frame image less per frame, bit-identical values.
+  Image<float> level;
+  Image<float> level_columns;
+  std::vector<double> node_x_px;
   Image<float> rms;         // ADU per pixel, full resolution
   Image<float> mesh_level;  // the filtered mesh grid (nx x ny)
   Image<float> mesh_rms;
   int n_bad_meshes = 0;
   double global_level = 0;  // median of the mesh levels
   double global_rms = 0;    // median of the mesh RMS
+
+  // The level at pixel (x, y), equal to level(x, y) whether or not that image is kept.
+  // O(meshes per row) when it is not.
+  float level_at(int x, int y) const;
 };
 
 // Throws BackgroundError when too few meshes are usable or the config is invalid.
 Background estimate_background(ImageView<const float> image, ImageView<const MaskBits> mask,
-                               const BackgroundConfig& cfg);
+                               const BackgroundConfig& cfg, bool keep_level_image = true);
+
+// image -= level, in place, exactly as subtracting level(x, y) pixel by pixel.
+// OpenMP over rows; deterministic.
+void subtract_background(ImageView<float> image, const Background& bg);
 
 // Natural cubic spline interpolation of a coarse grid whose node i along an axis sits at
 // pixel coordinate centres[i]; evaluated at every integer pixel 0..n-1 (constant beyond

@@ -26,10 +26,10 @@ struct FrameContext {
   std::vector<Peak> peaks;  // after detection (and merging)
   int n_raw_peaks = 0;
   std::vector<Star> stars;
-  double psf_sigma_px = 0;  // frame median PSF sigma
-  PsfSigmaModel psf_model;  // sigma across the field
-  double gain = 0;          // e-/ADU used for star noise (0 = none)
-  bool keep_calibrated = false;
+  double psf_sigma_px = 0;     // frame median PSF sigma
+  PsfSigmaModel psf_model;     // sigma across the field
+  double gain = 0;             // e-/ADU used for star noise (0 = none)
+  bool keep_products = false;  // keep the calibrated image and the full background level
 };
 
 class Step {

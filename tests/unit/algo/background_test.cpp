@@ -315,5 +315,44 @@ TEST(BackgroundTest, OneAndTwoThreadsGiveIdenticalBytes) {
   EXPECT_EQ(a.global_level, b.global_level);
 }
 
+// Without the full-resolution level image, level_at and subtract_background evaluate the
+// same spline row by row: they must give the very same floats, everywhere (an image whose
+// size is not a multiple of the mesh, with a sky gradient and stars).
+TEST(BackgroundTest, LevelWithoutTheFullImageIsBitIdentical) {
+  const int w = 203, h = 131;
+  Image<float> img(w, h);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) img(x, y) = static_cast<float>(100.0 + 0.3 * x - 0.2 * y);
+  std::mt19937 rng(5);
+  test::add_noise(img, 4.0, rng);
+  for (int i = 0; i < 12; ++i) test::add_star(img, {10.0 + 15.0 * i, 20.0 + 8.0 * i, 2000.0, 1.5});
+  BackgroundConfig cfg;
+  cfg.mesh_px = 32;
+  const Background full = estimate_background(img.cview(), {}, cfg, true);
+  const Background lean = estimate_background(img.cview(), {}, cfg, false);
+  ASSERT_FALSE(full.level.empty());
+  ASSERT_TRUE(lean.level.empty());
+  int differ = 0;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      differ += lean.level_at(x, y) != full.level(x, y);
+      differ += full.level_at(x, y) != full.level(x, y);
+    }
+  EXPECT_EQ(differ, 0);
+  // The level varies (a gradient), so equality above is not a constant map agreeing.
+  EXPECT_GT(std::abs(full.level(w - 1, 0) - full.level(0, h - 1)), 50.0f);
+  Image<float> a = img.clone(), b = img.clone();
+  subtract_background(a.view(), lean);
+  subtract_background(b.view(), full);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      const float want = img(x, y) - full.level(x, y);
+      differ += a(x, y) != want;
+      differ += b(x, y) != want;
+    }
+  EXPECT_EQ(differ, 0);
+  EXPECT_TRUE(std::memcmp(lean.rms.data(), full.rms.data(), full.rms.size() * sizeof(float)) == 0);
+}
+
 }  // namespace
 }  // namespace psfphot
