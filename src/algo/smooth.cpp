@@ -69,12 +69,24 @@ Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskB
         const float* in = cl.data();
         // Rows: taps beyond the border are dropped (zero padding), as SExtractor does.
         float* o = hg.data() + static_cast<std::size_t>(t - t0) * w;
-        for (int x = 0; x < w; ++x) {
+        auto edge = [&](int x) {
           float s = 0;
           const int lo = std::max(-rad, -x), hi = std::min(rad, w - 1 - x);
           for (int i = lo; i <= hi; ++i) s += k[i + rad] * in[x + i];
           o[x] = s;
+        };
+        // Interior pixels have every tap: loop over taps outside and pixels inside so the
+        // compiler vectorises (4x faster); each pixel still sums 0 + tap 0 + tap 1 + ...
+        // in the same order as edge(), so the bits are the same.
+        const int xa = std::min(rad, w), xb = std::max(xa, w - rad);
+        for (int x = 0; x < xa; ++x) edge(x);
+        std::fill(o + xa, o + xb, 0.f);
+        for (int i = -rad; i <= rad; ++i) {
+          const float kv = k[i + rad];
+          const float* src = in + i;
+          for (int x = xa; x < xb; ++x) o[x] += kv * src[x];
         }
+        for (int x = xb; x < w; ++x) edge(x);
         if (!lowered) continue;
         // Box sums over the same window (zero padding), with a running sum: O(1) per pixel.
         float* ob = hb.data() + static_cast<std::size_t>(t - t0) * w;
