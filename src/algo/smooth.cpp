@@ -4,6 +4,28 @@
 #include <cmath>
 
 namespace psfphot {
+namespace {
+
+constexpr int kGroup = 4;
+
+// Running box sums (2 rad + 1 wide, zero padding) of G consecutive rows of width w.
+template <int G>
+void box_rows(const float* in, float* out, int w, int rad) {
+  double run[G];
+  for (int g = 0; g < G; ++g) {
+    run[g] = 0;
+    for (int i = 0; i <= std::min(rad, w - 1); ++i) run[g] += in[g * w + i];
+  }
+  for (int x = 0; x < w; ++x) {
+    for (int g = 0; g < G; ++g) out[g * w + x] = static_cast<float>(run[g]);
+    if (x + rad + 1 < w)
+      for (int g = 0; g < G; ++g) run[g] += in[g * w + x + rad + 1];
+    if (x - rad >= 0)
+      for (int g = 0; g < G; ++g) run[g] -= in[g * w + x - rad];
+  }
+}
+
+}  // namespace
 
 std::vector<float> gaussian_taps(double sigma_px) {
   const int r = std::max(1, static_cast<int>(std::ceil(3.0 * sigma_px)));
@@ -56,7 +78,7 @@ Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskB
   const int nblocks = (h + kBlock - 1) / kBlock;
 #pragma omp parallel
   {
-    std::vector<float> cl(w), hg, hb;
+    std::vector<float> cl(static_cast<std::size_t>(kGroup) * w), hg, hb;
 #pragma omp for schedule(static)
     for (int b = 0; b < nblocks; ++b) {
       const int y0 = b * kBlock, y1 = std::min(h, y0 + kBlock);  // output rows [y0, y1)
@@ -65,8 +87,9 @@ Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskB
       hg.resize(rows * w);
       if (lowered) hb.resize(rows * w);
       for (int t = t0; t < t1; ++t) {
-        clean_row(t, cl.data());
-        const float* in = cl.data();
+        const int q = (t - t0) % kGroup;
+        float* in = cl.data() + static_cast<std::size_t>(q) * w;
+        clean_row(t, in);
         // Rows: taps beyond the border are dropped (zero padding), as SExtractor does.
         float* o = hg.data() + static_cast<std::size_t>(t - t0) * w;
         auto edge = [&](int x) {
@@ -88,14 +111,19 @@ Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskB
         }
         for (int x = xb; x < w; ++x) edge(x);
         if (!lowered) continue;
-        // Box sums over the same window (zero padding), with a running sum: O(1) per pixel.
-        float* ob = hb.data() + static_cast<std::size_t>(t - t0) * w;
-        double run = 0;
-        for (int i = 0; i <= std::min(rad, w - 1); ++i) run += in[i];
-        for (int x = 0; x < w; ++x) {
-          ob[x] = static_cast<float>(run);
-          if (x + rad + 1 < w) run += in[x + rad + 1];
-          if (x - rad >= 0) run -= in[x - rad];
+        // Box sums over the same window (zero padding), with running sums: O(1) per pixel.
+        // A running sum is a chain of dependent double additions (latency-bound), so the
+        // rows go kGroup at a time, interleaved: independent chains, same bits per row.
+        if (q + 1 == kGroup || t + 1 == t1) {
+          const int first = t - q;
+          float* ob = hb.data() + static_cast<std::size_t>(first - t0) * w;
+          if (q + 1 == kGroup) {
+            box_rows<kGroup>(cl.data(), ob, w, rad);
+          } else {
+            for (int r = 0; r <= q; ++r)
+              box_rows<1>(cl.data() + static_cast<std::size_t>(r) * w,
+                          ob + static_cast<std::size_t>(r) * w, w, rad);
+          }
         }
       }
       for (int y = y0; y < y1; ++y) {
