@@ -441,6 +441,7 @@ std::vector<std::string> StarQuery::needed_columns() const {
 QueryStats run_query(const CatalogueReader& r, const StarQuery& q,
                      const std::function<void(const Star&)>& emit) {
   const std::vector<std::string> cols = q.needed_columns();
+  const std::vector<std::string> kAll;  // empty = every column
   const ColumnInfo* sort_col = q.sort_column.empty() ? nullptr : find_star_column(q.sort_column);
   QueryStats st;
 
@@ -455,7 +456,11 @@ QueryStats run_query(const CatalogueReader& r, const StarQuery& q,
       for (const auto& f : frames)
         if (f.frame_id == id) e = &f;
       if (!e) throw CatalogueError(r.path(), "frame " + std::to_string(id) + " is not in it");
-      if (e->stars_count > 0) ranges.emplace_back(e->stars_start, e->stars_start + e->stars_count);
+      if (e->stars_count <= 0) continue;
+      if (!ranges.empty() && ranges.back().second == e->stars_start)
+        ranges.back().second += e->stars_count;  // the next frame's rows: one read
+      else
+        ranges.emplace_back(e->stars_start, e->stars_start + e->stars_count);
     }
   }
 
@@ -480,7 +485,8 @@ QueryStats run_query(const CatalogueReader& r, const StarQuery& q,
   bool done = false;
   for (const auto& [a, b] : ranges) {
     for (std::int64_t first = a; first < b && !done; first += batch) {
-      const std::vector<Star> stars = r.stars(first, std::min(batch, b - first), cols);
+      const std::vector<Star> stars =
+          r.stars(first, std::min(batch, b - first), q.whole_rows ? kAll : cols);
       st.rows_read += static_cast<std::int64_t>(stars.size());
       for (const Star& s : stars) {
         if (!q.matches(s)) continue;

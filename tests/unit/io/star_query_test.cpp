@@ -178,6 +178,7 @@ TEST_F(QueryCatalogue, OneFrameReadsOnlyItsRowsAndColumns) {
   q.frames = {7};
   q.columns = {"star_id", "psf_flux"};
   q.batch_rows = 100;  // several reads inside the frame
+  q.whole_rows = false;
   std::vector<Star> got;
   const QueryStats st = run_query(r, q, [&](const Star& s) { got.push_back(s); });
   std::vector<Star> want;
