@@ -46,7 +46,8 @@ double spline_eval(const std::vector<double>& x, const std::vector<double>& y,
 }
 
 // Ascending sort of finite floats by LSD radix sort on their order-preserving integer keys
-// (3 passes of 11 bits): ~5x faster than std::sort on a 64x64 mesh.
+// (3 passes of 11 bits). std::sort here made the background step slower than the
+// nth_element iteration it replaced; with this sort the step takes half the time (4096^2).
 void radix_sort(std::vector<float>& v, std::vector<std::uint32_t>& k0,
                 std::vector<std::uint32_t>& k1) {
   const std::size_t n = v.size();
@@ -88,7 +89,7 @@ void radix_sort(std::vector<float>& v, std::vector<std::uint32_t>& k0,
 
 // sigma_clip_inplace's iteration (same kept pixels, same median; mean and standard
 // deviation equal to ~1e-12 relative) at a fraction of its cost: it ran nth_element and two
-// passes over the remaining pixels on every iteration (70% of the background step). The
+// passes over the remaining pixels on every iteration (most of the background step). The
 // pixels kept after any number of iterations are those strictly inside the intersection
 // (L, H) of the clipping intervals so far: a contiguous range of the once-sorted values, whose
 // middle is the median. Sums of (x - c) and (x - c)^2 about the first median c are taken
@@ -205,7 +206,7 @@ void spline_row(const float* col_row, int nx, const std::vector<double>& cx, int
   auto x2 = spline_second_derivs(cx, xv);
   // Pixel x belongs to the first segment seg >= 1 with x <= cx[seg] (the last one beyond).
   // Looping over segments outside and pixels inside, with the segment's constants hoisted,
-  // lets the compiler vectorise the pixel loop (~3x faster); every pixel still computes the
+  // lets the compiler vectorise the pixel loop; every pixel still computes the
   // same expression in the same order, so the values are bit-identical.
   const std::size_t n = cx.size();
   int x = x0;

@@ -58,8 +58,13 @@ NormalisedFlat normalise_flat(ImageView<const float> flat, FlatNorm how) {
   return out;
 }
 
-CalibratedImage calibrate(ImageView<const float> raw, double sci_exptime_s, double saturation_adu,
-                          const CalibrationInputs& in, const CalibrationConfig& cfg) {
+namespace {
+
+// raw and out may be the same buffer (in-place calibration): each pixel is read before
+// it is written.
+CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_px,
+                               double sci_exptime_s, double saturation_adu,
+                               const CalibrationInputs& in, const CalibrationConfig& cfg) {
   const int w = raw.width(), h = raw.height();
   if (w == 0 || h == 0) throw CalibrationError("science frame is empty");
   const bool has_dark = !in.dark.empty();
@@ -82,7 +87,6 @@ CalibratedImage calibrate(ImageView<const float> raw, double sci_exptime_s, doub
     }
     out.dark_scale = sci_exptime_s / in.dark_exptime_s;
   }
-  out.pixels = Image<float>(w, h);
   out.mask = Image<MaskBits>(w, h, 0);
   const float ds = static_cast<float>(out.dark_scale);
   const bool has_sat = std::isfinite(saturation_adu);
@@ -93,7 +97,7 @@ CalibratedImage calibrate(ImageView<const float> raw, double sci_exptime_s, doub
     const float* r = raw.row(y);
     const float* d = has_dark ? in.dark.row(y) : nullptr;
     const float* f = in.flat ? in.flat->response.data() + static_cast<std::size_t>(y) * w : nullptr;
-    float* o = out.pixels.data() + static_cast<std::size_t>(y) * w;
+    float* o = out_px.row(y);
     MaskBits* m = out.mask.data() + static_cast<std::size_t>(y) * w;
     for (int x = 0; x < w; ++x) {
       float v = r[x];
@@ -130,6 +134,23 @@ CalibratedImage calibrate(ImageView<const float> raw, double sci_exptime_s, doub
     throw CalibrationError("no usable pixel after calibration (all NaN/inf or flat invalid)");
   }
   return out;
+}
+
+}  // namespace
+
+CalibratedImage calibrate(ImageView<const float> raw, double sci_exptime_s, double saturation_adu,
+                          const CalibrationInputs& in, const CalibrationConfig& cfg) {
+  if (raw.width() == 0 || raw.height() == 0) throw CalibrationError("science frame is empty");
+  Image<float> px(raw.width(), raw.height());
+  CalibratedImage out = calibrate_into(raw, px.view(), sci_exptime_s, saturation_adu, in, cfg);
+  out.pixels = std::move(px);
+  return out;
+}
+
+CalibratedImage calibrate_in_place(ImageView<float> pixels, double sci_exptime_s,
+                                   double saturation_adu, const CalibrationInputs& in,
+                                   const CalibrationConfig& cfg) {
+  return calibrate_into(pixels, pixels, sci_exptime_s, saturation_adu, in, cfg);
 }
 
 Image<float> combine_frames(const std::vector<ImageView<const float>>& frames,

@@ -99,7 +99,7 @@ Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskB
           o[x] = s;
         };
         // Interior pixels have every tap: loop over taps outside and pixels inside so the
-        // compiler vectorises (4x faster); each pixel still sums 0 + tap 0 + tap 1 + ...
+        // compiler vectorises; each pixel still sums 0 + tap 0 + tap 1 + ...
         // in the same order as edge(), so the bits are the same.
         const int xa = std::min(rad, w), xb = std::max(xa, w - rad);
         for (int x = 0; x < xa; ++x) edge(x);

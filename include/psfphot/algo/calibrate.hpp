@@ -74,6 +74,15 @@ struct CalibratedImage {
 CalibratedImage calibrate(ImageView<const float> raw, double sci_exptime_s, double saturation_adu,
                           const CalibrationInputs& in, const CalibrationConfig& cfg);
 
+// The same calibration done in place: `pixels` holds the raw frame and becomes the
+// calibrated one, bit for bit what calibrate() returns; the result carries the mask and
+// counts (its `pixels` stays empty). Saves a frame-sized allocation, whose first touch
+// costs more than the arithmetic where page faults are expensive (docs/performance.md).
+// Same errors as calibrate(); on an error `pixels` may be partly calibrated.
+CalibratedImage calibrate_in_place(ImageView<float> pixels, double sci_exptime_s,
+                                   double saturation_adu, const CalibrationInputs& in,
+                                   const CalibrationConfig& cfg);
+
 // Master frame from a stack of same-shaped frames: per pixel sigma-clipped mean (about
 // the median, MAD-based sigma) or median. `scales` (optional, one per frame) multiplies
 // each frame first (e.g. 1/median for flats). Throws CalibrationError on shape mismatch

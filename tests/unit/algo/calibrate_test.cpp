@@ -387,5 +387,39 @@ TEST(CalibrateTest, OneAndTwoThreadsGiveIdenticalBytes) {
   EXPECT_TRUE(same_bytes(m1, m2));
 }
 
+// calibrate_in_place (the pipeline's allocation-free path) must give exactly calibrate()'s
+// pixels, mask and counts, with dark scaling, an invalid-flat pixel, a saturated pixel and
+// non-finite raw pixels all present.
+TEST(CalibrateTest, InPlaceGivesTheSameBytesAsCalibrate) {
+  const int w = 16, h = 9;
+  Image<float> flat(w, h);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) flat(x, y) = 0.6f + 0.03f * static_cast<float>(x + 2 * y);
+  flat(3, 2) = 0.f;
+  flat(7, 5) = kNaN;
+  const NormalisedFlat nf = normalise_flat(flat.cview(), FlatNorm::kMax);
+  const Image<float> dark = pattern(w, h, 40.f, 7);
+  Image<float> raw = pattern(w, h, 900.f, 13);
+  raw(1, 1) = 60000.f;
+  raw(5, 4) = kNaN;
+  raw(9, 8) = kInf;
+  CalibrationInputs in;
+  in.dark = dark.cview();
+  in.dark_exptime_s = 30.0;
+  in.flat = &nf;
+  const CalibratedImage ref = calibrate(raw.cview(), 45.0, 50000.0, in, {});
+  Image<float> px = raw.clone();
+  const CalibratedImage ip = calibrate_in_place(px.view(), 45.0, 50000.0, in, {});
+  EXPECT_TRUE(ip.pixels.empty());
+  EXPECT_EQ(0, std::memcmp(px.data(), ref.pixels.data(), px.size() * sizeof(float)));
+  EXPECT_EQ(0, std::memcmp(ip.mask.data(), ref.mask.data(), ip.mask.size()));
+  EXPECT_EQ(ip.n_saturated, 1u);
+  EXPECT_EQ(ip.n_saturated, ref.n_saturated);
+  EXPECT_EQ(ip.n_nonfinite, ref.n_nonfinite);
+  EXPECT_EQ(ip.n_flat_invalid, 2u);
+  EXPECT_EQ(ip.n_flat_invalid, ref.n_flat_invalid);
+  EXPECT_DOUBLE_EQ(ip.dark_scale, 1.5);
+}
+
 }  // namespace
 }  // namespace psfphot
