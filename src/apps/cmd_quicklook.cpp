@@ -90,7 +90,11 @@ void add_quicklook_command(CLI::App& app, int& exit_code) {
         throw QuicklookError("frame " + std::to_string(a->frame) + " failed in the night (" +
                              entry->status_name + ": " + entry->message + "): no stars to show");
       std::error_code ec;
-      if (!fs::exists(entry->path, ec))
+      // The raw frame: where the run read it, or (night moved, --config given) the file
+      // of the same name at that frame id in the night the config describes.
+      std::string raw = entry->path;
+      const bool raw_there = fs::exists(raw, ec);
+      if (!raw_there && a->config.empty())
         throw QuicklookError("the raw frame " + entry->path + " of frame " +
                              std::to_string(a->frame) +
                              " is no longer there; quicklook processes the raw frame again "
@@ -130,23 +134,32 @@ void add_quicklook_command(CLI::App& app, int& exit_code) {
         throw QuicklookError(std::string("cannot find the night's calibration frames from the ") +
                              "stored config (give --config NIGHT.toml): " + e.what());
       }
+      if (!raw_there) {
+        const auto id = static_cast<std::size_t>(a->frame);
+        const std::string name = fs::path(entry->path).filename().string();
+        if (id >= plan.frames.size() || fs::path(plan.frames[id]).filename() != name)
+          throw QuicklookError("the raw frame " + entry->path + " of frame " +
+                               std::to_string(a->frame) + " is no longer there, and " + a->config +
+                               " does not list a " + name + " as frame " +
+                               std::to_string(a->frame));
+        raw = plan.frames[id];
+      }
       std::fprintf(stderr, "psfphot quicklook: rebuilding masters, processing %s again\n",
-                   entry->path.c_str());
+                   raw.c_str());
       const pipeline::Masters masters =
           pipeline::load_masters(plan.master_dark, plan.darks, plan.master_flat, plan.flats,
                                  plan.mask_file, cfg.frame, cfg.night.combine);
       pipeline::FrameProducts prod;
-      const FrameResult fr =
-          pipeline::process_frame(a->frame, entry->path, cfg.frame, masters, &prod);
+      const FrameResult fr = pipeline::process_frame(a->frame, raw, cfg.frame, masters, &prod);
       if (!fr.ok() || prod.calibrated.empty())
-        throw QuicklookError(entry->path + ": processing it again failed (" + to_string(fr.status) +
-                             ": " + fr.message + ")");
+        throw QuicklookError(raw + ": processing it again failed (" + to_string(fr.status) + ": " +
+                             fr.message + ")");
 
       const std::vector<Star> stars = r.stars_for_frames({a->frame});
       const std::string id = std::to_string(a->frame);
       const std::vector<std::pair<std::string, std::string>> meta_base = {
           {"Software", std::string("psfphot ") + kVersion + " (git " + kGitHash + ")"},
-          {"Source", entry->path},
+          {"Source", raw},
           {"Catalogue", a->path}};
       auto meta = [&](const std::string& title) {
         auto m = meta_base;

@@ -214,6 +214,21 @@ TEST_F(NightTools, QuicklookNamesTheMissingRawFrame) {
   EXPECT_NE(res.out.find("no longer there"), std::string::npos) << res.out;
   const auto bad = run_command(psfphot("quicklook " + c2 + " --frame 9 -o " + copy + "/ql"));
   EXPECT_EQ(bad.exit_code, 2);
+  // The whole night moved: its config at the new place finds frame 1 there.
+  const std::string moved = dir_->file("moved-again");
+  fs::rename(copy, moved);
+  const auto again = run_command(psfphot("quicklook " + moved + "/night.h5 --frame 1 -o " + moved +
+                                         "/ql --config " + moved + "/night.toml"));
+  EXPECT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_NE(again.out.find(moved + "/science/sci_0001.fits"), std::string::npos) << again.out;
+  EXPECT_EQ(io::read_png(moved + "/ql/frame_1.png").width(), kSize);
+  // Without --config the old place is named.
+  const auto old =
+      run_command(psfphot("quicklook " + moved + "/night.h5 --frame 1 -o " + moved + "/ql2"));
+  EXPECT_EQ(old.exit_code, 1);
+  EXPECT_NE(old.out.find(copy + "/science/sci_0001.fits of frame 1 is no longer there"),
+            std::string::npos)
+      << old.out;
 }
 
 // Every ```python block of docs/python.md, run on the catalogue, with checks appended.
