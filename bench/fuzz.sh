@@ -41,6 +41,8 @@ PY
 fi
 cp -n configs/*.toml "$B/corpus/config/" 2>/dev/null || true
 
+# The targets write each input to a scratch file in TMPDIR: keep it in memory.
+[ -d /dev/shm ] && export TMPDIR=/dev/shm
 status=0
 for t in "${TARGETS[@]}"; do
   mkdir -p "$B/crashes/$t"
@@ -48,7 +50,7 @@ for t in "${TARGETS[@]}"; do
   # malloc_limit_mb: a single allocation above 2 GiB is reported (a header must not make
   # psfphot allocate what the file cannot hold). One job on one core.
   if ! ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 UBSAN_OPTIONS=halt_on_error=1 \
-      "$B/fuzz_$t" -max_total_time="$SECS" -malloc_limit_mb=2048 -rss_limit_mb=4096 \
+      "$B/tests/fuzz/fuzz_$t" -max_total_time="$SECS" -malloc_limit_mb=2048 -rss_limit_mb=4096 \
       -timeout=20 -print_final_stats=1 -artifact_prefix="$B/crashes/$t/" \
       "$B/corpus/$t" "tests/fuzz/regressions/$t" 2>"$B/fuzz_$t.log"; then
     echo "fuzz_$t: FAILED, see $B/fuzz_$t.log and $B/crashes/$t/"
