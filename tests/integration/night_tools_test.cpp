@@ -15,6 +15,7 @@
 #include "psfphot/io/png.hpp"
 #include "psfphot/io/table_csv.hpp"
 #include "support/test_support.hpp"
+#include "unit/io/catalogue_fixtures.hpp"
 
 namespace psfphot {
 namespace {
@@ -59,6 +60,37 @@ TEST_F(NightTools, InfoSummarisesFramesStarsAndConfig) {
   EXPECT_EQ(cfg.out, r.info().config_text + (r.info().config_text.back() == '\n' ? "" : "\n"));
   const auto per = run_command(psfphot("info --per-frame " + cat()));
   EXPECT_NE(per.out.find("sci_0002.fits"), std::string::npos);
+}
+
+// Failures with their messages, skipped frames apart, a redone frame counted once.
+TEST(InfoCommand, ListsFailuresAndSkippedFrames) {
+  test::TempDir dir;
+  const std::string p = dir.file("broken.h5");
+  {
+    io::CatalogueWriter w(p, io::CatalogueMode::kCreate);
+    w.append(test::fixture_frame(0, 5));
+    w.append(test::fixture_failed_frame(1, FrameStatus::kReadFailed, "truncated: 2880 of 8640"));
+    FrameResult skipped = test::fixture_failed_frame(2, FrameStatus::kSkipped, "");
+    skipped.failed_step = "";
+    w.append(skipped);
+    w.append(test::fixture_frame(3, 7));
+    FrameResult later = test::fixture_failed_frame(4, FrameStatus::kSkipped, "");
+    later.failed_step = "";
+    w.append(later);
+    w.append(test::fixture_frame(4, 2));  // redone after a resume: the later row counts
+    w.close();
+  }
+  const auto res = run_command(test::psfphot_exe() + " info --per-frame " + p);
+  ASSERT_EQ(res.exit_code, 0) << res.out;
+  EXPECT_NE(res.out.find("frames      5: 3 ok, 1 failed, 1 skipped"), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("stars       14 "), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("frame 1 read-failed: read: truncated: 2880 of 8640 "
+                         "(/data/night/broken_1.fits)"),
+            std::string::npos)
+      << res.out;
+  const auto bad = run_command(test::psfphot_exe() + " info " + dir.file("none.h5"));
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.out.find(dir.file("none.h5")), std::string::npos) << bad.out;
 }
 
 TEST_F(NightTools, QueryOneFrameAsCsvEqualsTheCatalogue) {
