@@ -3,7 +3,7 @@
 # same simulated raw frame, single core, runs alternated, median wall time and peak RSS per
 # peer, the ratios, and each peer's accuracy through `psfphot score` (issue 8).
 #   bash bench/compare_peers.sh [BUILD_DIR] [WORK_DIR]
-#   env: SIZE (4096) STARS (8000) RUNS (5) CPU (0) SEED (11)
+#   env: SIZE (4096) STARS (8000) RUNS (5) CPU (0) SEED (11) BASELINE (an older psfphot)
 # Every peer gets the same raw frame and the same master dark and flat (built once by
 # `psfphot master`, not timed). psfphot: `psfphot frame --threads 1`. SExtractor: the frame
 # calibrated by bench/peers/calibrate.py (numpy/astropy; SExtractor cannot), then
@@ -54,16 +54,29 @@ timed() {
   cat "$OUT/$name.t" >>"$OUT/$name.times"
 }
 
-rm -f "$OUT"/*.times
+rm -f "$OUT"/*.times "$OUT"/*.json
 echo "frame ${SIZE}x${SIZE}, ${STARS} stars, $RUNS runs alternated on CPU $CPU; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-peers=(psfphot sextractor sep)
+# psfphot_thp: the same psfphot run with glibc asked to back its large allocations with
+# transparent huge pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=1): on VMs where a page fault
+# is expensive, first-touching fresh frame-sized images dominates (docs/performance.md).
+# BASELINE=/path/to/older/psfphot adds that binary as one more peer (before/after in one run).
+peers=(psfphot sextractor sep psfphot_thp)
+[ -n "${BASELINE:-}" ] && peers+=(baseline)
+np=${#peers[@]}
 for ((r = 0; r < RUNS; r++)); do
   # Rotate the order each run so no peer always follows the same one (caches, turbo, load).
-  for ((k = 0; k < 3; k++)); do
-    case ${peers[$(((k + r) % 3))]} in
+  for ((k = 0; k < np; k++)); do
+    case ${peers[$(((k + r) % np))]} in
       psfphot)
         timed psfphot "$P" frame "$SCI" --dark "$D/mdark.fits" --flat "$D/mflat.fits" \
           --threads 1 -o "$OUT/psfphot.csv" --overwrite ;;
+      baseline)
+        timed baseline "$BASELINE" frame "$SCI" --dark "$D/mdark.fits" --flat "$D/mflat.fits" \
+          --threads 1 -o "$OUT/baseline.csv" --overwrite ;;
+      psfphot_thp)
+        timed psfphot_thp env GLIBC_TUNABLES=glibc.malloc.hugetlb=1 "$P" frame "$SCI" \
+          --dark "$D/mdark.fits" --flat "$D/mflat.fits" --threads 1 -o "$OUT/psfphot_thp.csv" \
+          --overwrite ;;
       sextractor)
         timed sex_cal "$PY" "$HERE/peers/calibrate.py" "$SCI" "$D/mdark.fits" "$D/mflat.fits" \
           "$OUT/cal.fits" "$OUT/weight.fits"

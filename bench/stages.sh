@@ -8,7 +8,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=${1:-build}
 shift || true
 CPU=${CPU:-0} REPS=${REPS:-3}
-EXE=$(realpath "$BUILD/stages_bench")
+EXE=$(realpath "$BUILD/bench/stages_bench")
 JSON=$(mktemp /tmp/psfphot-stages-XXXXXX.json)
 trap 'rm -f "$JSON"' EXIT
 echo "stages_bench on CPU $CPU, $REPS repetitions (median); load: $(cut -d' ' -f1-3 /proc/loadavg)"
