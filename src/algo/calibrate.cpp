@@ -12,9 +12,11 @@ std::string shape(int w, int h) {
 }
 }  // namespace
 
-NormalisedFlat normalise_flat(ImageView<const float> flat, FlatNorm how) {
-  NormalisedFlat out;
-  out.response = Image<float>(flat.width(), flat.height());
+namespace {
+
+// Fills out.response (already sized, may share flat's buffer: each pixel is read before
+// it is written), out.invalid, out.norm, out.n_invalid.
+void normalise_into(ImageView<const float> flat, FlatNorm how, NormalisedFlat& out) {
   out.invalid = Image<MaskBits>(flat.width(), flat.height(), 0);
   // The good pixels are copied only for the median: for max and mean the copy (a
   // frame-sized buffer, page faults included) cost more than the rest of the pass.
@@ -55,6 +57,21 @@ NormalisedFlat normalise_flat(ImageView<const float> flat, FlatNorm how) {
     }
   }
   out.n_invalid = n_invalid;
+}
+
+}  // namespace
+
+NormalisedFlat normalise_flat(ImageView<const float> flat, FlatNorm how) {
+  NormalisedFlat out;
+  out.response = Image<float>(flat.width(), flat.height());
+  normalise_into(flat, how, out);
+  return out;
+}
+
+NormalisedFlat normalise_flat(Image<float>&& flat, FlatNorm how) {
+  NormalisedFlat out;
+  out.response = std::move(flat);
+  normalise_into(out.response.cview(), how, out);
   return out;
 }
 

@@ -53,6 +53,10 @@ struct NormalisedFlat {
   std::size_t n_invalid = 0;
 };
 NormalisedFlat normalise_flat(ImageView<const float> flat, FlatNorm how);
+// The same, normalising the flat in its own buffer (which becomes `response`): bit-identical
+// to the overload above, without a second frame-sized image (a first touch that costs more
+// than the pass itself where page faults are expensive, docs/performance.md).
+NormalisedFlat normalise_flat(Image<float>&& flat, FlatNorm how);
 
 struct CalibrationInputs {
   ImageView<const float> dark;  // empty view = no dark

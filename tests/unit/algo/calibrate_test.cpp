@@ -421,5 +421,27 @@ TEST(CalibrateTest, InPlaceGivesTheSameBytesAsCalibrate) {
   EXPECT_DOUBLE_EQ(ip.dark_scale, 1.5);
 }
 
+// The in-place flat normalisation (rvalue overload) gives the same bytes as the copying one,
+// for each normalisation rule, invalid pixels included.
+TEST(CalibrateTest, FlatNormalisedInItsOwnBufferGivesTheSameBytes) {
+  const int w = 12, h = 7;
+  Image<float> flat(w, h);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) flat(x, y) = 0.7f + 0.02f * static_cast<float>(3 * x + y);
+  flat(2, 2) = -1.f;
+  flat(5, 6) = kNaN;
+  for (FlatNorm how : {FlatNorm::kMax, FlatNorm::kMean, FlatNorm::kMedian}) {
+    const NormalisedFlat ref = normalise_flat(flat.cview(), how);
+    const NormalisedFlat ip = normalise_flat(flat.clone(), how);
+    EXPECT_EQ(ip.norm, ref.norm);
+    EXPECT_EQ(ip.n_invalid, 2u);
+    EXPECT_EQ(ip.n_invalid, ref.n_invalid);
+    ASSERT_EQ(ip.response.size(), ref.response.size());
+    EXPECT_EQ(0, std::memcmp(ip.response.data(), ref.response.data(),
+                             ref.response.size() * sizeof(float)));
+    EXPECT_EQ(0, std::memcmp(ip.invalid.data(), ref.invalid.data(), ref.invalid.size()));
+  }
+}
+
 }  // namespace
 }  // namespace psfphot
