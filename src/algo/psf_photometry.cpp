@@ -58,6 +58,31 @@ Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
   return s;
 }
 
+// Neighbours' models are taken out of the stamp's data, and their photon noise goes into
+// the fixed part of each pixel's variance (their light is still there in the noise).
+void subtract_neighbours(Stamp& s, std::span<const NeighbourModel> neighbours, double gain,
+                         const PhotometryConfig& cfg) {
+  Profile1D px, py;
+  for (const NeighbourModel& n : neighbours) {
+    if (!std::isfinite(n.flux) || !std::isfinite(n.x) || !std::isfinite(n.y) || !(n.sigma > 0))
+      continue;
+    if (cfg.integrate_pixels) {
+      integrated_profile(n.x, n.sigma, s.x0, s.nx, false, px);
+      integrated_profile(n.y, n.sigma, s.y0, s.ny, false, py);
+    } else {
+      sampled_profile(n.x, n.sigma, s.x0, s.nx, false, px);
+      sampled_profile(n.y, n.sigma, s.y0, s.ny, false, py);
+    }
+    for (int j = 0; j < s.ny; ++j)
+      for (int i = 0; i < s.nx; ++i) {
+        const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
+        const double m = n.flux * px.value[i] * py.value[j];
+        s.data[k] -= m;
+        if (gain > 0 && s.use[k]) s.sky_var[k] += std::max(m, 0.0) / gain;
+      }
+  }
+}
+
 void profiles(const Stamp& s, double x, double y, double sigma, bool integrate, bool derivs,
               Profile1D& px, Profile1D& py) {
   if (integrate) {
@@ -233,7 +258,8 @@ PsfFit gauss_newton(Stamp& s, double x0, double y0, double sigma0, double gain,
 
 PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms,
                         ImageView<const MaskBits> mask, double x0, double y0, double sigma_px,
-                        double gain, const PhotometryConfig& cfg) {
+                        double gain, const PhotometryConfig& cfg,
+                        std::span<const NeighbourModel> neighbours) {
   if (!std::isfinite(x0) || !std::isfinite(y0) || !(sigma_px > 0)) {
     PsfFit f;
     f.flux = f.flux_err = f.x = f.y = f.x_err = f.y_err = kNaN;
@@ -242,6 +268,7 @@ PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms
   }
   const double g = std::isfinite(gain) && gain > 0 ? gain : 0.0;
   Stamp s = cut_stamp(image, rms, mask, x0, y0, sigma_px, cfg);
+  subtract_neighbours(s, neighbours, g, cfg);
   const std::vector<char> use0 = s.use;
   PsfFit f;
   if (cfg.method == PhotometryMethod::kLab) {

@@ -16,6 +16,7 @@ const char* name(std::uint32_t bit) {
     case kFitFailed: return "fit_failed";
     case kNegativeFlux: return "negative_flux";
     case kClippedPixel: return "clipped_pixel";
+    case kFoundInResidual: return "found_in_residual";
     default: return "unknown";
   }
 }

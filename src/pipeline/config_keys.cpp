@@ -306,6 +306,14 @@ std::vector<Key> build() {
   r.push_back(dbl("photometry", "clip_sigma", "sigma", 0.0, 1000.0,
                   "drop fit pixels with |residual| above this many sigma and refit; 0 = off",
                   [](Config& c) -> double& { return c.frame.photometry.clip_sigma; }));
+  r.push_back(integer("photometry", "neighbour_passes", "", 0, 10,
+                      "at most this many refits of every star with its neighbours' fitted "
+                      "models subtracted, until nothing moves (DAOPHOT style); 0 = off (the lab)",
+                      [](Config& c) -> int& { return c.frame.photometry.neighbour_passes; }));
+  r.push_back(boolean("photometry", "residual_detection",
+                      "search the frame minus all fitted stars for stars hidden in brighter "
+                      "ones' light (needs neighbour_passes > 0)",
+                      [](Config& c) -> bool& { return c.frame.photometry.residual_detection; }));
   // [night]
   r.push_back(string("night", "name", "name of the night (stored in the catalogue)",
                      [](Config& c) -> std::string& { return c.night.name; }));

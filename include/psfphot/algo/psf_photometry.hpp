@@ -20,6 +20,7 @@
 // amplitude instead or NaN), kNegativeFlux.
 // Thread-safety: pure; callers parallelise over stars.
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "psfphot/core/image.hpp"
@@ -37,6 +38,12 @@ struct PhotometryConfig {
   int max_iter = 20;
   double tolerance_px = 1e-5;
   double clip_sigma = 6.0;  // drop pixels with |residual| > this x noise, refit (0 = off)
+  // At most this many refits of every star with its neighbours' models subtracted,
+  // stopping when no fit moves by > 1e-3 px or 1e-4 in flux (pipeline step; 0 = off).
+  int neighbour_passes = 10;
+  // Before those passes, search the residual (frame minus every fitted model) for stars
+  // hidden in brighter ones' light (pipeline step; needs neighbour_passes > 0).
+  bool residual_detection = true;
   MaskBits exclude_bits = mask::kUnusable | mask::kSaturated;
 };
 
@@ -50,12 +57,23 @@ struct PsfFit {
   bool converged = false;
 };
 
+// A neighbouring star's fitted model (pixel-integrated or sampled as cfg says).
+struct NeighbourModel {
+  double x = 0, y = 0;  // px
+  double flux = 0;      // ADU
+  double sigma = 0;     // px
+};
+
 // Photometry of one star. `image` is background subtracted; `rms` the background RMS
 // map (ADU); gain in e-/ADU (<= 0 or NaN: no star Poisson term). x0, y0: start
-// position (the centroid).
+// position (the centroid). `neighbours`: models of other stars whose light reaches the
+// stamp; they are subtracted from the data and their photon noise added to the variance
+// before the fit (DAOPHOT's neighbour subtraction, Stetson 1987 sect. III.e), so a
+// bright neighbour's wing does not pull the position or the flux.
 PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms,
                         ImageView<const MaskBits> mask, double x0, double y0, double sigma_px,
-                        double gain, const PhotometryConfig& cfg);
+                        double gain, const PhotometryConfig& cfg,
+                        std::span<const NeighbourModel> neighbours = {});
 
 // Fit F, x, y and sigma together (used on bright isolated stars to find the frame's
 // PSF width without the truncation bias of windowed moments).

@@ -25,8 +25,9 @@ inline constexpr std::uint32_t kMomentsInvalid = 1u << 4;      // second moments
 inline constexpr std::uint32_t kCentroidNoConverge = 1u << 5;  // windowed centroid did not converge
 inline constexpr std::uint32_t kFitFailed = 1u << 6;           // PSF flux not measurable
 inline constexpr std::uint32_t kNegativeFlux = 1u << 7;        // fitted flux <= 0
-inline constexpr std::uint32_t kClippedPixel = 1u << 8;  // outlier pixels dropped from the fit
-inline constexpr std::uint32_t kCount = 9;
+inline constexpr std::uint32_t kClippedPixel = 1u << 8;     // outlier pixels dropped from the fit
+inline constexpr std::uint32_t kFoundInResidual = 1u << 9;  // found after subtracting neighbours
+inline constexpr std::uint32_t kCount = 10;
 const char* name(std::uint32_t single_bit);  // "edge", "saturated", ...
 }  // namespace star_flag
 
