@@ -14,9 +14,13 @@
 //
 // Thread-safety: views are plain values; concurrent reads are safe, concurrent writes
 // to distinct pixels are safe, nothing else is synchronised.
+#include <sys/mman.h>
+
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -83,6 +87,52 @@ class ImageView {
   int origin_y_ = 0;
 };
 
+// Allocator for image pixels. Frame-sized buffers (>= 4 MiB) are their own anonymous
+// mappings, 2 MiB aligned and advised MADV_HUGEPAGE: returned to the system when freed
+// (a night's peak memory stays a few frames), and first touched in 2 MiB pages instead of
+// 4 KiB ones. On this project's reference VM a 4 KiB first touch cost ~19 us, ~60% of
+// psfphot frame's CPU time at 4096^2 (docs/performance.md); huge pages cut that 512-fold.
+// Where transparent huge pages are off the advice is ignored. Smaller buffers use new.
+template <typename T>
+struct PixelAllocator {
+  using value_type = T;
+  static constexpr std::size_t kLarge = std::size_t(4) << 20;
+  static constexpr std::size_t kHuge = std::size_t(2) << 20;
+  PixelAllocator() = default;
+  template <typename U>
+  PixelAllocator(const PixelAllocator<U>&) noexcept {}  // NOLINT(google-explicit-constructor)
+  static std::size_t mapped_bytes(std::size_t n) {
+    return (n * sizeof(T) + kHuge - 1) / kHuge * kHuge;
+  }
+  T* allocate(std::size_t n) {
+    if (n * sizeof(T) < kLarge) return std::allocator<T>().allocate(n);
+    const std::size_t len = mapped_bytes(n);
+    void* p =
+        mmap(nullptr, len + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    // Keep the 2 MiB-aligned part, give back the rest.
+    auto* base = static_cast<char*>(p);
+    const auto addr = reinterpret_cast<std::uintptr_t>(base);
+    char* aligned = base + ((kHuge - addr % kHuge) % kHuge);
+    if (aligned > base) munmap(base, static_cast<std::size_t>(aligned - base));
+    const std::size_t tail = static_cast<std::size_t>(base + len + kHuge - (aligned + len));
+    if (tail > 0) munmap(aligned + len, tail);
+    madvise(aligned, len, MADV_HUGEPAGE);
+    return reinterpret_cast<T*>(aligned);
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (n * sizeof(T) < kLarge) {
+      std::allocator<T>().deallocate(p, n);
+      return;
+    }
+    munmap(p, mapped_bytes(n));
+  }
+  template <typename U>
+  bool operator==(const PixelAllocator<U>&) const noexcept {
+    return true;
+  }
+};
+
 template <typename T>
 class Image {
  public:
@@ -140,7 +190,7 @@ class Image {
  private:
   int width_ = 0;
   int height_ = 0;
-  std::vector<T> data_;
+  std::vector<T, PixelAllocator<T>> data_;
 };
 
 }  // namespace psfphot
