@@ -58,6 +58,7 @@ class Reader {
   }
   void raw(void* p, std::size_t n) {
     need(n);
+    if (n == 0) return;  // an empty image has no buffer: memcpy(nullptr, ..., 0) is UB
     std::memcpy(p, b_.data() + pos_, n);
     pos_ += n;
   }
