@@ -55,9 +55,9 @@ class CalibrateStep : public Step {
     if (c.masters.flat) in.flat = &*c.masters.flat;
     double sat = c.cfg.calibration.saturation_adu;
     if (std::isnan(sat)) sat = c.frame.header.saturation_adu;
-    CalibratedImage cal =
-        calibrate(c.frame.pixels.cview(), c.frame.header.exptime_s, sat, in, c.cfg.calibration);
-    c.frame.pixels = std::move(cal.pixels);
+    // In place: the raw frame is not needed afterwards (a failure fails the frame).
+    CalibratedImage cal = calibrate_in_place(c.frame.pixels.view(), c.frame.header.exptime_s, sat,
+                                             in, c.cfg.calibration);
     c.frame.mask = std::move(cal.mask);
     double g = c.cfg.gain_e_per_adu;
     if (std::isnan(g)) g = c.frame.header.gain_e_per_adu;
