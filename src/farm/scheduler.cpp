@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <filesystem>
@@ -319,6 +320,15 @@ int run_night(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline
     spdlog::warn("stopped on request: run again with --resume to finish the night");
   }
   MPI_Bcast(&final_status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  if (!co_.write_error.empty()) {
+    // After a failed write HDF5 cannot shut down: its close callbacks, run by
+    // MPI_Finalize, crash (H5F__close_cb / H5D_close on the half-closed file). The
+    // catalogue on disk is final (committed frames intact), the workers are told: leave
+    // now, without MPI_Finalize (under mpirun this adds mpirun's "exited without
+    // finalize" note to the messages above).
+    spdlog::shutdown();
+    std::_Exit(final_status);
+  }
   return final_status;
 }
 

@@ -1,0 +1,190 @@
+// Faults the night runner must survive beyond those in night_run_test.cpp (which covers
+// SIGTERM, kill -9 of the whole job at random moments, and resume): SIGINT (Ctrl-C), and
+// one worker rank dying (kill -9 of that rank only, as the OOM killer does). In both cases
+// the run ends with a clear message and a documented exit code, the catalogue stays
+// readable, and --resume completes the night to exactly the uninterrupted catalogue.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include "psfphot/io/catalogue.hpp"
+#include "support/test_support.hpp"
+
+namespace psfphot {
+namespace {
+
+namespace fs = std::filesystem;
+using test::run_command;
+
+const std::string kMpiEnv = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ";
+
+class Faults : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir();
+    auto r = run_command(test::psfphot_exe() + " simulate --out " + night() +
+                         " --frames 12 --size 512 --stars 250 --seed 11 --darks 2 --flats 2 -q");
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    auto ref = run_command(test::psfphot_exe() + " run " + night() +
+                           "/night.toml -q --threads 1 -o " + reference());
+    ASSERT_EQ(ref.exit_code, 0) << ref.out;
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  static std::string night() { return dir_->file("night"); }
+  static std::string reference() { return dir_->file("reference.h5"); }
+  static std::string out(const std::string& name) { return dir_->file(name); }
+
+  static std::vector<Star> sorted_stars(const std::string& path) {
+    io::CatalogueReader rd(path);
+    std::vector<Star> s = rd.stars(0, rd.star_rows());
+    std::sort(s.begin(), s.end(), [](const Star& a, const Star& b) {
+      return a.frame_id != b.frame_id ? a.frame_id < b.frame_id : a.star_id < b.star_id;
+    });
+    return s;
+  }
+  static void expect_same_as_reference(const std::string& path) {
+    auto a = sorted_stars(reference()), b = sorted_stars(path);
+    ASSERT_EQ(a.size(), b.size()) << path;
+    ASSERT_GT(a.size(), 500u);
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(Star)), 0)
+        << path << " differs from the reference";
+    io::CatalogueReader rd(path);
+    ASSERT_EQ(rd.frames().size(), 12u);
+    for (const auto& f : rd.frames()) EXPECT_EQ(f.status, 0) << f.path << ": " << f.message;
+  }
+  static test::TempDir* dir_;
+};
+test::TempDir* Faults::dir_ = nullptr;
+
+// Start `cmd` in its own process group with stdout+stderr to `log`; return its pid.
+pid_t start(const std::string& cmd, const std::string& log) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    execl("/bin/sh", "sh", "-c", ("exec env " + cmd + " >" + log + " 2>&1").c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// Wait until the run has committed at least one frame (readable as it is being written).
+bool wait_first_frame(const std::string& cat) {
+  for (int i = 0; i < 3000; ++i) {
+    if (fs::exists(cat)) {
+      try {
+        if (!io::CatalogueReader(cat).frames().empty()) return true;
+      } catch (const std::exception&) {
+        // being created: try again
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The pid of the child of `parent` whose environment says it is MPI rank `rank`.
+pid_t find_rank(pid_t parent, int rank) {
+  const std::string want = "OMPI_COMM_WORLD_RANK=" + std::to_string(rank);
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream st(e.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(st)), std::istreambuf_iterator<char>());
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    char state = 0;
+    int ppid = 0;
+    if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) != 2 || ppid != parent)
+      continue;
+    std::ifstream env(e.path() / "environ");
+    std::string vars((std::istreambuf_iterator<char>(env)), std::istreambuf_iterator<char>());
+    for (std::size_t p = 0; p < vars.size();) {
+      const std::size_t end = vars.find('\0', p);
+      if (vars.compare(p, (end == std::string::npos ? vars.size() : end) - p, want) == 0)
+        return static_cast<pid_t>(std::stol(name));
+      if (end == std::string::npos) break;
+      p = end + 1;
+    }
+  }
+  return -1;
+}
+
+TEST_F(Faults, SigintStopsCleanlyAndResumeCompletes) {
+  // Ctrl-C: the same clean stop as SIGTERM (exit 4, catalogue closed, --resume completes).
+  const std::string cat = out("sigint.h5"), log = out("sigint.log");
+  pid_t pid =
+      start(test::psfphot_exe() + " run " + night() + "/night.toml --threads 1 -o " + cat, log);
+  ASSERT_TRUE(wait_first_frame(cat));
+  kill(pid, SIGINT);
+  const int code = wait_exit(pid);
+  ASSERT_EQ(code, 4) << slurp(log);  // 12 frames: the first is committed, the rest are not
+  const std::string text = slurp(log);
+  EXPECT_NE(text.find("stop requested"), std::string::npos) << text;
+  EXPECT_NE(text.find("run again with --resume"), std::string::npos) << text;
+  {
+    io::CatalogueReader rd(cat);  // closed cleanly: readable as it is
+    EXPECT_GE(rd.frames().size(), 1u);
+    EXPECT_LT(rd.frames().size(), 12u);
+  }
+  auto r = run_command(test::psfphot_exe() + " run " + night() +
+                       "/night.toml -q --threads 1 --resume -o " + cat);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  expect_same_as_reference(cat);
+}
+
+// DISABLED_: written at the deadline and not yet run once (the shared machine's build did
+// not finish in time); run with --gtest_also_run_disabled_tests, then enable.
+TEST_F(Faults, DISABLED_WorkerRankDeathEndsTheJobAndResumeCompletes) {
+  const std::string cat = out("worker_death.h5"), log = out("worker_death.log");
+  pid_t pid = start(kMpiEnv + "mpirun --oversubscribe -n 3 " + test::psfphot_exe() + " run " +
+                        night() + "/night.toml -q --threads 1 -o " + cat,
+                    log);
+  ASSERT_TRUE(wait_first_frame(cat)) << slurp(log);
+  const pid_t victim = find_rank(pid, 2);
+  ASSERT_GT(victim, 0) << "rank 2 not found among mpirun's children";
+  kill(victim, SIGKILL);  // as the OOM killer would
+  const int code = wait_exit(pid);
+  const std::string text = slurp(log);
+  EXPECT_NE(code, 0) << text;  // never "success" with a rank gone
+  // mpirun names the rank and the signal.
+  EXPECT_NE(text.find("rank 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("signal 9"), std::string::npos) << text;
+  // Whatever was committed is readable now, before any repair.
+  {
+    io::CatalogueReader rd(cat);
+    EXPECT_GE(rd.frames().size(), 1u);
+  }
+  auto r = run_command(kMpiEnv + "mpirun --oversubscribe -n 2 " + test::psfphot_exe() + " run " +
+                       night() + "/night.toml -q --threads 1 --resume -o " + cat);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  expect_same_as_reference(cat);
+}
+
+}  // namespace
+}  // namespace psfphot
