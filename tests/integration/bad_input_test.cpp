@@ -155,14 +155,18 @@ TEST_F(BadInput, EveryBadFrameFailsByNameAndTheNightGoesOn) {
       return t.peak_x == s.peak_x && t.peak_y == s.peak_y;
     });
     ASSERT_NE(same, sci0.end()) << "star at " << s.peak_x << "," << s.peak_y << " is new";
+    if (!std::isfinite(same->psf_flux)) continue;  // not measurable in the clean frame either
     EXPECT_NEAR(s.psf_flux, same->psf_flux, 0.1 * same->psf_flux_err);  // sky meshes moved a little
   }
-  // Without GAIN the Poisson term is left out: same positions as with it.
+  // Without GAIN the Poisson term is left out (noise-weighted steps may keep one star more or
+  // less): every star of the clean frame is still found.
   const auto& no_gain = got_stars.at("bad_no_gain.fits");
-  ASSERT_EQ(no_gain.size(), sci0.size());
-  for (std::size_t i = 0; i < sci0.size(); ++i) {
-    EXPECT_EQ(no_gain[i].peak_x, sci0[i].peak_x);
-    EXPECT_EQ(no_gain[i].peak_y, sci0[i].peak_y);
+  EXPECT_LE(std::abs(static_cast<int>(no_gain.size()) - static_cast<int>(sci0.size())), 2);
+  for (const Star& t : sci0) {
+    const bool found = std::any_of(no_gain.begin(), no_gain.end(), [&](const Star& s) {
+      return s.peak_x == t.peak_x && s.peak_y == t.peak_y;
+    });
+    EXPECT_TRUE(found) << "star at " << t.peak_x << "," << t.peak_y << " lost without GAIN";
   }
 }
 
