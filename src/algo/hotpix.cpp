@@ -26,4 +26,12 @@ std::vector<Peak> reject_hot_pixels(ImageView<const float> image, const std::vec
   return out;
 }
 
+bool too_sharp_for_a_star(double width_x_px, double width_y_px, double snr, double psf_sigma_px,
+                          const HotPixelConfig& cfg) {
+  if (!(cfg.min_width_sigma > 0) || !(snr >= cfg.min_width_snr)) return false;
+  if (!std::isfinite(width_x_px) || !std::isfinite(width_y_px) || !(psf_sigma_px > 0)) return false;
+  const double limit = cfg.min_width_sigma * psf_sigma_px;
+  return width_x_px < limit && width_y_px < limit;
+}
+
 }  // namespace psfphot

@@ -249,6 +249,13 @@ std::vector<Key> build() {
   r.push_back(dbl("hotpix", "fraction", "", 0.0, 1.0,
                   "fraction of the peak value a neighbour must exceed",
                   [](Config& c) -> double& { return c.frame.hotpix.fraction; }));
+  r.push_back(dbl("hotpix", "min_width_sigma", "sigma", 0.0, 10.0,
+                  "after photometry, drop stars narrower than this x the PSF sigma in both "
+                  "second moments (cosmic-ray tracks); 0 = off (the lab)",
+                  [](Config& c) -> double& { return c.frame.hotpix.min_width_sigma; }));
+  r.push_back(dbl("hotpix", "min_width_snr", "", 0.0, 1e9,
+                  "S/N from which the width rule applies (moments of fainter stars are noisy)",
+                  [](Config& c) -> double& { return c.frame.hotpix.min_width_snr; }));
   // [centroid]
   r.push_back(choice<CentroidMethod>(
       "centroid", "method",
@@ -312,7 +319,7 @@ std::vector<Key> build() {
                       [](Config& c) -> int& { return c.frame.photometry.neighbour_passes; }));
   r.push_back(boolean("photometry", "residual_detection",
                       "search the frame minus all fitted stars for stars hidden in brighter "
-                      "ones' light (needs neighbour_passes > 0)",
+                      "ones' light (needs neighbour_passes > 0 and a gain)",
                       [](Config& c) -> bool& { return c.frame.photometry.residual_detection; }));
   // [night]
   r.push_back(string("night", "name", "name of the night (stored in the catalogue)",

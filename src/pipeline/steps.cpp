@@ -287,7 +287,10 @@ class PhotometryStep : public Step {
 #pragma omp parallel for schedule(dynamic, 32)
     for (std::ptrdiff_t i = 0; i < n; ++i)
       fits[i] = measure_psf_flux(img, rms, msk, x0[i], y0[i], sig[i], c.gain, pc);
-    if (fit && pc.neighbour_passes > 0 && pc.residual_detection)
+    // Judging a residual peak next to a bright star needs that star's photon noise, so the
+    // gain: without one (no GAIN card, none configured) the search would take photon noise
+    // for companions, and is skipped.
+    if (fit && pc.neighbour_passes > 0 && pc.residual_detection && c.gain > 0)
       find_in_residual(c, fits, x0, y0, sig, base);
     // Neighbour passes (Jacobi style: every star is refitted against the previous pass's
     // models of its neighbours, so the result does not depend on the order or the threads).
@@ -344,6 +347,19 @@ class PhotometryStep : public Step {
         s.background_rms = rms(cx, cy);
       }
     }
+    // Cosmic-ray tracks that passed the hot-pixel test: narrower than the PSF (hotpix.hpp).
+    std::size_t keep = 0;
+    for (std::size_t i = 0; i < c.stars.size(); ++i) {
+      const Star& s = c.stars[i];
+      const double sg = std::isfinite(s.centroid_x)
+                            ? c.psf_model.sigma_at(s.centroid_x, s.centroid_y)
+                            : c.psf_sigma_px;
+      if (too_sharp_for_a_star(s.width_x, s.width_y, s.snr, sg, c.cfg.hotpix)) continue;
+      c.stars[keep] = s;
+      c.stars[keep].star_id = static_cast<std::int32_t>(keep);
+      ++keep;
+    }
+    c.stars.resize(keep);
   }
 
  private:

@@ -42,7 +42,7 @@ struct PhotometryConfig {
   // stopping when no fit moves by > 1e-3 px or 1e-4 in flux (pipeline step; 0 = off).
   int neighbour_passes = 10;
   // Before those passes, search the residual (frame minus every fitted model) for stars
-  // hidden in brighter ones' light (pipeline step; needs neighbour_passes > 0).
+  // hidden in brighter ones' light (pipeline step; needs neighbour_passes > 0 and a gain).
   bool residual_detection = true;
   MaskBits exclude_bits = mask::kUnusable | mask::kSaturated;
 };

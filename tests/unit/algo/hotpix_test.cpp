@@ -6,6 +6,7 @@
 #include <limits>
 #include <random>
 
+#include "psfphot/algo/moments.hpp"
 #include "support/synth.hpp"
 
 namespace psfphot {
@@ -112,6 +113,38 @@ TEST(HotPixTest, RejectHotPixelsFiltersAndKeepsOrder) {
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0].x, 10);
   EXPECT_EQ(out[1].x, 45);
+}
+
+// The width rule on real second moments: a compact cosmic-ray hit of 5 pixels that passes
+// the 4-of-8 neighbour test is narrower than half a 2 px PSF in both axes; a star of that
+// PSF is not, at any sub-pixel position. (A long track is wider along its length than
+// that; the rule is for the compact hits the neighbour test lets through.)
+TEST(HotPixTest, CosmicRayTrackTooSharpStarNot) {
+  const HotPixelConfig cfg;  // min_width_sigma 0.5, from S/N 20
+  Image<float> cr = test::constant(41, 41, 0.f);
+  std::mt19937 rng(3);
+  test::add_noise(cr, 1.0, rng);
+  cr(20, 20) += 800.f;
+  cr(21, 20) += 600.f;
+  cr(20, 21) += 500.f;
+  cr(21, 21) += 450.f;
+  cr(19, 20) += 420.f;
+  ASSERT_TRUE(passes_hot_pixel_test(cr.cview(), 20, 20, cfg));
+  const Widths wc = second_moments(cr.cview(), {}, 20.3, 20.4, MomentsConfig{});
+  EXPECT_TRUE(too_sharp_for_a_star(wc.sigma_x, wc.sigma_y, 200.0, 2.0, cfg))
+      << wc.sigma_x << " " << wc.sigma_y;
+  for (double dx : {0.0, 0.25, 0.5}) {
+    const Image<float> st = star_image(20 + dx, 20 - dx, 2.0, 3000.0, 7);
+    const Widths ws = second_moments(st.cview(), {}, 20 + dx, 20 - dx, MomentsConfig{});
+    EXPECT_FALSE(too_sharp_for_a_star(ws.sigma_x, ws.sigma_y, 60.0, 2.0, cfg))
+        << ws.sigma_x << " " << ws.sigma_y;
+  }
+  // Not judged: below the S/N limit, unknown widths, rule off.
+  EXPECT_FALSE(too_sharp_for_a_star(wc.sigma_x, wc.sigma_y, 10.0, 2.0, cfg));
+  EXPECT_FALSE(too_sharp_for_a_star(std::nan(""), 0.3, 200.0, 2.0, cfg));
+  HotPixelConfig off = cfg;
+  off.min_width_sigma = 0;
+  EXPECT_FALSE(too_sharp_for_a_star(wc.sigma_x, wc.sigma_y, 200.0, 2.0, off));
 }
 
 }  // namespace
