@@ -1,0 +1,270 @@
+#include "psfphot/pipeline/neighbours.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <tuple>
+
+#include "psfphot/algo/centroid.hpp"
+#include "psfphot/algo/gaussian_psf.hpp"
+#include "psfphot/algo/hotpix.hpp"
+#include "psfphot/algo/peaks.hpp"
+#include "psfphot/algo/smooth.hpp"
+#include "psfphot/core/star.hpp"
+
+namespace psfphot::pipeline {
+namespace {
+
+// The fitted models that can be subtracted (converged, positive flux), how far each reaches
+// (where it falls to 1% of the sky RMS, plus `margin_px`), and a grid of them by position
+// (cells filled in star order, so every list is deterministic).
+struct ModelIndex {
+  static constexpr int kCell = 32;
+  std::vector<char> usable;
+  std::vector<double> reach;
+  double max_reach = 0;
+  int gw = 0, gh = 0;
+  std::vector<std::vector<std::ptrdiff_t>> grid;
+  const std::vector<PsfFit>& fits;
+
+  ModelIndex(const std::vector<PsfFit>& f, const std::vector<double>& sig, double sky_rms,
+             int width, int height, double margin_px)
+      : usable(f.size(), 0), reach(f.size(), 0.0), fits(f) {
+    for (std::size_t j = 0; j < f.size(); ++j) {
+      if (!f[j].converged || !std::isfinite(f[j].flux) || !(f[j].flux > 0)) continue;
+      usable[j] = 1;
+      const double peak = f[j].flux / (2.0 * std::numbers::pi * sig[j] * sig[j]);
+      reach[j] =
+          sig[j] * std::sqrt(2.0 * std::log(std::max(1.0, peak / (0.01 * sky_rms)))) + margin_px;
+      max_reach = std::max(max_reach, reach[j]);
+    }
+    gw = width / kCell + 1;
+    gh = height / kCell + 1;
+    grid.resize(static_cast<std::size_t>(gw) * gh);
+    for (std::size_t j = 0; j < f.size(); ++j)
+      if (usable[j])
+        grid[static_cast<std::size_t>(cell(f[j].y, gh)) * gw + cell(f[j].x, gw)].push_back(
+            static_cast<std::ptrdiff_t>(j));
+  }
+  static int cell(double v, int cells) {
+    return std::clamp(static_cast<int>(v / kCell), 0, cells - 1);
+  }
+  // Every usable model whose cell lies within r + max_reach of (x, y), cell by cell.
+  template <typename Fn>
+  void for_each_near(double x, double y, double r, Fn fn) const {
+    const double R = r + max_reach;
+    for (int gy = cell(y - R, gh); gy <= cell(y + R, gh); ++gy)
+      for (int gx = cell(x - R, gw); gx <= cell(x + R, gw); ++gx)
+        for (std::ptrdiff_t j : grid[static_cast<std::size_t>(gy) * gw + gx]) fn(j);
+  }
+};
+
+struct Found {
+  int x = 0, y = 0;  // peak, frame px
+  std::size_t box = 0;
+  Star star;
+  PsfFit fit;
+  double sigma = 0;
+};
+
+}  // namespace
+
+void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<double>& x0,
+                      std::vector<double>& y0, std::vector<double>& sig,
+                      std::vector<std::uint32_t>& base) {
+  const auto& pc = c.cfg.photometry;
+  const auto& d = c.cfg.detection;
+  const auto img = c.frame.pixels.cview();
+  const auto msk = c.frame.mask.cview();
+  const auto rmsv = c.background.rms.cview();
+  const int w = img.width(), h = img.height();
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(fits.size());
+  const double sky_rms = c.background.global_rms > 0 ? c.background.global_rms : 1.0;
+  const ModelIndex index(fits, sig, sky_rms, w, h, 1.0);
+  const auto& usable = index.usable;
+  std::vector<std::ptrdiff_t> bright;
+  for (std::ptrdiff_t j = 0; j < n; ++j)
+    if (usable[j] && fits[j].flux_err > 0 && fits[j].flux / fits[j].flux_err >= 20.0 &&
+        !(fits[j].flags & star_flag::kSaturated))
+      bright.push_back(j);
+
+  PeakConfig pk = d.peaks;
+  if (d.filter_sigma_px > 0)
+    pk.rms_scale *= smoothing_noise_factor(d.filter_sigma_px, d.lowered_kernel);
+  const double k = pk.mode == ThresholdMode::kSigma ? pk.k_sigma : 0.0;
+  const int margin = static_cast<int>(std::ceil(3.0 * std::max(0.0, d.filter_sigma_px))) + 1;
+  std::vector<std::vector<Found>> per_box(bright.size());
+#pragma omp parallel
+  {
+    Profile1D px, py;
+    std::vector<Peak> peaks;
+#pragma omp for schedule(dynamic, 8)
+    for (std::ptrdiff_t bi = 0; bi < static_cast<std::ptrdiff_t>(bright.size()); ++bi) {
+      const std::ptrdiff_t b = bright[bi];
+      const double sb = sig[b];
+      const int inner = static_cast<int>(std::ceil(3.5 * sb)) + 1;
+      const int stamp = static_cast<int>(std::ceil(pc.stamp_radius_sigma * sb)) + 2;
+      const int half = inner + std::max(margin, stamp);
+      const int bx = static_cast<int>(std::lround(fits[b].x));
+      const int by = static_cast<int>(std::lround(fits[b].y));
+      const int xa = std::max(0, bx - half), ya = std::max(0, by - half);
+      const int xb = std::min(w - 1, bx + half), yb = std::min(h - 1, by + half);
+      if (xa > xb || ya > yb) continue;
+      const int bw = xb - xa + 1, bh = yb - ya + 1;
+      Image<float> res(bw, bh);
+      for (int y = 0; y < bh; ++y)
+        for (int x = 0; x < bw; ++x) res(x, y) = img(xa + x, ya + y);
+      // Every model reaching the box, in star order (deterministic floats).
+      std::vector<std::ptrdiff_t> touch;
+      index.for_each_near(0.5 * (xa + xb), 0.5 * (ya + yb), 0.5 * std::max(bw, bh) * 1.4143,
+                          [&](std::ptrdiff_t j) {
+                            const double r = index.reach[j];
+                            if (fits[j].x + r >= xa && fits[j].x - r <= xb && fits[j].y + r >= ya &&
+                                fits[j].y - r <= yb)
+                              touch.push_back(j);
+                          });
+      std::sort(touch.begin(), touch.end());
+      for (std::ptrdiff_t j : touch) {
+        if (pc.integrate_pixels) {
+          integrated_profile(fits[j].x, sig[j], xa, bw, false, px);
+          integrated_profile(fits[j].y, sig[j], ya, bh, false, py);
+        } else {
+          sampled_profile(fits[j].x, sig[j], xa, bw, false, px);
+          sampled_profile(fits[j].y, sig[j], ya, bh, false, py);
+        }
+        for (int y = 0; y < bh; ++y)
+          for (int x = 0; x < bw; ++x)
+            res(x, y) -= static_cast<float>(fits[j].flux * px.value[x] * py.value[y]);
+      }
+      const auto bmsk = msk.subview(xa, ya, bw, bh);
+      const auto brms = rmsv.subview(xa, ya, bw, bh);
+      ImageView<const float> rv(res.data(), bw, bh, bw, xa, ya);
+      if (d.filter_sigma_px > 0) {
+        Image<float> sm =
+            gaussian_smooth(rv, bmsk, mask::kUnusable, d.filter_sigma_px, d.lowered_kernel);
+        peaks = find_peaks(sm.cview(), brms, bmsk, pk);
+      } else {
+        peaks = find_peaks(rv, brms, bmsk, pk);
+      }
+      for (const Peak& p : peaks) {
+        const int fx = xa + p.x, fy = ya + p.y;
+        if (std::abs(fx - bx) > inner || std::abs(fy - by) > inner) continue;
+        if (!passes_hot_pixel_test(rv, p.x, p.y, c.cfg.hotpix)) continue;
+        const double light = std::max(0.0, double(img(fx, fy)) - res(p.x, p.y));
+        const double r = rmsv(fx, fy);
+        const double noise = std::sqrt(r * r + (c.gain > 0 ? light / c.gain : 0.0));
+        if (k > 0 && p.value < k * pk.rms_scale * noise) continue;
+        const int q = static_cast<int>(std::ceil(2.0 * sb));
+        bool bad = false;
+        for (int y = std::max(0, fy - q); y <= std::min(h - 1, fy + q) && !bad; ++y)
+          for (int x = std::max(0, fx - q); x <= std::min(w - 1, fx + q); ++x)
+            if (msk(x, y) & (mask::kSaturated | mask::kUnusable)) {
+              bad = true;
+              break;
+            }
+        if (bad) continue;
+        Found f;
+        f.x = fx;
+        f.y = fy;
+        f.box = static_cast<std::size_t>(bi);
+        Star& s = f.star;
+        s = make_star(c.frame.id, 0, fx, fy);
+        s.peak_value = res(p.x, p.y);
+        s.background = c.background.level_at(fx, fy);
+        s.background_rms = r;
+        CentroidConfig cc = c.cfg.centroid;
+        cc.window_sigma_px = c.psf_sigma_px;
+        const Centroid ct = measure_centroid(rv, bmsk, p.x, p.y, cc);
+        const bool ok = std::isfinite(ct.x) && std::isfinite(ct.y);
+        s.centroid_x = ok ? ct.x + xa : fx;
+        s.centroid_y = ok ? ct.y + ya : fy;
+        f.sigma = c.psf_model.sigma_at(s.centroid_x, s.centroid_y);
+        f.fit = measure_psf_flux(rv, brms, bmsk, s.centroid_x - xa, s.centroid_y - ya, f.sigma,
+                                 c.gain, pc);
+        f.fit.x += xa;
+        f.fit.y += ya;
+        per_box[bi].push_back(f);
+      }
+    }
+  }
+  // Merge in a fixed order: by peak position, the first box that found it wins.
+  std::vector<Found> all;
+  for (auto& v : per_box)
+    for (auto& f : v) all.push_back(std::move(f));
+  std::stable_sort(all.begin(), all.end(), [](const Found& a, const Found& b) {
+    return std::tie(a.y, a.x, a.box) < std::tie(b.y, b.x, b.box);
+  });
+  std::vector<Position> taken;
+  for (const PsfFit& f : fits)
+    if (std::isfinite(f.x)) taken.push_back({f.x, f.y});
+  for (Found& f : all) {
+    const Star& s = f.star;
+    bool near = false;
+    for (const Position& q : taken)
+      if (std::hypot(q.x - s.centroid_x, q.y - s.centroid_y) < 2.0) {
+        near = true;
+        break;
+      }
+    if (near) continue;
+    f.star.star_id = static_cast<std::int32_t>(c.stars.size());
+    f.star.flags |= star_flag::kFoundInResidual;
+    fits.push_back(f.fit);
+    x0.push_back(s.centroid_x);
+    y0.push_back(s.centroid_y);
+    sig.push_back(f.sigma);
+    base.push_back(f.star.flags);
+    c.stars.push_back(f.star);
+    taken.push_back({s.centroid_x, s.centroid_y});
+  }
+}
+
+// One neighbour pass. Star j's model reaches star i's stamp when their distance is below
+// i's stamp half-size (times sqrt 2, the corner) plus the radius where j's model drops
+// to 1% of the sky RMS.
+std::vector<PsfFit> refit_with_neighbours(
+    const FrameContext& c, ImageView<const float> img, ImageView<const float> rms,
+    ImageView<const MaskBits> msk, const std::vector<double>& x0, const std::vector<double>& y0,
+    const std::vector<double>& sig, const std::vector<PsfFit>& prev, std::vector<char>& moved) {
+  const auto& pc = c.cfg.photometry;
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(prev.size());
+  const double sky_rms = c.background.global_rms > 0 ? c.background.global_rms : 1.0;
+  const ModelIndex index(prev, sig, sky_rms, img.width(), img.height(), 0.0);
+  std::vector<NeighbourModel> model(n);
+  for (std::ptrdiff_t j = 0; j < n; ++j)
+    if (index.usable[j]) model[j] = {prev[j].x, prev[j].y, prev[j].flux, sig[j]};
+  std::vector<PsfFit> out(prev);
+  std::vector<char> now(n, 0);
+#pragma omp parallel
+  {
+    std::vector<NeighbourModel> near;
+    std::vector<std::ptrdiff_t> idx;
+#pragma omp for schedule(dynamic, 32)
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
+      if (!std::isfinite(x0[i])) continue;
+      const double xi = prev[i].converged ? prev[i].x : x0[i];
+      const double yi = prev[i].converged ? prev[i].y : y0[i];
+      const double half = std::max(3.0, std::ceil(pc.stamp_radius_sigma * sig[i])) * 1.4143;
+      idx.clear();
+      index.for_each_near(xi, yi, half, [&](std::ptrdiff_t j) {
+        if (j != i && std::hypot(model[j].x - xi, model[j].y - yi) < half + index.reach[j])
+          idx.push_back(j);
+      });
+      // Nothing to subtract, or no neighbour moved since this star's last fit: it stands.
+      if (idx.empty() ||
+          std::none_of(idx.begin(), idx.end(), [&](std::ptrdiff_t j) { return moved[j] != 0; }))
+        continue;
+      std::sort(idx.begin(), idx.end());
+      near.clear();
+      for (std::ptrdiff_t j : idx) near.push_back(model[j]);
+      out[i] = measure_psf_flux(img, rms, msk, x0[i], y0[i], sig[i], c.gain, pc, near);
+      const PsfFit &a = prev[i], &b = out[i];
+      now[i] = a.converged != b.converged ||
+               (b.converged && (std::abs(a.x - b.x) > 1e-3 || std::abs(a.y - b.y) > 1e-3 ||
+                                std::abs(a.flux - b.flux) > 1e-4 * std::abs(b.flux)));
+    }
+  }
+  moved = std::move(now);
+  return out;
+}
+
+}  // namespace psfphot::pipeline
