@@ -63,6 +63,8 @@ done
 export PATH="$PATH:/usr/sbin:/sbin"
 
 # One at a time: two test runs starting together must not both start daemons.
+# The daemons started below get `9>&-`: a daemon inheriting the lock's descriptor would hold
+# the lock for its whole life, and the next start-slurm.sh would time out on it.
 exec 9>/run/psfphot-start-slurm.lock
 flock -w "$TIMEOUT_S" 9 || die "another start-slurm.sh still holds /run/psfphot-start-slurm.lock"
 
@@ -90,7 +92,7 @@ else
     systemctl start munge
   else
     # --force: a socket left behind by a munged that died must not stop a new one.
-    runuser -u munge -- /usr/sbin/munged --force
+    runuser -u munge -- /usr/sbin/munged --force 9>&-
   fi
   until munge_ok; do
     time_left || give_up "munged does not answer (munge -n | unmunge fails)"
@@ -201,7 +203,7 @@ if ctld_up; then
 elif [ "$SYSTEMD" -eq 1 ]; then
   systemctl restart slurmctld
 elif ! alive /run/slurmctld.pid slurmctld; then
-  slurmctld || give_up "slurmctld failed to start"
+  slurmctld 9>&- || give_up "slurmctld failed to start"
   say "slurmctld started"
 fi
 until ctld_up; do
@@ -214,7 +216,7 @@ if [ "$SYSTEMD" -eq 1 ]; then
 elif alive /run/slurmd.pid slurmd; then
   say "slurmd already running"
 else
-  slurmd || give_up "slurmd failed to start"
+  slurmd 9>&- || give_up "slurmd failed to start"
   say "slurmd started"
 fi
 
