@@ -82,6 +82,7 @@ ScoreBin make_bin(double lo, double hi, const Context& c, InBin in_bin) {
   b.snr_max = hi;
   std::vector<double> dxs, dys, cb_simple, cb_full, ratios, fb_simple, fb_full;
   double sum_dx2 = 0, sum_dy2 = 0;  // in truth-index order: deterministic
+  double sum_b2 = 0, sum_z2 = 0;    // own-bound sums (centroid_ideal / _over_own_bound)
   for (std::size_t i = 0; i < c.truth.size(); ++i) {
     if (!in_bin(c.truth[i])) continue;
     ++b.n_true;
@@ -100,6 +101,9 @@ ScoreBin make_bin(double lo, double hi, const Context& c, InBin in_bin) {
     sum_dy2 += dy * dy;
     cb_simple.push_back(c.simple[i].axis_px());
     cb_full.push_back(c.full[i].axis_px());
+    const double b_i = c.full[i].axis_px();
+    sum_b2 += b_i * b_i;
+    sum_z2 += (dx * dx + dy * dy) / (2 * b_i * b_i);
     if (std::isfinite(m.flux_adu) && c.truth[i].flux_adu > 0) {
       ++b.n_flux;
       ratios.push_back(m.flux_adu / c.truth[i].flux_adu);
@@ -118,6 +122,9 @@ ScoreBin make_bin(double lo, double hi, const Context& c, InBin in_bin) {
   b.centroid_bound_simple_px = median_finite(cb_simple);
   b.centroid_bound_full_px = median_finite(cb_full);
   b.centroid_rms_over_bound = b.centroid_rms_px / b.centroid_bound_full_px;
+  b.centroid_ideal_over_bound =
+      b.n_errors ? std::sqrt(sum_b2 / n) / b.centroid_bound_full_px : kNaN;
+  b.centroid_rms_over_own_bound = b.n_errors ? std::sqrt(sum_z2 / n) : kNaN;
   b.flux_ratio_median = median_finite(ratios);
   std::vector<double> scratch = ratios;
   b.flux_scatter = mad_std_inplace(scratch) / b.flux_ratio_median;

@@ -95,6 +95,8 @@ void write_bin(JsonWriter& j, const char* key, const ScoreBin& b) {
   j.number("centroid_bound_simple_px", b.centroid_bound_simple_px);
   j.number("centroid_bound_full_px", b.centroid_bound_full_px);
   j.number("centroid_rms_over_bound", b.centroid_rms_over_bound);
+  j.number("centroid_ideal_over_bound", b.centroid_ideal_over_bound);
+  j.number("centroid_rms_over_own_bound", b.centroid_rms_over_own_bound);
   j.integer("n_flux", b.n_flux);
   j.number("flux_ratio_median", b.flux_ratio_median);
   j.number("flux_scatter", b.flux_scatter);
@@ -129,14 +131,17 @@ std::string bin_label(const ScoreBin& b, bool headline) {
 std::string text_row(const ScoreBin& b, bool headline = false) {
   char buf[400];
   std::snprintf(
-      buf, sizeof buf, "%-9s %6ld %6ld %6ld %6s %6s %6ld %7s %7s %6s %8s %8s %7s %7s %7s %6s\n",
+      buf, sizeof buf,
+      "%-9s %6ld %6ld %6ld %6s %6s %6ld %7s %7s %6s %6s %5s %8s %8s %7s %7s %7s %6s\n",
       bin_label(b, headline).c_str(), b.n_true, b.n_true_clean, b.n_matched,
       fmt("%.3f", b.completeness).c_str(), fmt("%.3f", b.completeness_clean).c_str(), b.n_errors,
       fmt("%.4f", b.centroid_rms_px).c_str(), fmt("%.4f", b.centroid_bound_full_px).c_str(),
-      fmt("%.2f", b.centroid_rms_over_bound).c_str(), fmt("%+.4f", b.centroid_bias_x_px).c_str(),
-      fmt("%+.4f", b.centroid_bias_y_px).c_str(), fmt("%.4f", b.flux_ratio_median).c_str(),
-      fmt("%.4f", b.flux_scatter).c_str(), fmt("%.4f", b.flux_bound_full).c_str(),
-      fmt("%.2f", b.flux_scatter_over_bound).c_str());
+      fmt("%.2f", b.centroid_rms_over_bound).c_str(),
+      fmt("%.2f", b.centroid_ideal_over_bound).c_str(),
+      fmt("%.2f", b.centroid_rms_over_own_bound).c_str(),
+      fmt("%+.4f", b.centroid_bias_x_px).c_str(), fmt("%+.4f", b.centroid_bias_y_px).c_str(),
+      fmt("%.4f", b.flux_ratio_median).c_str(), fmt("%.4f", b.flux_scatter).c_str(),
+      fmt("%.4f", b.flux_bound_full).c_str(), fmt("%.2f", b.flux_scatter_over_bound).c_str());
   return buf;
 }
 
@@ -218,9 +223,9 @@ std::string score_to_text(const ScoreInputs& in, const ScoreReport& r) {
   s += "errors: clean matched stars only; bound = full Cramer-Rao bound (median); rms and bias "
        "per axis, px\n";
   std::snprintf(buf, sizeof buf,
-                "%-9s %6s %6s %6s %6s %6s %6s %7s %7s %6s %8s %8s %7s %7s %7s %6s\n", "S/N",
+                "%-9s %6s %6s %6s %6s %6s %6s %7s %7s %6s %6s %5s %8s %8s %7s %7s %7s %6s\n", "S/N",
                 "n_true", "clean", "match", "compl", "c_cln", "n_err", "rms", "bound", "r/bnd",
-                "bias_x", "bias_y", "f_ratio", "f_scat", "f_bnd", "s/bnd");
+                "ideal", "z", "bias_x", "bias_y", "f_ratio", "f_scat", "f_bnd", "s/bnd");
   s += buf;
   s += text_row(r.overall);
   s += text_row(r.headline, true);

@@ -91,6 +91,13 @@ struct ScoreBin {
   double centroid_rms_px = 0;                             // per axis, both axes pooled
   double centroid_bound_simple_px = 0, centroid_bound_full_px = 0;  // medians, per axis
   double centroid_rms_over_bound = 0;                               // rms / full bound
+  // What an estimator that reaches every star's own full bound would score as
+  // centroid_rms_over_bound: sqrt(mean(bound_i^2)) / median(bound_i). Above 1 because a bin's
+  // RMS is dominated by its fainter stars while the bound is a median.
+  double centroid_ideal_over_bound = 0;
+  // Efficiency: sqrt(mean((dx_i^2 + dy_i^2) / (2 bound_i^2))), each star's error over its own
+  // full bound (1 = at the bound; independent of how the stars spread within the bin).
+  double centroid_rms_over_own_bound = 0;
   long n_flux = 0;  // stars in the flux columns (n_errors with a finite measured flux)
   double flux_ratio_median = 0;
   double flux_scatter = 0;                            // 1.4826 MAD(ratio) / median(ratio)

@@ -1,5 +1,7 @@
 #include "psfphot/algo/score.hpp"
 
+#include "psfphot/algo/cramer_rao.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -75,6 +77,35 @@ TEST(Score, KnownOffsetsGiveExactRmsAndBias) {
   EXPECT_NEAR(r.overall.centroid_bias_y_px, -0.4, 1e-12);
   EXPECT_NEAR(r.overall.centroid_rms_over_bound,
               r.overall.centroid_rms_px / r.overall.centroid_bound_full_px, 1e-12);
+}
+
+// Every star off by exactly its own full bound in x and in y: the efficiency column is 1
+// whatever the spread of S/N in the bin, and the ideal column is sqrt(mean b^2) / median b.
+TEST(Score, ErrorsAtEachStarsOwnBoundGiveEfficiencyOne) {
+  std::vector<ScoreTruthStar> truth;
+  const double snrs[] = {300, 420, 560, 700, 990};  // one bin (300-1000), bounds differ 3x
+  for (int i = 0; i < 5; ++i) truth.push_back(star(100.0 + 40 * i, 100.3, snrs[i]));
+  auto m = exact(truth);
+  std::vector<double> b;
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    const auto& t = truth[i];
+    b.push_back(
+        full_bound(t.flux_adu, t.x, t.y, t.psf_sigma_px, t.sky_var_adu2, kFrame.gain_e_per_adu)
+            .axis_px());
+    m[i].x += b.back();
+    m[i].y -= b.back();
+  }
+  const ScoreReport r = score_catalogue(truth, kFrame, m);
+  const ScoreBin& bin = r.bins[5];
+  ASSERT_EQ(bin.n_errors, 5);
+  EXPECT_NEAR(bin.centroid_rms_over_own_bound, 1.0, 1e-9);
+  double mean_b2 = 0;
+  for (double v : b) mean_b2 += v * v / 5;
+  EXPECT_NEAR(bin.centroid_bound_full_px, b[2], 1e-12);  // median of 5 (bounds fall with S/N)
+  EXPECT_NEAR(bin.centroid_ideal_over_bound, std::sqrt(mean_b2) / b[2], 1e-9);
+  EXPECT_GT(bin.centroid_ideal_over_bound, 1.05);  // the spread alone costs > 5%
+  // The bin's usual ratio equals the ideal one here: the errors are exactly the bounds.
+  EXPECT_NEAR(bin.centroid_rms_over_bound, bin.centroid_ideal_over_bound, 1e-9);
 }
 
 TEST(Score, FluxRatioMedianAndRobustScatter) {
