@@ -17,13 +17,15 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 struct Stamp {
   int x0 = 0, y0 = 0, nx = 0, ny = 0;
   std::vector<double> data, sky_var;
+  std::vector<double> gain;  // effective e-/ADU per pixel (0: no photon-noise term)
+  bool any_gain = false;
   std::vector<char> use;
   std::uint32_t flags = 0;
 };
 
 Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
-                ImageView<const MaskBits> mask, double x, double y, double sigma,
-                const PhotometryConfig& cfg) {
+                ImageView<const MaskBits> mask, const PixelGain& gain, double x, double y,
+                double sigma, const PhotometryConfig& cfg) {
   Stamp s;
   const int half = std::max(3, static_cast<int>(std::ceil(cfg.stamp_radius_sigma * sigma)));
   const int cx = static_cast<int>(std::lround(x)), cy = static_cast<int>(std::lround(y));
@@ -40,7 +42,9 @@ Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
   const std::size_t n = static_cast<std::size_t>(s.nx) * s.ny;
   s.data.resize(n);
   s.sky_var.resize(n);
+  s.gain.resize(n);
   s.use.resize(n);
+  s.any_gain = gain.any();
   for (int j = 0; j < s.ny; ++j)
     for (int i = 0; i < s.nx; ++i) {
       const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
@@ -53,6 +57,7 @@ Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
       if (!ok && !(mb & mask::kSaturated)) s.flags |= star_flag::kMaskedPixel;
       s.data[k] = ok ? v : 0.0;
       s.sky_var[k] = ok ? r * r : 1.0;
+      s.gain[k] = ok ? gain.at(px, py) : 0.0;
       s.use[k] = ok;
     }
   return s;
@@ -60,7 +65,7 @@ Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
 
 // Neighbours' models are taken out of the stamp's data, and their photon noise goes into
 // the fixed part of each pixel's variance (their light is still there in the noise).
-void subtract_neighbours(Stamp& s, std::span<const NeighbourModel> neighbours, double gain,
+void subtract_neighbours(Stamp& s, std::span<const NeighbourModel> neighbours,
                          const PhotometryConfig& cfg) {
   Profile1D px, py;
   for (const NeighbourModel& n : neighbours) {
@@ -78,7 +83,7 @@ void subtract_neighbours(Stamp& s, std::span<const NeighbourModel> neighbours, d
         const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
         const double m = n.flux * px.value[i] * py.value[j];
         s.data[k] -= m;
-        if (gain > 0 && s.use[k]) s.sky_var[k] += std::max(m, 0.0) / gain;
+        if (s.gain[k] > 0 && s.use[k]) s.sky_var[k] += std::max(m, 0.0) / s.gain[k];
       }
   }
 }
@@ -95,8 +100,7 @@ void profiles(const Stamp& s, double x, double y, double sigma, bool integrate, 
 }
 
 // Fixed-position amplitude: f = sum(w d p) / sum(w p^2), w from sky (+ star) variance.
-PsfFit amplitude(const Stamp& s, double x, double y, double sigma, double gain,
-                 const PhotometryConfig& cfg) {
+PsfFit amplitude(const Stamp& s, double x, double y, double sigma, const PhotometryConfig& cfg) {
   PsfFit f;
   f.x = x;
   f.y = y;
@@ -107,7 +111,7 @@ PsfFit amplitude(const Stamp& s, double x, double y, double sigma, double gain,
   double flux = 0;
   // Two passes with star noise: the weights (weighted) and the reported variance (both
   // modes: unweighted, the star's Poisson noise still enters flux_err) need a flux estimate.
-  const int passes = gain > 0 ? 2 : 1;
+  const int passes = s.any_gain ? 2 : 1;
   double num = 0, den = 0, var_num = 0;
   for (int pass = 0; pass < passes; ++pass) {
     num = den = var_num = 0;
@@ -117,7 +121,7 @@ PsfFit amplitude(const Stamp& s, double x, double y, double sigma, double gain,
         if (!s.use[k]) continue;
         const double p = px.value[i] * py.value[j];
         double var = s.sky_var[k];
-        if (gain > 0 && pass > 0) var += std::max(flux * p, 0.0) / gain;
+        if (s.gain[k] > 0 && pass > 0) var += std::max(flux * p, 0.0) / s.gain[k];
         const double w = cfg.weighted ? 1.0 / var : 1.0;
         num += w * s.data[k] * p;
         den += w * p * p;
@@ -132,10 +136,10 @@ PsfFit amplitude(const Stamp& s, double x, double y, double sigma, double gain,
 }
 
 // Gauss-Newton on (F, x, y[, sigma]) with model-based inverse-variance weights.
-PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0, double gain,
+PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
                          const PhotometryConfig& cfg, bool fit_sigma) {
   const int np = fit_sigma ? 4 : 3;
-  PsfFit start = amplitude(s, x0, y0, sigma0, gain, cfg);
+  PsfFit start = amplitude(s, x0, y0, sigma0, cfg);
   double F = start.flux, x = x0, y = y0, sg = sigma0;
   PsfFit out = start;
   if (!std::isfinite(F) || F <= 0) {
@@ -158,7 +162,7 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0, do
         const double ex = px.value[i], ey = py.value[j];
         const double p = ex * ey, m = F * p;
         double var = s.sky_var[k];
-        if (gain > 0) var += std::max(m, 0.0) / gain;
+        if (s.gain[k] > 0) var += std::max(m, 0.0) / s.gain[k];
         const double w = cfg.weighted ? 1.0 / var : 1.0;
         Eigen::Vector4d J;
         J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j],
@@ -200,7 +204,7 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0, do
       const double ex = px.value[i], ey = py.value[j];
       const double p = ex * ey;
       double var = s.sky_var[k];
-      if (gain > 0) var += std::max(F * p, 0.0) / gain;
+      if (s.gain[k] > 0) var += std::max(F * p, 0.0) / s.gain[k];
       Eigen::Vector4d J;
       J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j],
           fit_sigma ? F * (px.d_s[i] * ey + ex * py.d_s[j]) : 0.0;
@@ -225,9 +229,9 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0, do
 // Pixels whose residual exceeds clip_sigma times its expected noise (an unstable hot
 // pixel, a cosmic-ray hit, an undetected neighbour's core) are dropped and the fit
 // repeated: one bad pixel must not pull a bright star's position by many sigmas.
-PsfFit gauss_newton(Stamp& s, double x0, double y0, double sigma0, double gain,
-                    const PhotometryConfig& cfg, bool fit_sigma) {
-  PsfFit f = gauss_newton_once(s, x0, y0, sigma0, gain, cfg, fit_sigma);
+PsfFit gauss_newton(Stamp& s, double x0, double y0, double sigma0, const PhotometryConfig& cfg,
+                    bool fit_sigma) {
+  PsfFit f = gauss_newton_once(s, x0, y0, sigma0, cfg, fit_sigma);
   if (!(cfg.clip_sigma > 0)) return f;
   for (int round = 0; round < 2 && f.converged; ++round) {
     Profile1D px, py;
@@ -239,14 +243,14 @@ PsfFit gauss_newton(Stamp& s, double x0, double y0, double sigma0, double gain,
         if (!s.use[k]) continue;
         const double m = f.flux * px.value[i] * py.value[j];
         double var = s.sky_var[k];
-        if (gain > 0) var += std::max(m, 0.0) / gain;
+        if (s.gain[k] > 0) var += std::max(m, 0.0) / s.gain[k];
         if (std::abs(s.data[k] - m) > cfg.clip_sigma * std::sqrt(var)) {
           s.use[k] = 0;
           ++dropped;
         }
       }
     if (!dropped) break;
-    PsfFit g = gauss_newton_once(s, f.x, f.y, f.sigma, gain, cfg, fit_sigma);
+    PsfFit g = gauss_newton_once(s, f.x, f.y, f.sigma, cfg, fit_sigma);
     if (!g.converged) break;
     g.flags |= f.flags | star_flag::kClippedPixel;
     f = g;
@@ -258,7 +262,7 @@ PsfFit gauss_newton(Stamp& s, double x0, double y0, double sigma0, double gain,
 
 PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms,
                         ImageView<const MaskBits> mask, double x0, double y0, double sigma_px,
-                        double gain, const PhotometryConfig& cfg,
+                        const PixelGain& gain, const PhotometryConfig& cfg,
                         std::span<const NeighbourModel> neighbours) {
   if (!std::isfinite(x0) || !std::isfinite(y0) || !(sigma_px > 0)) {
     PsfFit f;
@@ -266,19 +270,18 @@ PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms
     f.flags = star_flag::kFitFailed;
     return f;
   }
-  const double g = std::isfinite(gain) && gain > 0 ? gain : 0.0;
-  Stamp s = cut_stamp(image, rms, mask, x0, y0, sigma_px, cfg);
-  subtract_neighbours(s, neighbours, g, cfg);
+  Stamp s = cut_stamp(image, rms, mask, gain, x0, y0, sigma_px, cfg);
+  subtract_neighbours(s, neighbours, cfg);
   const std::vector<char> use0 = s.use;
   PsfFit f;
   if (cfg.method == PhotometryMethod::kLab) {
-    f = amplitude(s, x0, y0, sigma_px, g, cfg);
+    f = amplitude(s, x0, y0, sigma_px, cfg);
   } else {
-    f = gauss_newton(s, x0, y0, sigma_px, g, cfg, false);
+    f = gauss_newton(s, x0, y0, sigma_px, cfg, false);
     if (!f.converged) {
       // Keep the measurement at the centroid, flagged.
       s.use = use0;
-      PsfFit a = amplitude(s, x0, y0, sigma_px, g, cfg);
+      PsfFit a = amplitude(s, x0, y0, sigma_px, cfg);
       a.flags |= f.flags | star_flag::kFitFailed;
       f = a;
     }
@@ -290,13 +293,12 @@ PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms
 
 PsfFit fit_psf_sigma(ImageView<const float> image, ImageView<const float> rms,
                      ImageView<const MaskBits> mask, double x0, double y0, double sigma0,
-                     double gain, const PhotometryConfig& cfg) {
-  const double g = std::isfinite(gain) && gain > 0 ? gain : 0.0;
+                     const PixelGain& gain, const PhotometryConfig& cfg) {
   // A generous stamp: the width is constrained by the wings.
   PhotometryConfig c = cfg;
   c.stamp_radius_sigma = std::max(cfg.stamp_radius_sigma, 4.0);
-  Stamp s = cut_stamp(image, rms, mask, x0, y0, sigma0, c);
-  PsfFit f = gauss_newton(s, x0, y0, sigma0, g, c, true);
+  Stamp s = cut_stamp(image, rms, mask, gain, x0, y0, sigma0, c);
+  PsfFit f = gauss_newton(s, x0, y0, sigma0, c, true);
   f.flags |= s.flags;
   return f;
 }
@@ -312,8 +314,8 @@ double PsfSigmaModel::sigma_at(double x, double y) const {
 PsfSigmaEstimate estimate_psf_sigma(ImageView<const float> image, ImageView<const float> rms,
                                     ImageView<const MaskBits> mask,
                                     const std::vector<std::pair<double, double>>& candidates,
-                                    double sigma0, double gain, const PhotometryConfig& cfg,
-                                    int max_order) {
+                                    double sigma0, const PixelGain& gain,
+                                    const PhotometryConfig& cfg, int max_order) {
   std::vector<double> sig(candidates.size(), kNaN), fx(candidates.size()), fy(candidates.size());
 #pragma omp parallel for schedule(dynamic, 4)
   for (std::ptrdiff_t i = 0; i < static_cast<std::ptrdiff_t>(candidates.size()); ++i) {

@@ -77,6 +77,7 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
   const auto img = c.frame.pixels.cview();
   const auto msk = c.frame.mask.cview();
   const auto rmsv = c.background.rms.cview();
+  const PixelGain gain = c.pixel_gain();
   const int w = img.width(), h = img.height();
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(fits.size());
   const double sky_rms = c.background.global_rms > 0 ? c.background.global_rms : 1.0;
@@ -138,6 +139,10 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
       }
       const auto bmsk = msk.subview(xa, ya, bw, bh);
       const auto brms = rmsv.subview(xa, ya, bw, bh);
+      const PixelGain box_gain =
+          gain.flat_response.empty()
+              ? gain
+              : PixelGain(gain.e_per_adu, gain.flat_response.subview(xa, ya, bw, bh));
       ImageView<const float> rv(res.data(), bw, bh, bw, xa, ya);
       if (d.filter_sigma_px > 0) {
         Image<float> sm =
@@ -152,7 +157,8 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
         if (!passes_hot_pixel_test(rv, p.x, p.y, c.cfg.hotpix)) continue;
         const double light = std::max(0.0, double(img(fx, fy)) - res(p.x, p.y));
         const double r = rmsv(fx, fy);
-        const double noise = std::sqrt(r * r + (c.gain > 0 ? light / c.gain : 0.0));
+        const double g = gain.at(fx, fy);
+        const double noise = std::sqrt(r * r + (g > 0 ? light / g : 0.0));
         if (k > 0 && p.value < k * pk.rms_scale * noise) continue;
         const int q = static_cast<int>(std::ceil(2.0 * sb));
         bool bad = false;
@@ -180,7 +186,7 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
         s.centroid_y = ok ? ct.y + ya : fy;
         f.sigma = c.psf_model.sigma_at(s.centroid_x, s.centroid_y);
         f.fit = measure_psf_flux(rv, brms, bmsk, s.centroid_x - xa, s.centroid_y - ya, f.sigma,
-                                 c.gain, pc);
+                                 box_gain, pc);
         f.fit.x += xa;
         f.fit.y += ya;
         per_box[bi].push_back(f);
@@ -226,6 +232,7 @@ std::vector<PsfFit> refit_with_neighbours(
     ImageView<const MaskBits> msk, const std::vector<double>& x0, const std::vector<double>& y0,
     const std::vector<double>& sig, const std::vector<PsfFit>& prev, std::vector<char>& moved) {
   const auto& pc = c.cfg.photometry;
+  const PixelGain gain = c.pixel_gain();
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(prev.size());
   const double sky_rms = c.background.global_rms > 0 ? c.background.global_rms : 1.0;
   const ModelIndex index(prev, sig, sky_rms, img.width(), img.height(), 0.0);
@@ -256,7 +263,7 @@ std::vector<PsfFit> refit_with_neighbours(
       std::sort(idx.begin(), idx.end());
       near.clear();
       for (std::ptrdiff_t j : idx) near.push_back(model[j]);
-      out[i] = measure_psf_flux(img, rms, msk, x0[i], y0[i], sig[i], c.gain, pc, near);
+      out[i] = measure_psf_flux(img, rms, msk, x0[i], y0[i], sig[i], gain, pc, near);
       const PsfFit &a = prev[i], &b = out[i];
       now[i] = a.converged != b.converged ||
                (b.converged && (std::abs(a.x - b.x) > 1e-3 || std::abs(a.y - b.y) > 1e-3 ||

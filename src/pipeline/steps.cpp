@@ -254,7 +254,7 @@ class PsfStep : public Step {
     for (std::size_t i : idx) cand.emplace_back(c.stars[i].centroid_x, c.stars[i].centroid_y);
     PsfSigmaEstimate e =
         estimate_psf_sigma(c.frame.pixels.cview(), c.background.rms.cview(), c.frame.mask.cview(),
-                           cand, pc.fixed_sigma_px, c.gain, c.cfg.photometry, pc.max_order);
+                           cand, pc.fixed_sigma_px, c.pixel_gain(), c.cfg.photometry, pc.max_order);
     if (e.n_stars >= 3) {
       c.psf_sigma_px = e.sigma_px;
       c.psf_model = e.model;
@@ -285,9 +285,10 @@ class PhotometryStep : public Step {
                                            : c.psf_sigma_px;
     }
     std::vector<PsfFit> fits(n);
+    const PixelGain gain = c.pixel_gain();
 #pragma omp parallel for schedule(dynamic, 32)
     for (std::ptrdiff_t i = 0; i < n; ++i)
-      fits[i] = measure_psf_flux(img, rms, msk, x0[i], y0[i], sig[i], c.gain, pc);
+      fits[i] = measure_psf_flux(img, rms, msk, x0[i], y0[i], sig[i], gain, pc);
     // Judging a residual peak next to a bright star needs that star's photon noise, so the
     // gain: without one (no GAIN card, none configured) the search would take photon noise
     // for companions, and is skipped.

@@ -158,8 +158,13 @@ TEST_F(BadInput, EveryBadFrameFailsByNameAndTheNightGoesOn) {
     ASSERT_NE(same, sci0.end()) << "star at " << s.peak_x << "," << s.peak_y << " is new";
     if (!std::isfinite(same->psf_flux)) continue;  // not measurable in the clean frame either
     // Masked pixels move the sky meshes and neighbour fits a little: within 1 sigma (seen
-    // 0.5 sigma at most under asan).
-    EXPECT_NEAR(s.psf_flux, same->psf_flux, same->psf_flux_err);
+    // 0.5 sigma at most under asan). A companion found in a bright star's residual with
+    // outlier pixels clipped depends on that star's fit and on which pixels the clipping
+    // took (a threshold decision): within 3 sigma (seen 2.2).
+    const bool fragile =
+        (s.flags & star_flag::kFoundInResidual) && (s.flags & star_flag::kClippedPixel);
+    EXPECT_NEAR(s.psf_flux, same->psf_flux, (fragile ? 3 : 1) * same->psf_flux_err)
+        << "star at " << s.peak_x << "," << s.peak_y << " flags " << s.flags << "/" << same->flags;
   }
   // Without GAIN the Poisson term is left out: same positions as with it, except the
   // companions found in the residual, a search that needs the gain (psf_photometry.hpp).

@@ -4,8 +4,8 @@
 // The lab's estimator is the least-squares amplitude of a normalised PSF p at the
 // centroid:  f = sum(f_i p_i) / sum(p_i^2).  psfphot generalises it to weighted least
 // squares, f = sum(w_i f_i p_i) / sum(w_i p_i^2), with w_i = 1 / var_i and
-// var_i = rms_i^2 + max(model_i, 0) / gain (sky from the RMS map, star Poisson noise),
-// and by default fits the position jointly (Gauss-Newton on F, x, y; Stetson 1987,
+// var_i = rms_i^2 + max(model_i, 0) / (gain r_i) (r_i the flat response; sky from the RMS map, star
+// Poisson noise), and by default fits the position jointly (Gauss-Newton on F, x, y; Stetson 1987,
 // PASP 99, 191, DAOPHOT's approach for a fixed analytic PSF). This reaches the
 // Cramer-Rao bound of ../shared/peers/README.md; the lab's fixed-position unweighted
 // amplitude remains available (kLab) for side-by-side comparison.
@@ -64,22 +64,48 @@ struct NeighbourModel {
   double sigma = 0;     // px
 };
 
+// The gain that turns a calibrated pixel's signal into its photon-noise variance. A pixel
+// divided by a flat response r carries the Poisson noise of r times as many electrons as its
+// value says: var = value / (gain r). Leaving r out understates the stars' photon noise
+// where the flat is low (1.8x in variance in the 0.55-response corners of the simulated and
+// peer frames): errors come out too small and the weights too high there. Measured on the
+// 4096^2 scorecard frame: S/N 300-1000 stars in the outer third had centroid errors 1.31x the
+// gain-only bound but 1.17x the bound with the response (docs/scorecard.md).
+struct PixelGain {
+  double e_per_adu = 0;                  // <= 0 or NaN: no photon-noise term at all
+  ImageView<const float> flat_response;  // same geometry as the image; empty = 1 everywhere
+  PixelGain() = default;
+  PixelGain(double gain) : e_per_adu(gain) {}  // NOLINT: a plain gain converts implicitly
+  PixelGain(double gain, ImageView<const float> response)
+      : e_per_adu(gain), flat_response(response) {}
+  bool any() const { return e_per_adu > 0; }
+  // Effective gain at image pixel (x, y), e-/ADU; 0 (no photon term) where there is no gain
+  // or the response is not a positive number (such pixels are masked anyway).
+  double at(int x, int y) const {
+    if (!(e_per_adu > 0)) return 0.0;
+    if (flat_response.empty()) return e_per_adu;
+    const float r = flat_response(x, y);
+    return r > 0 && r < 1e30f ? e_per_adu * r : 0.0;
+  }
+};
+
 // Photometry of one star. `image` is background subtracted; `rms` the background RMS
-// map (ADU); gain in e-/ADU (<= 0 or NaN: no star Poisson term). x0, y0: start
+// map (ADU); gain in e-/ADU, per pixel through the flat response (PixelGain; a plain
+// number converts). x0, y0: start
 // position (the centroid). `neighbours`: models of other stars whose light reaches the
 // stamp; they are subtracted from the data and their photon noise added to the variance
 // before the fit (DAOPHOT's neighbour subtraction, Stetson 1987 sect. III.e), so a
 // bright neighbour's wing does not pull the position or the flux.
 PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms,
                         ImageView<const MaskBits> mask, double x0, double y0, double sigma_px,
-                        double gain, const PhotometryConfig& cfg,
+                        const PixelGain& gain, const PhotometryConfig& cfg,
                         std::span<const NeighbourModel> neighbours = {});
 
 // Fit F, x, y and sigma together (used on bright isolated stars to find the frame's
 // PSF width without the truncation bias of windowed moments).
 PsfFit fit_psf_sigma(ImageView<const float> image, ImageView<const float> rms,
                      ImageView<const MaskBits> mask, double x0, double y0, double sigma0,
-                     double gain, const PhotometryConfig& cfg);
+                     const PixelGain& gain, const PhotometryConfig& cfg);
 
 // The PSF width across the field: sigma(x, y) = polynomial of order 0, 1 or 2 in the
 // scaled coordinates u = 2x/W - 1, v = 2y/H - 1 (seeing and focus vary mildly across a
@@ -104,7 +130,7 @@ struct PsfSigmaEstimate {
 PsfSigmaEstimate estimate_psf_sigma(ImageView<const float> image, ImageView<const float> rms,
                                     ImageView<const MaskBits> mask,
                                     const std::vector<std::pair<double, double>>& candidates,
-                                    double sigma0, double gain, const PhotometryConfig& cfg,
-                                    int max_order = 2);
+                                    double sigma0, const PixelGain& gain,
+                                    const PhotometryConfig& cfg, int max_order = 2);
 
 }  // namespace psfphot

@@ -30,6 +30,11 @@ struct FrameContext {
   PsfSigmaModel psf_model;     // sigma across the field
   double gain = 0;             // e-/ADU used for star noise (0 = none)
   bool keep_products = false;  // keep the calibrated image and the full background level
+  // The gain per pixel of the calibrated frame: `gain` times the flat response the frame
+  // was divided by (algo/psf_photometry.hpp, PixelGain).
+  PixelGain pixel_gain() const {
+    return masters.flat ? PixelGain(gain, masters.flat->response.cview()) : PixelGain(gain);
+  }
 };
 
 class Step {

@@ -187,6 +187,38 @@ TEST(PsfPhotometryTest, ReportedErrorsMatchScatterForFaintStars) {
   EXPECT_NEAR(mean(t.flux), flux, 3 * stddev(t.flux) / std::sqrt(double(kTrials)));
 }
 
+TEST(PsfPhotometryTest, FlatResponseEntersTheStarsPhotonNoise) {
+  // A bright star (photon-noise dominated) where the flat response is 0.5: the calibrated
+  // pixels carry the noise of half as many electrons, var = model / (gain 0.5). With the
+  // response in PixelGain the reported errors match the scatter; with the bare gain they
+  // are too small by ~sqrt(2) (what the pipeline reported in vignetted corners before).
+  const double flux = 2e5, sigma = 2.0, sky = 10.0, gain = 2.0, response = 0.5;
+  const Image<float> resp(31, 31, static_cast<float>(response));
+  std::mt19937 rng(44);
+  std::uniform_real_distribution<double> off(-0.5, 0.5);
+  std::vector<double> f_with, e_with, f_bare, e_bare, x_with, ex_with;
+  for (int i = 0; i < kTrials; ++i) {
+    const double tx = 15 + off(rng), ty = 15 + off(rng);
+    const Scene s = make_scene(tx, ty, flux, sigma, sky, gain * response, &rng, 31);
+    const PsfFit a =
+        measure_psf_flux(s.image.cview(), s.rms.cview(), {}, std::round(tx), std::round(ty), sigma,
+                         PixelGain(gain, resp.cview()), PhotometryConfig{});
+    const PsfFit b = measure_psf_flux(s.image.cview(), s.rms.cview(), {}, std::round(tx),
+                                      std::round(ty), sigma, gain, PhotometryConfig{});
+    ASSERT_TRUE(a.converged && b.converged) << i;
+    f_with.push_back(a.flux);
+    e_with.push_back(a.flux_err);
+    x_with.push_back(a.x - tx);
+    ex_with.push_back(a.x_err);
+    f_bare.push_back(b.flux);
+    e_bare.push_back(b.flux_err);
+  }
+  EXPECT_NEAR(stddev(f_with) / mean(e_with), 1.0, 0.1);
+  EXPECT_NEAR(stddev(x_with) / mean(ex_with), 1.0, 0.1);
+  EXPECT_GT(stddev(f_bare) / mean(e_bare), 1.25);
+  EXPECT_NEAR(mean(f_with), flux, 3 * stddev(f_with) / std::sqrt(double(kTrials)));
+}
+
 TEST(PsfPhotometryTest, LabFluxErrorIncludesStarPoissonNoise) {
   // A bright star measured the lab's way (fixed position, unweighted) with gain 2: the star's
   // own Poisson noise dominates (~5x the sky's share), and flux_err must include it.
