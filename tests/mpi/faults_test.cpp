@@ -18,7 +18,7 @@
 #include <thread>
 
 #include "psfphot/io/catalogue.hpp"
-#include "support/test_support.hpp"
+#include "support/night_fixture.hpp"
 
 namespace psfphot {
 namespace {
@@ -26,48 +26,11 @@ namespace {
 namespace fs = std::filesystem;
 using test::run_command;
 
-const std::string kMpiEnv = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ";
-
-class Faults : public ::testing::Test {
+class Faults : public test::SimulatedNightTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new test::TempDir();
-    auto r = run_command(test::psfphot_exe() + " simulate --out " + night() +
-                         " --frames 12 --size 512 --stars 250 --seed 11 --darks 2 --flats 2 -q");
-    ASSERT_EQ(r.exit_code, 0) << r.out;
-    auto ref = run_command(test::psfphot_exe() + " run " + night() +
-                           "/night.toml -q --threads 1 -o " + reference());
-    ASSERT_EQ(ref.exit_code, 0) << ref.out;
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-  static std::string night() { return dir_->file("night"); }
-  static std::string reference() { return dir_->file("reference.h5"); }
-  static std::string out(const std::string& name) { return dir_->file(name); }
-
-  static std::vector<Star> sorted_stars(const std::string& path) {
-    io::CatalogueReader rd(path);
-    std::vector<Star> s = rd.stars(0, rd.star_rows());
-    std::sort(s.begin(), s.end(), [](const Star& a, const Star& b) {
-      return a.frame_id != b.frame_id ? a.frame_id < b.frame_id : a.star_id < b.star_id;
-    });
-    return s;
-  }
-  static void expect_same_as_reference(const std::string& path) {
-    auto a = sorted_stars(reference()), b = sorted_stars(path);
-    ASSERT_EQ(a.size(), b.size()) << path;
-    ASSERT_GT(a.size(), 500u);
-    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(Star)), 0)
-        << path << " differs from the reference";
-    io::CatalogueReader rd(path);
-    ASSERT_EQ(rd.frames().size(), 12u);
-    for (const auto& f : rd.frames()) EXPECT_EQ(f.status, 0) << f.path << ": " << f.message;
-  }
-  static test::TempDir* dir_;
+  static void SetUpTestSuite() { set_up_night({.frames = 12, .seed = 11, .darks = 2, .flats = 2}); }
+  static void TearDownTestSuite() { tear_down_night(); }
 };
-test::TempDir* Faults::dir_ = nullptr;
 
 // Start `cmd` in its own process group with stdout+stderr to `log`; return its pid.
 pid_t start(const std::string& cmd, const std::string& log) {
@@ -138,9 +101,8 @@ pid_t find_rank(pid_t parent, int rank) {
 TEST_F(Faults, SigintStopsCleanlyAndResumeCompletes) {
   // Ctrl-C: the same clean stop as SIGTERM (exit 4, catalogue closed, --resume completes).
   const std::string cat = out("sigint.h5"), log = out("sigint.log");
-  pid_t pid =
-      start(test::psfphot_exe() + " run " + night() + "/night.toml --threads 1 -o " + cat, log);
-  ASSERT_TRUE(wait_first_frame(cat));
+  pid_t pid = start(test::psfphot_exe() + " run " + night_toml() + " --threads 1 -o " + cat, log);
+  ASSERT_TRUE(wait_first_frame(cat)) << slurp(log);
   kill(pid, SIGINT);
   const int code = wait_exit(pid);
   ASSERT_EQ(code, 4) << slurp(log);  // 12 frames: the first is committed, the rest are not
@@ -152,8 +114,8 @@ TEST_F(Faults, SigintStopsCleanlyAndResumeCompletes) {
     EXPECT_GE(rd.frames().size(), 1u);
     EXPECT_LT(rd.frames().size(), 12u);
   }
-  auto r = run_command(test::psfphot_exe() + " run " + night() +
-                       "/night.toml -q --threads 1 --resume -o " + cat);
+  auto r = run_command(test::psfphot_exe() + " run " + night_toml() +
+                       " -q --threads 1 --resume -o " + cat);
   ASSERT_EQ(r.exit_code, 0) << r.out;
   expect_same_as_reference(cat);
 }
@@ -163,9 +125,7 @@ TEST_F(Faults, SigintStopsCleanlyAndResumeCompletes) {
 // --resume (with a different rank count) completes the night to the reference bytes.
 TEST_F(Faults, WorkerRankDeathEndsTheJobAndResumeCompletes) {
   const std::string cat = out("worker_death.h5"), log = out("worker_death.log");
-  pid_t pid = start(kMpiEnv + "mpirun --oversubscribe -n 3 " + test::psfphot_exe() + " run " +
-                        night() + "/night.toml -q --threads 1 -o " + cat,
-                    log);
+  pid_t pid = start(test::mpirun(3) + " run " + night_toml() + " -q --threads 1 -o " + cat, log);
   ASSERT_TRUE(wait_first_frame(cat)) << slurp(log);
   const pid_t victim = find_rank(pid, 2);
   ASSERT_GT(victim, 0) << "rank 2 not found among mpirun's children";
@@ -181,8 +141,8 @@ TEST_F(Faults, WorkerRankDeathEndsTheJobAndResumeCompletes) {
     io::CatalogueReader rd(cat);
     EXPECT_GE(rd.frames().size(), 1u);
   }
-  auto r = run_command(kMpiEnv + "mpirun --oversubscribe -n 2 " + test::psfphot_exe() + " run " +
-                       night() + "/night.toml -q --threads 1 --resume -o " + cat);
+  auto r =
+      run_command(test::mpirun(2) + " run " + night_toml() + " -q --threads 1 --resume -o " + cat);
   ASSERT_EQ(r.exit_code, 0) << r.out;
   expect_same_as_reference(cat);
 }

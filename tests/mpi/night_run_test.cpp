@@ -13,62 +13,19 @@
 #include <thread>
 
 #include "psfphot/io/catalogue.hpp"
-#include "support/test_support.hpp"
+#include "support/night_fixture.hpp"
 
 namespace psfphot {
 namespace {
 
+using test::mpirun;
 using test::run_command;
 
-// (mpirun answers a rank's non-zero exit by signalling the job and waiting
-// odls_base_sigkill_timeout twice: keep the default 1 s here.)
-const std::string kMpiEnv = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ";
-
-std::string mpirun(int n) {
-  return kMpiEnv + "mpirun --oversubscribe -n " + std::to_string(n) + " " + test::psfphot_exe();
-}
-
-class NightRun : public ::testing::Test {
+class NightRun : public test::SimulatedNightTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new test::TempDir();
-    auto r = run_command(test::psfphot_exe() + " simulate --out " + night_dir() +
-                         " --frames 8 --size 512 --stars 250 --seed 5 --darks 3 --flats 3 -q");
-    ASSERT_EQ(r.exit_code, 0) << r.out;
-    auto ref = run_command(test::psfphot_exe() + " run " + night_dir() +
-                           "/night.toml -q --threads 1 -o " + reference());
-    ASSERT_EQ(ref.exit_code, 0) << ref.out;
-  }
-  static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
-  }
-  static std::string night_dir() { return dir_->file("night"); }
-  static std::string reference() { return dir_->file("reference.h5"); }
-  static std::string out(const std::string& name) { return dir_->file(name); }
-
-  // Stars sorted by (frame_id, star_id) as raw bytes, and the frames' statuses.
-  static std::vector<Star> sorted_stars(const std::string& path) {
-    io::CatalogueReader rd(path);
-    std::vector<Star> s = rd.stars(0, rd.star_rows());
-    std::sort(s.begin(), s.end(), [](const Star& a, const Star& b) {
-      return a.frame_id != b.frame_id ? a.frame_id < b.frame_id : a.star_id < b.star_id;
-    });
-    return s;
-  }
-  static void expect_same_as_reference(const std::string& path) {
-    auto a = sorted_stars(reference()), b = sorted_stars(path);
-    ASSERT_EQ(a.size(), b.size()) << path;
-    ASSERT_GT(a.size(), 500u);
-    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(Star)), 0)
-        << path << " differs from the reference";
-    io::CatalogueReader rd(path);
-    ASSERT_EQ(rd.frames().size(), 8u);
-    for (const auto& f : rd.frames()) EXPECT_EQ(f.status, 0) << f.path << ": " << f.message;
-  }
-  static test::TempDir* dir_;
+  static void SetUpTestSuite() { set_up_night({.frames = 8, .seed = 5, .darks = 3, .flats = 3}); }
+  static void TearDownTestSuite() { tear_down_night(); }
 };
-test::TempDir* NightRun::dir_ = nullptr;
 
 TEST_F(NightRun, SameCatalogueForAnyRanksAndThreads) {
   struct Layout {

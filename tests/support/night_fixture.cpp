@@ -1,0 +1,55 @@
+#include "support/night_fixture.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "psfphot/io/catalogue.hpp"
+
+namespace psfphot::test {
+
+TempDir* SimulatedNightTest::dir_ = nullptr;
+int SimulatedNightTest::frames_ = 0;
+
+std::string mpirun(int ranks) {
+  return kMpiEnv + "mpirun --oversubscribe -n " + std::to_string(ranks) + " " + psfphot_exe();
+}
+
+void SimulatedNightTest::set_up_night(const NightSpec& spec) {
+  dir_ = new TempDir();
+  frames_ = spec.frames;
+  auto r = run_command(psfphot_exe() + " simulate --out " + night_dir() + " --frames " +
+                       std::to_string(spec.frames) + " --size 512 --stars 250 --seed " +
+                       std::to_string(spec.seed) + " --darks " + std::to_string(spec.darks) +
+                       " --flats " + std::to_string(spec.flats) + " -q");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  auto ref =
+      run_command(psfphot_exe() + " run " + night_toml() + " -q --threads 1 -o " + reference());
+  ASSERT_EQ(ref.exit_code, 0) << ref.out;
+}
+
+void SimulatedNightTest::tear_down_night() {
+  delete dir_;
+  dir_ = nullptr;
+}
+
+std::vector<Star> SimulatedNightTest::sorted_stars(const std::string& path) {
+  io::CatalogueReader rd(path);
+  std::vector<Star> s = rd.stars(0, rd.star_rows());
+  std::sort(s.begin(), s.end(), [](const Star& a, const Star& b) {
+    return a.frame_id != b.frame_id ? a.frame_id < b.frame_id : a.star_id < b.star_id;
+  });
+  return s;
+}
+
+void SimulatedNightTest::expect_same_as_reference(const std::string& path) {
+  auto a = sorted_stars(reference()), b = sorted_stars(path);
+  ASSERT_EQ(a.size(), b.size()) << path;
+  ASSERT_GT(a.size(), 500u);
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(Star)), 0)
+      << path << " differs from the reference";
+  io::CatalogueReader rd(path);
+  ASSERT_EQ(rd.frames().size(), static_cast<std::size_t>(frames_));
+  for (const auto& f : rd.frames()) EXPECT_EQ(f.status, 0) << f.path << ": " << f.message;
+}
+
+}  // namespace psfphot::test
