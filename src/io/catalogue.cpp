@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include "catalogue_file.hpp"
@@ -59,12 +61,24 @@ struct CatalogueWriter::Impl {
 
   Impl(const std::string& p, CatalogueOptions o) : path(p), opt(std::move(o)) {}
 
-  void open_swmr(bool clear_flags) {
+  // Opens `at` (the catalogue, or the new file before it is renamed into place).
+  void open_swmr(const std::string& at, bool clear_flags) {
     Handle fapl = detail::file_access(clear_flags);
     // Opening with SWMR_WRITE makes every later flush ordered (children before parents),
-    // so the file on disk is consistent whenever the process dies.
-    file = Handle(check(H5Fopen(path.c_str(), H5F_ACC_RDWR | H5F_ACC_SWMR_WRITE, fapl.get()), path,
-                        "cannot open for writing"));
+    // so the file on disk is consistent whenever the process dies. Once open, readers and
+    // this writer coexist; but a reader that opened the file a moment before holds its lock
+    // until it closes ("unable to lock file", errno 11), e.g. `psfphot info` or a script
+    // polling the file: wait for it (up to 10 s) rather than fail the night at start-up.
+    hid_t id = -1;
+    for (int attempt = 0;; ++attempt) {
+      id = H5Fopen(at.c_str(), H5F_ACC_RDWR | H5F_ACC_SWMR_WRITE, fapl.get());
+      if (id >= 0 || attempt == 100 ||
+          h5::peek_error_stack().find("unable to lock file") == std::string::npos)
+        break;
+      h5::take_error_stack();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    file = Handle(check(id, path, "cannot open for writing"));
     detail::Tables t = detail::open_tables(file.get(), path);
     stars = std::move(t.stars);
     frames = std::move(t.frames);
@@ -83,8 +97,10 @@ struct CatalogueWriter::Impl {
       std::remove(tmp.c_str());
       throw;
     }
+    // Open before the rename: readers never see the catalogue's name before the writer has
+    // it open (a reader's lock in between would block this open).
+    open_swmr(tmp, false);
     detail::rename_into_place(tmp, path);
-    open_swmr(false);
   }
 
   void resume() {
@@ -110,7 +126,7 @@ struct CatalogueWriter::Impl {
     if (!ec && size < eoa && ::truncate(path.c_str(), static_cast<off_t>(eoa)) != 0)
       throw CatalogueError(
           path, std::string("cannot extend to its allocated size: ") + std::strerror(errno));
-    open_swmr(true);
+    open_swmr(path, true);
     detail::Committed c = detail::committed_state(frames.get(), stars.get(), path);
     std::size_t k = c.rows.size();
     std::int64_t end = c.star_rows;

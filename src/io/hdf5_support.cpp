@@ -55,9 +55,14 @@ herr_t collect(unsigned /*n*/, const H5E_error2_t* e, void* out) {
 }  // namespace
 
 std::string take_error_stack() {
+  std::string out = peek_error_stack();
+  H5Eclear2(H5E_DEFAULT);
+  return out;
+}
+
+std::string peek_error_stack() {
   std::vector<std::string> lines;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, collect, &lines);
-  H5Eclear2(H5E_DEFAULT);
   std::string out;
   for (const auto& l : lines) {
     if (!out.empty()) out += "\n";

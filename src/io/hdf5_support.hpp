@@ -52,6 +52,8 @@ class QuietErrors {
 
 // The current HDF5 error stack, innermost (most specific) message first, and clears it.
 std::string take_error_stack();
+// The same text, leaving the stack in place (for a decision before check()/fail()).
+std::string peek_error_stack();
 
 // Throw CatalogueError(path, what + ": " + HDF5's innermost message) carrying the stack.
 [[noreturn]] void fail(const std::string& path, const std::string& what);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <hdf5.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -278,6 +279,44 @@ TEST(Catalogue, ResumeOnAMissingFileStartsOne) {
   CatalogueWriter w(dir.file("fresh.h5"), CatalogueMode::kResume);
   EXPECT_FALSE(w.resume_report().resumed);
   EXPECT_TRUE(w.done_frame_ids().empty());
+}
+
+TEST(Catalogue, WriterWaitsForAReaderThatHoldsTheFile) {
+  // A reader that opened the catalogue just before the writer (psfphot info, a polling
+  // script) holds HDF5's file lock until it closes: the writer waits for it instead of
+  // failing the night with "unable to lock file".
+  TempDir dir;
+  const std::string path = dir.file("held.h5");
+  {
+    CatalogueWriter w(path, CatalogueMode::kCreate);
+    w.append(fixture_frame(0));
+    w.close();
+  }
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    const char c = f >= 0 ? 'y' : 'n';
+    if (write(ready[1], &c, 1) != 1) _exit(2);
+    usleep(1500 * 1000);  // hold the file (and its lock) for 1.5 s
+    H5Fclose(f);
+    _exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  ASSERT_EQ(c, 'y') << "the child could not open " << path;
+  {
+    CatalogueWriter w(path, CatalogueMode::kResume);
+    EXPECT_TRUE(w.resume_report().resumed);
+    w.append(fixture_frame(1));
+    w.close();
+  }
+  int st = 0;
+  waitpid(child, &st, 0);
+  EXPECT_EQ(WEXITSTATUS(st), 0);
+  EXPECT_EQ(CatalogueReader(path).frames().size(), 2u);
 }
 
 int stars_filters(const std::string& path) {
