@@ -1,7 +1,11 @@
 #include "psfphot/algo/centroid.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <tuple>
+#include <unordered_set>
+#include <vector>
 
 #include "psfphot/core/star.hpp"
 
@@ -110,6 +114,57 @@ Centroid measure_centroid(ImageView<const float> image, ImageView<const MaskBits
   if (cfg.method == CentroidMethod::kLab)
     return centroid_lab(image, mask, peak_x, peak_y, cfg.window_px, cfg.exclude_bits);
   return centroid_windowed(image, mask, peak_x, peak_y, cfg);
+}
+
+RegionCentre masked_region_centre(ImageView<const MaskBits> mask, int x, int y, MaskBits bits,
+                                  int reach_px, long max_pixels) {
+  RegionCentre r;
+  r.x = r.y = std::numeric_limits<double>::quiet_NaN();
+  if (mask.empty()) return r;
+  const int w = mask.width(), h = mask.height();
+  int sx = -1, sy = -1;
+  // The seed: the touching region pixel nearest the given pixel (first in (y, x) order).
+  for (int d = 0; d <= reach_px && sx < 0; ++d)
+    for (int dy = -d; dy <= d && sx < 0; ++dy)
+      for (int dx = -d; dx <= d; ++dx) {
+        if (std::max(std::abs(dx), std::abs(dy)) != d) continue;
+        const int px = x + dx, py = y + dy;
+        if (px < 0 || py < 0 || px >= w || py >= h || !(mask(px, py) & bits)) continue;
+        sx = px;
+        sy = py;
+        break;
+      }
+  if (sx < 0) return r;
+  // Flood fill; a set of visited pixels (regions are small next to the frame).
+  std::vector<std::pair<int, int>> stack{{sx, sy}}, pixels;
+  std::unordered_set<long long> seen{static_cast<long long>(sy) * w + sx};
+  while (!stack.empty()) {
+    const auto [cx, cy] = stack.back();
+    stack.pop_back();
+    pixels.emplace_back(cx, cy);
+    if (static_cast<long>(pixels.size()) > max_pixels) return r;
+    for (int j = -1; j <= 1; ++j)
+      for (int i = -1; i <= 1; ++i) {
+        const int nx = cx + i, ny = cy + j;
+        if (nx < 0 || ny < 0 || nx >= w || ny >= h || !(mask(nx, ny) & bits)) continue;
+        if (seen.insert(static_cast<long long>(ny) * w + nx).second) stack.emplace_back(nx, ny);
+      }
+  }
+  // Sum in (y, x) order: the result must not depend on the fill order.
+  std::sort(pixels.begin(), pixels.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.second, a.first) < std::tie(b.second, b.first);
+  });
+  double sum_x = 0, sum_y = 0;
+  for (const auto& [px, py] : pixels) {
+    sum_x += px;
+    sum_y += py;
+  }
+  r.n_pixels = static_cast<long>(pixels.size());
+  r.x = sum_x / static_cast<double>(r.n_pixels);
+  r.y = sum_y / static_cast<double>(r.n_pixels);
+  for (const auto& [px, py] : pixels)
+    r.radius_px = std::max(r.radius_px, std::hypot(px - r.x, py - r.y));
+  return r;
 }
 
 }  // namespace psfphot

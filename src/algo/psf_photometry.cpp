@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "psfphot/algo/centroid.hpp"
 #include "psfphot/algo/gaussian_psf.hpp"
 #include "psfphot/algo/stats.hpp"
 #include "psfphot/core/star.hpp"
@@ -271,6 +272,20 @@ PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms
     return f;
   }
   Stamp s = cut_stamp(image, rms, mask, gain, x0, y0, sigma_px, cfg);
+  if (s.flags & star_flag::kSaturated) {
+    // Only the wings measure a saturated star: the stamp reaches stamp_radius_sigma beyond
+    // the clipped core, not from the centre (a 2.5e7 ADU star's core is ~5 px in radius,
+    // which a 3.5 sigma = 7 px stamp would leave a 2 px ring of usable pixels around).
+    const RegionCentre rc =
+        masked_region_centre(mask, static_cast<int>(std::lround(x0)),
+                             static_cast<int>(std::lround(y0)), mask::kSaturated);
+    if (rc.n_pixels > 0) {
+      PhotometryConfig wide = cfg;
+      const double reach = std::hypot(rc.x - x0, rc.y - y0) + rc.radius_px;
+      wide.stamp_radius_sigma = cfg.stamp_radius_sigma + reach / sigma_px;
+      s = cut_stamp(image, rms, mask, gain, x0, y0, sigma_px, wide);
+    }
+  }
   subtract_neighbours(s, neighbours, cfg);
   const std::vector<char> use0 = s.use;
   PsfFit f;

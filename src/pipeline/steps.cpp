@@ -164,6 +164,16 @@ class CentroidStep : public Step {
     for (std::ptrdiff_t i = 0; i < n; ++i) {
       Star& s = c.stars[i];
       Centroid ct = measure_centroid(img, msk, s.peak_x, s.peak_y, cc);
+      // A saturated core cannot weigh light: its centre is the clipped region's centre
+      // (algo/centroid.hpp). The photometry fits the position from the wings after this.
+      if (!msk.empty() && (msk(s.peak_x, s.peak_y) & mask::kSaturated)) {
+        const RegionCentre rc = masked_region_centre(msk, s.peak_x, s.peak_y, mask::kSaturated);
+        if (rc.n_pixels > 0) {
+          ct.x = rc.x;
+          ct.y = rc.y;
+          ct.flags &= ~star_flag::kCentroidNoConverge;
+        }
+      }
       s.centroid_x = ct.x;
       s.centroid_y = ct.y;
       s.flags |= ct.flags;

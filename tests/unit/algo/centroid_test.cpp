@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "psfphot/algo/gaussian_psf.hpp"
@@ -157,6 +158,40 @@ TEST(CentroidTest, MeasureCentroidDispatches) {
   const Centroid d = centroid_windowed(img.cview(), {}, kC, kC, cfg);
   EXPECT_DOUBLE_EQ(c.x, d.x);
   EXPECT_NE(a.x, c.x);
+}
+
+// The clipped core of a saturated star: every pixel above the saturation level of a
+// pixel-integrated Gaussian (flux 2.5e7 ADU, sigma 2 px: radius ~4.5 px). Its centre is the
+// star's to ~0.1 px wherever the star sits in its pixel (the disc is made of whole pixels:
+// 0.08 px seen), a start the PSF fit on the wings then refines.
+TEST(CentroidTest, SaturatedRegionCentreIsTheStars) {
+  for (const auto& [tx, ty] :
+       {std::pair{30.0, 30.0}, std::pair{30.3, 29.6}, std::pair{31.5, 30.25}}) {
+    Image<double> model(64, 64, 0.0);
+    test::add_star(model, {tx, ty, 2.5e7, 2.0});
+    Image<MaskBits> m(64, 64, 0);
+    for (int y = 0; y < 64; ++y)
+      for (int x = 0; x < 64; ++x)
+        if (model(x, y) > 65535) m(x, y) = mask::kSaturated;
+    m(5, 5) = mask::kSaturated;  // another region, not touching: ignored
+    // From the rim of the core (where the detection peak of a clipped star may sit).
+    const RegionCentre r = masked_region_centre(m.cview(), static_cast<int>(tx) + 5,
+                                                static_cast<int>(ty), mask::kSaturated);
+    ASSERT_GT(r.n_pixels, 50) << tx;
+    EXPECT_NEAR(r.x, tx, 0.15) << tx;
+    EXPECT_NEAR(r.y, ty, 0.15) << ty;
+    EXPECT_GT(r.radius_px, 4.0);
+    EXPECT_LT(r.radius_px, 6.0);
+    // Too far from the region, or a region above the size limit: none.
+    EXPECT_EQ(masked_region_centre(m.cview(), static_cast<int>(tx) + 9, static_cast<int>(ty),
+                                   mask::kSaturated)
+                  .n_pixels,
+              0);
+    EXPECT_EQ(masked_region_centre(m.cview(), static_cast<int>(tx), static_cast<int>(ty),
+                                   mask::kSaturated, 2, 20)
+                  .n_pixels,
+              0);
+  }
 }
 
 }  // namespace

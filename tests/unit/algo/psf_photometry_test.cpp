@@ -267,6 +267,32 @@ TEST(PsfPhotometryTest, SaturatedCoreMeasuredFromTheWings) {
   }
 }
 
+TEST(PsfPhotometryTest, HeavilySaturatedStarFitFromAStampBeyondItsCore) {
+  // Core clipped out to ~4.7 px (flux 2.5e7, level 65535): the stamp must reach past the
+  // core into the wings; started 1.5 px off (a centroid from the rim), the fit finds the star.
+  constexpr double flux = 2.5e7, sigma = 2.0, level = 65535;
+  constexpr int size = 61, c = 30;
+  const double tx = c + 0.3, ty = c - 0.4;
+  std::mt19937 rng(45);
+  Scene s = make_scene(tx, ty, flux, sigma, 10.0, 2.0, &rng, size);
+  Image<MaskBits> m(size, size, 0);
+  for (int y = 0; y < size; ++y)
+    for (int x = 0; x < size; ++x)
+      if (s.image(x, y) >= level) {
+        s.image(x, y) = static_cast<float>(level);
+        m(x, y) = mask::kSaturated;
+      }
+  const PsfFit f = measure_psf_flux(s.image.cview(), s.rms.cview(), m.cview(), tx + 1.5, ty - 0.5,
+                                    sigma, 2.0, PhotometryConfig{});
+  EXPECT_TRUE(f.flags & star_flag::kSaturated);
+  EXPECT_FALSE(f.flags & star_flag::kFitFailed);
+  EXPECT_FALSE(f.flags & star_flag::kEdge);
+  EXPECT_NEAR(f.x, tx, 4 * f.x_err);
+  EXPECT_NEAR(f.y, ty, 4 * f.y_err);
+  EXPECT_NEAR(f.flux, flux, 4 * f.flux_err);
+  EXPECT_LT(f.flux_err / flux, 0.01);
+}
+
 TEST(PsfPhotometryTest, HotPixelInStampClipped) {
   constexpr double flux = 2e4, sigma = 2.0;
   const double tx = kC + 0.15, ty = kC - 0.35;
