@@ -1,19 +1,9 @@
 #pragma once
-// Asking the catalogue for stars: the filters of `psfphot query` (docs/query.md), a small
-// expression language for --where, the query runner that reads only the needed frames and
+// Asking the catalogue for stars: the filters of `psfphot query` (docs/query.md), the
+// query runner that reads only the needed frames and
 // columns, and the table / CSV / JSON writers that stream the answer.
 //
-// Expressions (StarExpression) are Python-like, on the /stars columns (names from
-// star_columns(); flags are numbers, flag bit names are constants):
-//   psf_flux > 1000
-//   snr >= 20 and (flags & crowded) == 0
-//   centroid_x < 100 or not width_x <= 3 || psf_flux / psf_flux_err > 50
-// Precedence, loosest first: or (||), and (&&), not (!), comparisons (< <= > >= == != =,
-// one per operand pair), | , & (bitwise on the integer parts), + -, * / %, unary -.
-// Every value is a double (integers of the catalogue are exact); a comparison with NaN is
-// false; a value used as a condition is true when non-zero and not NaN.
-// Errors throw QueryError with the expression, the position and, for an unknown column,
-// the list of columns.
+// Expressions: psfphot/io/star_expression.hpp.
 //
 // Thread-safety: parsed expressions and queries are immutable values; run_query uses the
 // reader (HDF5: one thread at a time).
@@ -32,44 +22,9 @@
 #include "psfphot/core/star.hpp"
 #include "psfphot/io/catalogue.hpp"
 #include "psfphot/io/catalogue_schema.hpp"
+#include "psfphot/io/star_expression.hpp"
 
 namespace psfphot::io {
-
-// A problem with a query given by the user (bad expression, unknown column or flag name).
-class QueryError : public std::invalid_argument {
- public:
-  using std::invalid_argument::invalid_argument;
-};
-
-// The /stars column named `name`, or nullptr.
-const ColumnInfo* find_star_column(std::string_view name);
-// "frame_id, star_id, ..." (for error messages).
-std::string star_column_list();
-// The value of a numeric column of `s` as a double (text columns do not exist in /stars).
-double star_value(const Star& s, const ColumnInfo& c);
-
-class StarExpression {
- public:
-  StarExpression();
-  ~StarExpression();
-  StarExpression(const StarExpression&);
-  StarExpression& operator=(const StarExpression&);
-  StarExpression(StarExpression&&) noexcept;
-  StarExpression& operator=(StarExpression&&) noexcept;
-
-  // Throws QueryError for a syntax error or an unknown name.
-  static StarExpression parse(std::string_view text);
-  bool matches(const Star& s) const;
-  double evaluate(const Star& s) const;
-  // Columns the expression reads, each once, in order of first use.
-  const std::vector<std::string>& columns() const;
-  const std::string& text() const;
-
-  struct Impl;  // the parsed program (opaque)
-
- private:
-  std::unique_ptr<Impl> impl_;
-};
 
 // Star flag bits from "none", "any" or "NAME[,NAME...]" (flag_bit_names()).
 enum class FlagMode { kAll, kNone, kAny, kAnyOf };
