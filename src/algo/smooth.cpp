@@ -2,22 +2,25 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 namespace psfphot {
 namespace {
 
 constexpr int kGroup = 4;
+constexpr int kChunk = 16;  // pixels per register-held accumulator block
 
-// Running box sums (2 rad + 1 wide, zero padding) of G consecutive rows of width w.
+// Running box sums (2 rad + 1 wide, zero padding) of G consecutive rows of width w
+// (input rows contiguous, output row g at out[g]).
 template <int G>
-void box_rows(const float* in, float* out, int w, int rad) {
+void box_rows(const float* in, float* const* out, int w, int rad) {
   double run[G];
   for (int g = 0; g < G; ++g) {
     run[g] = 0;
     for (int i = 0; i <= std::min(rad, w - 1); ++i) run[g] += in[g * w + i];
   }
   for (int x = 0; x < w; ++x) {
-    for (int g = 0; g < G; ++g) out[g * w + x] = static_cast<float>(run[g]);
+    for (int g = 0; g < G; ++g) out[g][x] = static_cast<float>(run[g]);
     if (x + rad + 1 < w)
       for (int g = 0; g < G; ++g) run[g] += in[g * w + x + rad + 1];
     if (x - rad >= 0)
@@ -68,78 +71,104 @@ Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskB
   }
   const std::vector<float> k = gaussian_taps(sigma_px);
   const int rad = static_cast<int>(k.size() / 2);
-  const float inv_n = 1.0f / static_cast<float>((2 * rad + 1) * (2 * rad + 1));
-  // The image is processed in blocks of rows; each block convolves the rows it needs
-  // (its own plus `rad` above and below) horizontally into a small per-thread buffer and
-  // then sums those vertically. Only the output is full-frame (the two-pass version held
-  // three full-frame images), the buffers stay in cache, and every output row is the
-  // same arithmetic in the same order whatever the block or thread: deterministic.
+  const int nk = 2 * rad + 1;
+  const float inv_n = 1.0f / static_cast<float>(nk * nk);
+  // The image is processed in blocks of output rows. Within a block the input rows are
+  // convolved horizontally (and box-summed) once each, in order, into rings of
+  // nk + kGroup rows that stay in cache; each output row is summed from the ring as soon as
+  // the rows it needs are there. Only the output is full-frame, and every output pixel is
+  // the same arithmetic in the same order as the plain two-pass convolution
+  // (0 + tap 0 + tap 1 + ..., then minus the box terms), whatever the block or thread:
+  // deterministic. The tap loops run over chunks of kChunk pixels held in registers
+  // (one load per tap and pixel, one store per pixel) rather than over whole rows.
   constexpr int kBlock = 128;
+  const int ring = nk + kGroup;
   const int nblocks = (h + kBlock - 1) / kBlock;
+  auto slot = [&](std::vector<float>& v, int t) {
+    return v.data() + static_cast<std::size_t>(t % ring) * w;
+  };
 #pragma omp parallel
   {
-    std::vector<float> cl(static_cast<std::size_t>(kGroup) * w), hg, hb;
+    std::vector<float> cl(static_cast<std::size_t>(kGroup) * w);
+    std::vector<float> hg(static_cast<std::size_t>(ring) * w);
+    std::vector<float> hb(lowered ? static_cast<std::size_t>(ring) * w : 0);
+    std::vector<const float*> gp(nk), bp(nk);
 #pragma omp for schedule(static)
     for (int b = 0; b < nblocks; ++b) {
       const int y0 = b * kBlock, y1 = std::min(h, y0 + kBlock);  // output rows [y0, y1)
       const int t0 = std::max(0, y0 - rad), t1 = std::min(h, y1 + rad);
-      const std::size_t rows = static_cast<std::size_t>(t1 - t0);
-      hg.resize(rows * w);
-      if (lowered) hb.resize(rows * w);
+      int ready = t0 - 1;  // input rows [t0, ready] are in both rings
+      int y = y0;          // next output row
       for (int t = t0; t < t1; ++t) {
         const int q = (t - t0) % kGroup;
         float* in = cl.data() + static_cast<std::size_t>(q) * w;
         clean_row(t, in);
         // Rows: taps beyond the border are dropped (zero padding), as SExtractor does.
-        float* o = hg.data() + static_cast<std::size_t>(t - t0) * w;
+        float* o = slot(hg, t);
         auto edge = [&](int x) {
           float s = 0;
           const int lo = std::max(-rad, -x), hi = std::min(rad, w - 1 - x);
           for (int i = lo; i <= hi; ++i) s += k[i + rad] * in[x + i];
           o[x] = s;
         };
-        // Interior pixels have every tap: loop over taps outside and pixels inside so the
-        // compiler vectorises; each pixel still sums 0 + tap 0 + tap 1 + ...
-        // in the same order as edge(), so the bits are the same.
         const int xa = std::min(rad, w), xb = std::max(xa, w - rad);
         for (int x = 0; x < xa; ++x) edge(x);
-        std::fill(o + xa, o + xb, 0.f);
-        for (int i = -rad; i <= rad; ++i) {
-          const float kv = k[i + rad];
-          const float* src = in + i;
-          for (int x = xa; x < xb; ++x) o[x] += kv * src[x];
+        int x = xa;
+        for (; x + kChunk <= xb; x += kChunk) {
+          float acc[kChunk] = {};
+          for (int i = -rad; i <= rad; ++i) {
+            const float kv = k[i + rad];
+            const float* src = in + x + i;
+            for (int l = 0; l < kChunk; ++l) acc[l] += kv * src[l];
+          }
+          std::copy(acc, acc + kChunk, o + x);
         }
-        for (int x = xb; x < w; ++x) edge(x);
-        if (!lowered) continue;
+        for (; x < xb; ++x) edge(x);
+        for (x = xb; x < w; ++x) edge(x);
         // Box sums over the same window (zero padding), with running sums: O(1) per pixel.
         // A running sum is a chain of dependent double additions (latency-bound), so the
         // rows go kGroup at a time, interleaved: independent chains, same bits per row.
-        if (q + 1 == kGroup || t + 1 == t1) {
+        const bool group_done = q + 1 == kGroup || t + 1 == t1;
+        if (lowered && group_done) {
           const int first = t - q;
-          float* ob = hb.data() + static_cast<std::size_t>(first - t0) * w;
+          float* dst[kGroup];
+          for (int g = 0; g <= q; ++g) dst[g] = slot(hb, first + g);
           if (q + 1 == kGroup) {
-            box_rows<kGroup>(cl.data(), ob, w, rad);
+            box_rows<kGroup>(cl.data(), dst, w, rad);
           } else {
-            for (int r = 0; r <= q; ++r)
-              box_rows<1>(cl.data() + static_cast<std::size_t>(r) * w,
-                          ob + static_cast<std::size_t>(r) * w, w, rad);
+            for (int g = 0; g <= q; ++g)
+              box_rows<1>(cl.data() + static_cast<std::size_t>(g) * w, dst + g, w, rad);
           }
         }
-      }
-      for (int y = y0; y < y1; ++y) {
-        float* o = out.data() + static_cast<std::size_t>(y) * w;
-        std::fill(o, o + w, 0.f);
-        const int lo = std::max(-rad, -y), hi = std::min(rad, h - 1 - y);
-        for (int i = lo; i <= hi; ++i) {
-          const float kv = k[i + rad];
-          const float* in = hg.data() + static_cast<std::size_t>(y + i - t0) * w;
-          for (int x = 0; x < w; ++x) o[x] += kv * in[x];
-        }
-        if (!lowered) continue;
-        // The lowered kernel: subtract the box mean, K = G - 1/n (DAOFIND).
-        for (int i = lo; i <= hi; ++i) {
-          const float* in = hb.data() + static_cast<std::size_t>(y + i - t0) * w;
-          for (int x = 0; x < w; ++x) o[x] -= inv_n * in[x];
+        if (!lowered || group_done) ready = t;
+        // Emit every output row whose input rows are all in the rings.
+        for (; y < y1 && std::min(h - 1, y + rad) <= ready; ++y) {
+          const int lo = std::max(-rad, -y), hi = std::min(rad, h - 1 - y);
+          const int n = hi - lo + 1;
+          for (int j = 0; j < n; ++j) {
+            gp[j] = slot(hg, y + lo + j);
+            if (lowered) bp[j] = slot(hb, y + lo + j);
+          }
+          float* orow = out.data() + static_cast<std::size_t>(y) * w;
+          auto pixels = [&](int xs, auto width) {
+            constexpr int kw = decltype(width)::value;
+            float acc[kw] = {};
+            for (int j = 0; j < n; ++j) {
+              const float kv = k[lo + j + rad];
+              const float* src = gp[j] + xs;
+              for (int l = 0; l < kw; ++l) acc[l] += kv * src[l];
+            }
+            // The lowered kernel: subtract the box mean, K = G - 1/n (DAOFIND).
+            if (lowered)
+              for (int j = 0; j < n; ++j) {
+                const float* src = bp[j] + xs;
+                for (int l = 0; l < kw; ++l) acc[l] -= inv_n * src[l];
+              }
+            std::copy(acc, acc + kw, orow + xs);
+          };
+          int xo = 0;
+          for (; xo + kChunk <= w; xo += kChunk) pixels(xo, std::integral_constant<int, kChunk>{});
+          for (; xo < w; ++xo) pixels(xo, std::integral_constant<int, 1>{});
         }
       }
     }
