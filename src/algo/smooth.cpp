@@ -7,7 +7,7 @@
 namespace psfphot {
 namespace {
 
-constexpr int kGroup = 4;
+constexpr int kGroup = SmoothRowStreamer::kGroup;
 constexpr int kChunk = 16;  // pixels per register-held accumulator block
 
 // Running box sums (2 rad + 1 wide, zero padding) of G consecutive rows of width w
@@ -51,127 +51,155 @@ double smoothing_noise_factor(double sigma_px, bool lowered) {
   return lowered ? std::sqrt(s2 * s2 - 1.0 / n) : s2;
 }
 
+SmoothRowStreamer::SmoothRowStreamer(ImageView<const float> image, ImageView<const MaskBits> mask,
+                                     MaskBits exclude_bits, double sigma_px, bool lowered)
+    : image_(image), mask_(mask), exclude_bits_(exclude_bits), lowered_(lowered) {
+  const int w = image.width();
+  if (sigma_px > 0) {
+    taps_ = gaussian_taps(sigma_px);
+    rad_ = static_cast<int>(taps_.size() / 2);
+  }
+  const int nk = 2 * rad_ + 1;
+  ring_ = nk + kGroup;
+  cl_.resize(static_cast<std::size_t>(kGroup) * w);
+  if (sigma_px > 0) {
+    hg_.resize(static_cast<std::size_t>(ring_) * w);
+    if (lowered) hb_.resize(static_cast<std::size_t>(ring_) * w);
+    row_.resize(w);
+  }
+  gp_.resize(nk);
+  bp_.resize(nk);
+}
+
+// Excluded and non-finite pixels count as 0.
+void SmoothRowStreamer::clean_row(int y, float* o) const {
+  const int w = image_.width();
+  const float* r = image_.row(y);
+  const MaskBits* m = mask_.empty() ? nullptr : mask_.row(y);
+  for (int x = 0; x < w; ++x) {
+    const bool bad = !std::isfinite(r[x]) || (m && (m[x] & exclude_bits_));
+    o[x] = bad ? 0.f : r[x];
+  }
+}
+
+// The input rows are convolved horizontally (and box-summed) once each, in order, into rings
+// of nk + kGroup rows that stay in cache; each output row is summed from the ring as soon as
+// the rows it needs are there. Every output pixel is the same arithmetic in the same order
+// as the plain two-pass convolution (0 + tap 0 + tap 1 + ..., then minus the box terms),
+// whatever the range of rows asked for: gaussian_smooth's blocks and threads, and callers
+// that stream overlapping ranges, all see the same bits. The tap loops run over chunks of
+// kChunk pixels held in registers (one load per tap and pixel, one store per pixel)
+// rather than over whole rows.
+void SmoothRowStreamer::run(int y0, int y1, const std::function<void(int, const float*)>& sink) {
+  const int w = image_.width(), h = image_.height();
+  if (taps_.empty()) {
+    for (int y = y0; y < y1; ++y) {
+      clean_row(y, cl_.data());
+      sink(y, cl_.data());
+    }
+    return;
+  }
+  const std::vector<float>& k = taps_;
+  const int rad = rad_;
+  const int nk = 2 * rad + 1;
+  const float inv_n = 1.0f / static_cast<float>(nk * nk);
+  const bool lowered = lowered_;
+  auto slot = [&](std::vector<float>& v, int t) {
+    return v.data() + static_cast<std::size_t>(t % ring_) * w;
+  };
+  const int t0 = std::max(0, y0 - rad), t1 = std::min(h, y1 + rad);
+  int ready = t0 - 1;  // input rows [t0, ready] are in both rings
+  int y = y0;          // next output row
+  for (int t = t0; t < t1; ++t) {
+    const int q = (t - t0) % kGroup;
+    float* in = cl_.data() + static_cast<std::size_t>(q) * w;
+    clean_row(t, in);
+    // Rows: taps beyond the border are dropped (zero padding), as SExtractor does.
+    float* o = slot(hg_, t);
+    auto edge = [&](int x) {
+      float s = 0;
+      const int lo = std::max(-rad, -x), hi = std::min(rad, w - 1 - x);
+      for (int i = lo; i <= hi; ++i) s += k[i + rad] * in[x + i];
+      o[x] = s;
+    };
+    const int xa = std::min(rad, w), xb = std::max(xa, w - rad);
+    for (int x = 0; x < xa; ++x) edge(x);
+    int x = xa;
+    for (; x + kChunk <= xb; x += kChunk) {
+      float acc[kChunk] = {};
+      for (int i = -rad; i <= rad; ++i) {
+        const float kv = k[i + rad];
+        const float* src = in + x + i;
+        for (int l = 0; l < kChunk; ++l) acc[l] += kv * src[l];
+      }
+      std::copy(acc, acc + kChunk, o + x);
+    }
+    for (; x < w; ++x) edge(x);
+    // Box sums over the same window (zero padding), with running sums: O(1) per pixel.
+    // A running sum is a chain of dependent double additions (latency-bound), so the
+    // rows go kGroup at a time, interleaved: independent chains, same bits per row.
+    const bool group_done = q + 1 == kGroup || t + 1 == t1;
+    if (lowered && group_done) {
+      const int first = t - q;
+      float* dst[kGroup];
+      for (int g = 0; g <= q; ++g) dst[g] = slot(hb_, first + g);
+      if (q + 1 == kGroup) {
+        box_rows<kGroup>(cl_.data(), dst, w, rad);
+      } else {
+        for (int g = 0; g <= q; ++g)
+          box_rows<1>(cl_.data() + static_cast<std::size_t>(g) * w, dst + g, w, rad);
+      }
+    }
+    if (!lowered || group_done) ready = t;
+    // Emit every output row whose input rows are all in the rings.
+    for (; y < y1 && std::min(h - 1, y + rad) <= ready; ++y) {
+      const int lo = std::max(-rad, -y), hi = std::min(rad, h - 1 - y);
+      const int n = hi - lo + 1;
+      for (int j = 0; j < n; ++j) {
+        gp_[j] = slot(hg_, y + lo + j);
+        if (lowered) bp_[j] = slot(hb_, y + lo + j);
+      }
+      float* orow = row_.data();
+      auto pixels = [&](int xs, auto width) {
+        constexpr int kw = decltype(width)::value;
+        float acc[kw] = {};
+        for (int j = 0; j < n; ++j) {
+          const float kv = k[lo + j + rad];
+          const float* src = gp_[j] + xs;
+          for (int l = 0; l < kw; ++l) acc[l] += kv * src[l];
+        }
+        // The lowered kernel: subtract the box mean, K = G - 1/n (DAOFIND).
+        if (lowered)
+          for (int j = 0; j < n; ++j) {
+            const float* src = bp_[j] + xs;
+            for (int l = 0; l < kw; ++l) acc[l] -= inv_n * src[l];
+          }
+        std::copy(acc, acc + kw, orow + xs);
+      };
+      int xo = 0;
+      for (; xo + kChunk <= w; xo += kChunk) pixels(xo, std::integral_constant<int, kChunk>{});
+      for (; xo < w; ++xo) pixels(xo, std::integral_constant<int, 1>{});
+      sink(y, orow);
+    }
+  }
+}
+
 Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskBits> mask,
                              MaskBits exclude_bits, double sigma_px, bool lowered) {
   const int w = image.width(), h = image.height();
   Image<float> out(w, h);
-  // Excluded and non-finite pixels count as 0.
-  auto clean_row = [&](int y, float* o) {
-    const float* r = image.row(y);
-    const MaskBits* m = mask.empty() ? nullptr : mask.row(y);
-    for (int x = 0; x < w; ++x) {
-      const bool bad = !std::isfinite(r[x]) || (m && (m[x] & exclude_bits));
-      o[x] = bad ? 0.f : r[x];
-    }
-  };
-  if (sigma_px <= 0) {
-#pragma omp parallel for schedule(static)
-    for (int y = 0; y < h; ++y) clean_row(y, out.data() + static_cast<std::size_t>(y) * w);
-    return out;
-  }
-  const std::vector<float> k = gaussian_taps(sigma_px);
-  const int rad = static_cast<int>(k.size() / 2);
-  const int nk = 2 * rad + 1;
-  const float inv_n = 1.0f / static_cast<float>(nk * nk);
-  // The image is processed in blocks of output rows. Within a block the input rows are
-  // convolved horizontally (and box-summed) once each, in order, into rings of
-  // nk + kGroup rows that stay in cache; each output row is summed from the ring as soon as
-  // the rows it needs are there. Only the output is full-frame, and every output pixel is
-  // the same arithmetic in the same order as the plain two-pass convolution
-  // (0 + tap 0 + tap 1 + ..., then minus the box terms), whatever the block or thread:
-  // deterministic. The tap loops run over chunks of kChunk pixels held in registers
-  // (one load per tap and pixel, one store per pixel) rather than over whole rows.
+  // Blocks of output rows, one streamer (its own ring buffers) per thread; only the output
+  // is full-frame.
   constexpr int kBlock = 128;
-  const int ring = nk + kGroup;
   const int nblocks = (h + kBlock - 1) / kBlock;
-  auto slot = [&](std::vector<float>& v, int t) {
-    return v.data() + static_cast<std::size_t>(t % ring) * w;
-  };
 #pragma omp parallel
   {
-    std::vector<float> cl(static_cast<std::size_t>(kGroup) * w);
-    std::vector<float> hg(static_cast<std::size_t>(ring) * w);
-    std::vector<float> hb(lowered ? static_cast<std::size_t>(ring) * w : 0);
-    std::vector<const float*> gp(nk), bp(nk);
+    SmoothRowStreamer st(image, mask, exclude_bits, sigma_px, lowered);
 #pragma omp for schedule(static)
-    for (int b = 0; b < nblocks; ++b) {
-      const int y0 = b * kBlock, y1 = std::min(h, y0 + kBlock);  // output rows [y0, y1)
-      const int t0 = std::max(0, y0 - rad), t1 = std::min(h, y1 + rad);
-      int ready = t0 - 1;  // input rows [t0, ready] are in both rings
-      int y = y0;          // next output row
-      for (int t = t0; t < t1; ++t) {
-        const int q = (t - t0) % kGroup;
-        float* in = cl.data() + static_cast<std::size_t>(q) * w;
-        clean_row(t, in);
-        // Rows: taps beyond the border are dropped (zero padding), as SExtractor does.
-        float* o = slot(hg, t);
-        auto edge = [&](int x) {
-          float s = 0;
-          const int lo = std::max(-rad, -x), hi = std::min(rad, w - 1 - x);
-          for (int i = lo; i <= hi; ++i) s += k[i + rad] * in[x + i];
-          o[x] = s;
-        };
-        const int xa = std::min(rad, w), xb = std::max(xa, w - rad);
-        for (int x = 0; x < xa; ++x) edge(x);
-        int x = xa;
-        for (; x + kChunk <= xb; x += kChunk) {
-          float acc[kChunk] = {};
-          for (int i = -rad; i <= rad; ++i) {
-            const float kv = k[i + rad];
-            const float* src = in + x + i;
-            for (int l = 0; l < kChunk; ++l) acc[l] += kv * src[l];
-          }
-          std::copy(acc, acc + kChunk, o + x);
-        }
-        for (; x < xb; ++x) edge(x);
-        for (x = xb; x < w; ++x) edge(x);
-        // Box sums over the same window (zero padding), with running sums: O(1) per pixel.
-        // A running sum is a chain of dependent double additions (latency-bound), so the
-        // rows go kGroup at a time, interleaved: independent chains, same bits per row.
-        const bool group_done = q + 1 == kGroup || t + 1 == t1;
-        if (lowered && group_done) {
-          const int first = t - q;
-          float* dst[kGroup];
-          for (int g = 0; g <= q; ++g) dst[g] = slot(hb, first + g);
-          if (q + 1 == kGroup) {
-            box_rows<kGroup>(cl.data(), dst, w, rad);
-          } else {
-            for (int g = 0; g <= q; ++g)
-              box_rows<1>(cl.data() + static_cast<std::size_t>(g) * w, dst + g, w, rad);
-          }
-        }
-        if (!lowered || group_done) ready = t;
-        // Emit every output row whose input rows are all in the rings.
-        for (; y < y1 && std::min(h - 1, y + rad) <= ready; ++y) {
-          const int lo = std::max(-rad, -y), hi = std::min(rad, h - 1 - y);
-          const int n = hi - lo + 1;
-          for (int j = 0; j < n; ++j) {
-            gp[j] = slot(hg, y + lo + j);
-            if (lowered) bp[j] = slot(hb, y + lo + j);
-          }
-          float* orow = out.data() + static_cast<std::size_t>(y) * w;
-          auto pixels = [&](int xs, auto width) {
-            constexpr int kw = decltype(width)::value;
-            float acc[kw] = {};
-            for (int j = 0; j < n; ++j) {
-              const float kv = k[lo + j + rad];
-              const float* src = gp[j] + xs;
-              for (int l = 0; l < kw; ++l) acc[l] += kv * src[l];
-            }
-            // The lowered kernel: subtract the box mean, K = G - 1/n (DAOFIND).
-            if (lowered)
-              for (int j = 0; j < n; ++j) {
-                const float* src = bp[j] + xs;
-                for (int l = 0; l < kw; ++l) acc[l] -= inv_n * src[l];
-              }
-            std::copy(acc, acc + kw, orow + xs);
-          };
-          int xo = 0;
-          for (; xo + kChunk <= w; xo += kChunk) pixels(xo, std::integral_constant<int, kChunk>{});
-          for (; xo < w; ++xo) pixels(xo, std::integral_constant<int, 1>{});
-        }
-      }
-    }
+    for (int b = 0; b < nblocks; ++b)
+      st.run(b * kBlock, std::min(h, (b + 1) * kBlock), [&](int y, const float* row) {
+        std::copy(row, row + w, out.data() + static_cast<std::size_t>(y) * w);
+      });
   }
   return out;
 }
