@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "psfphot/algo/stats.hpp"
+#include "psfphot/core/simd.hpp"
 
 namespace psfphot {
 namespace {
@@ -194,8 +195,8 @@ Image<float> spline_columns(ImageView<const float> grid, const std::vector<doubl
 }
 
 // Second stage: along x through one row of `cols`, at pixels [x0, x1) of that row.
-void spline_row(const float* col_row, int nx, const std::vector<double>& cx, int x0, int x1,
-                float* o) {
+PSFPHOT_VECTOR_CLONES void spline_row(const float* col_row, int nx, const std::vector<double>& cx,
+                                      int x0, int x1, float* o) {
   std::vector<double> xv(col_row, col_row + nx);
   if (nx == 1) {
     std::fill(o, o + (x1 - x0), static_cast<float>(xv[0]));

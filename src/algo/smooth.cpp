@@ -1,8 +1,9 @@
 #include "psfphot/algo/smooth.hpp"
 
+#include "psfphot/core/simd.hpp"
+
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
 
 namespace psfphot {
 namespace {
@@ -26,6 +27,50 @@ void box_rows(const float* in, float* const* out, int w, int rad) {
     if (x - rad >= 0)
       for (int g = 0; g < G; ++g) run[g] -= in[g * w + x - rad];
   }
+}
+
+// Interior pixels [xa, xb) of a row convolution (every tap inside the row), in chunks of
+// kChunk pixels held in registers; returns the first pixel not done (the caller finishes
+// the row). Each pixel sums 0 + tap 0 + tap 1 + ... in that order.
+PSFPHOT_VECTOR_CLONES int row_taps_interior(const float* in, float* o, int xa, int xb,
+                                            const float* k, int rad) {
+  int x = xa;
+  for (; x + kChunk <= xb; x += kChunk) {
+    float acc[kChunk] = {};
+    for (int i = -rad; i <= rad; ++i) {
+      const float kv = k[i + rad];
+      const float* src = in + x + i;
+      for (int l = 0; l < kChunk; ++l) acc[l] += kv * src[l];
+    }
+    std::copy(acc, acc + kChunk, o + x);
+  }
+  return x;
+}
+
+// One output row: sum over the n rows g[j] with taps kt[j] (in order from 0), then minus
+// inv_n times each box row b[j] when b is given (the lowered kernel K = G - 1/n, DAOFIND).
+template <int kw>
+inline void column_chunk(const float* const* g, const float* const* b, int n, const float* kt,
+                         float inv_n, float* o, int xs) {
+  float acc[kw] = {};
+  for (int j = 0; j < n; ++j) {
+    const float kv = kt[j];
+    const float* src = g[j] + xs;
+    for (int l = 0; l < kw; ++l) acc[l] += kv * src[l];
+  }
+  if (b)
+    for (int j = 0; j < n; ++j) {
+      const float* src = b[j] + xs;
+      for (int l = 0; l < kw; ++l) acc[l] -= inv_n * src[l];
+    }
+  std::copy(acc, acc + kw, o + xs);
+}
+
+PSFPHOT_VECTOR_CLONES void column_sums(const float* const* g, const float* const* b, int n,
+                                       const float* kt, float inv_n, float* o, int w) {
+  int x = 0;
+  for (; x + kChunk <= w; x += kChunk) column_chunk<kChunk>(g, b, n, kt, inv_n, o, x);
+  for (; x < w; ++x) column_chunk<1>(g, b, n, kt, inv_n, o, x);
 }
 
 }  // namespace
@@ -124,16 +169,7 @@ void SmoothRowStreamer::run(int y0, int y1, const std::function<void(int, const 
     };
     const int xa = std::min(rad, w), xb = std::max(xa, w - rad);
     for (int x = 0; x < xa; ++x) edge(x);
-    int x = xa;
-    for (; x + kChunk <= xb; x += kChunk) {
-      float acc[kChunk] = {};
-      for (int i = -rad; i <= rad; ++i) {
-        const float kv = k[i + rad];
-        const float* src = in + x + i;
-        for (int l = 0; l < kChunk; ++l) acc[l] += kv * src[l];
-      }
-      std::copy(acc, acc + kChunk, o + x);
-    }
+    int x = row_taps_interior(in, o, xa, xb, k.data(), rad);
     for (; x < w; ++x) edge(x);
     // Box sums over the same window (zero padding), with running sums: O(1) per pixel.
     // A running sum is a chain of dependent double additions (latency-bound), so the
@@ -159,27 +195,9 @@ void SmoothRowStreamer::run(int y0, int y1, const std::function<void(int, const 
         gp_[j] = slot(hg_, y + lo + j);
         if (lowered) bp_[j] = slot(hb_, y + lo + j);
       }
-      float* orow = row_.data();
-      auto pixels = [&](int xs, auto width) {
-        constexpr int kw = decltype(width)::value;
-        float acc[kw] = {};
-        for (int j = 0; j < n; ++j) {
-          const float kv = k[lo + j + rad];
-          const float* src = gp_[j] + xs;
-          for (int l = 0; l < kw; ++l) acc[l] += kv * src[l];
-        }
-        // The lowered kernel: subtract the box mean, K = G - 1/n (DAOFIND).
-        if (lowered)
-          for (int j = 0; j < n; ++j) {
-            const float* src = bp_[j] + xs;
-            for (int l = 0; l < kw; ++l) acc[l] -= inv_n * src[l];
-          }
-        std::copy(acc, acc + kw, orow + xs);
-      };
-      int xo = 0;
-      for (; xo + kChunk <= w; xo += kChunk) pixels(xo, std::integral_constant<int, kChunk>{});
-      for (; xo < w; ++xo) pixels(xo, std::integral_constant<int, 1>{});
-      sink(y, orow);
+      column_sums(gp_.data(), lowered ? bp_.data() : nullptr, n, k.data() + lo + rad, inv_n,
+                  row_.data(), w);
+      sink(y, row_.data());
     }
   }
 }
