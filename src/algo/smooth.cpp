@@ -8,7 +8,6 @@
 namespace psfphot {
 namespace {
 
-constexpr int kGroup = SmoothRowStreamer::kGroup;
 constexpr int kChunk = 16;  // pixels per register-held accumulator block
 
 // Running box sums (2 rad + 1 wide, zero padding) of G consecutive rows of width w
