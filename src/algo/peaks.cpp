@@ -1,9 +1,13 @@
 #include "psfphot/algo/peaks.hpp"
 
+#include "psfphot/algo/smooth.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 namespace psfphot {
 namespace {
@@ -82,6 +86,76 @@ std::vector<Peak> find_peaks(ImageView<const float> image, ImageView<const float
       if (!mask.empty() && (mask(x, y) & cfg.exclude_bits)) continue;
       if (is_local_max(image, x, y)) rows[y].push_back({x, y, v});
     }
+  }
+  std::vector<Peak> out;
+  for (auto& r : rows) out.insert(out.end(), r.begin(), r.end());
+  return out;
+}
+
+std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, ImageView<const float> rms,
+                                      ImageView<const MaskBits> mask, MaskBits smooth_exclude_bits,
+                                      double sigma_px, bool lowered, const PeakConfig& cfg) {
+  const int w = image.width(), h = image.height();
+  if (w < 3 || h < 3) return {};
+  constexpr int kBlock = 128;
+  const int nblocks = (h + kBlock - 1) / kBlock;
+  std::vector<std::vector<Peak>> rows(h);
+  std::vector<std::vector<std::pair<int, int>>> ties(nblocks);  // (x, y), plateau candidates
+  const double kscale = cfg.k_sigma * cfg.rms_scale;
+  const bool sigma_mode = cfg.mode == ThresholdMode::kSigma;
+#pragma omp parallel
+  {
+    SmoothRowStreamer st(image, mask, smooth_exclude_bits, sigma_px, lowered);
+    std::vector<float> ring(static_cast<std::size_t>(3) * w);
+    auto line = [&](int y) { return ring.data() + static_cast<std::size_t>(y % 3) * w; };
+#pragma omp for schedule(static)
+    for (int b = 0; b < nblocks; ++b) {
+      const int y0 = b * kBlock, y1 = std::min(h, y0 + kBlock);
+      const int ya = std::max(1, y0), yb = std::min(h - 1, y1);  // rows searched
+      // The same test as find_peaks, row yy once rows yy - 1 .. yy + 1 are in the ring.
+      auto search = [&](int yy) {
+        const float* up = line(yy - 1);
+        const float* r = line(yy);
+        const float* dn = line(yy + 1);
+        const float* s = sigma_mode ? rms.row(yy) : nullptr;
+        for (int x = 1; x < w - 1; ++x) {
+          const float v = r[x];
+          const double t = s ? kscale * s[x] : cfg.absolute;
+          if (!(v > t)) continue;
+          if (!mask.empty() && (mask(x, yy) & cfg.exclude_bits)) continue;
+          const float nb[8] = {up[x - 1], up[x],     up[x + 1], r[x - 1],
+                               r[x + 1],  dn[x - 1], dn[x],     dn[x + 1]};
+          bool higher = false, tie = false;
+          for (float n : nb) {
+            higher |= n > v;
+            tie |= n == v;
+          }
+          if (higher) continue;
+          if (tie)
+            ties[b].emplace_back(x, yy);
+          else
+            rows[yy].push_back({x, yy, v});
+        }
+      };
+      st.run(std::max(0, y0 - 1), std::min(h, y1 + 1), [&](int y, const float* row) {
+        std::copy(row, row + w, line(y));
+        if (y - 1 >= ya && y - 1 < yb) search(y - 1);
+      });
+    }
+  }
+  bool any_tie = false;
+  for (const auto& t : ties) any_tie |= !t.empty();
+  if (any_tie) {
+    const Image<float> sm = gaussian_smooth(image, mask, smooth_exclude_bits, sigma_px, lowered);
+    for (const auto& tb : ties)
+      for (auto [x, y] : tb) {
+        if (!plateau_peak(sm.cview(), x, y)) continue;
+        auto& r = rows[y];
+        const Peak p{x, y, sm(x, y)};
+        r.insert(std::upper_bound(r.begin(), r.end(), p,
+                                  [](const Peak& a, const Peak& c) { return a.x < c.x; }),
+                 p);
+      }
   }
   std::vector<Peak> out;
   for (auto& r : rows) out.insert(out.end(), r.begin(), r.end());

@@ -1,28 +1,75 @@
 #include "psfphot/algo/smooth.hpp"
 
+#include "psfphot/core/simd.hpp"
+
 #include <algorithm>
 #include <cmath>
 
 namespace psfphot {
 namespace {
 
-constexpr int kGroup = 4;
+constexpr int kChunk = 16;  // pixels per register-held accumulator block
 
-// Running box sums (2 rad + 1 wide, zero padding) of G consecutive rows of width w.
+// Running box sums (2 rad + 1 wide, zero padding) of G consecutive rows of width w
+// (input rows contiguous, output row g at out[g]).
 template <int G>
-void box_rows(const float* in, float* out, int w, int rad) {
+void box_rows(const float* in, float* const* out, int w, int rad) {
   double run[G];
   for (int g = 0; g < G; ++g) {
     run[g] = 0;
     for (int i = 0; i <= std::min(rad, w - 1); ++i) run[g] += in[g * w + i];
   }
   for (int x = 0; x < w; ++x) {
-    for (int g = 0; g < G; ++g) out[g * w + x] = static_cast<float>(run[g]);
+    for (int g = 0; g < G; ++g) out[g][x] = static_cast<float>(run[g]);
     if (x + rad + 1 < w)
       for (int g = 0; g < G; ++g) run[g] += in[g * w + x + rad + 1];
     if (x - rad >= 0)
       for (int g = 0; g < G; ++g) run[g] -= in[g * w + x - rad];
   }
+}
+
+// Interior pixels [xa, xb) of a row convolution (every tap inside the row), in chunks of
+// kChunk pixels held in registers; returns the first pixel not done (the caller finishes
+// the row). Each pixel sums 0 + tap 0 + tap 1 + ... in that order.
+PSFPHOT_VECTOR_CLONES int row_taps_interior(const float* in, float* o, int xa, int xb,
+                                            const float* k, int rad) {
+  int x = xa;
+  for (; x + kChunk <= xb; x += kChunk) {
+    float acc[kChunk] = {};
+    for (int i = -rad; i <= rad; ++i) {
+      const float kv = k[i + rad];
+      const float* src = in + x + i;
+      for (int l = 0; l < kChunk; ++l) acc[l] += kv * src[l];
+    }
+    std::copy(acc, acc + kChunk, o + x);
+  }
+  return x;
+}
+
+// One output row: sum over the n rows g[j] with taps kt[j] (in order from 0), then minus
+// inv_n times each box row b[j] when b is given (the lowered kernel K = G - 1/n, DAOFIND).
+template <int kw>
+inline void column_chunk(const float* const* g, const float* const* b, int n, const float* kt,
+                         float inv_n, float* o, int xs) {
+  float acc[kw] = {};
+  for (int j = 0; j < n; ++j) {
+    const float kv = kt[j];
+    const float* src = g[j] + xs;
+    for (int l = 0; l < kw; ++l) acc[l] += kv * src[l];
+  }
+  if (b)
+    for (int j = 0; j < n; ++j) {
+      const float* src = b[j] + xs;
+      for (int l = 0; l < kw; ++l) acc[l] -= inv_n * src[l];
+    }
+  std::copy(acc, acc + kw, o + xs);
+}
+
+PSFPHOT_VECTOR_CLONES void column_sums(const float* const* g, const float* const* b, int n,
+                                       const float* kt, float inv_n, float* o, int w) {
+  int x = 0;
+  for (; x + kChunk <= w; x += kChunk) column_chunk<kChunk>(g, b, n, kt, inv_n, o, x);
+  for (; x < w; ++x) column_chunk<1>(g, b, n, kt, inv_n, o, x);
 }
 
 }  // namespace
@@ -48,101 +95,128 @@ double smoothing_noise_factor(double sigma_px, bool lowered) {
   return lowered ? std::sqrt(s2 * s2 - 1.0 / n) : s2;
 }
 
+SmoothRowStreamer::SmoothRowStreamer(ImageView<const float> image, ImageView<const MaskBits> mask,
+                                     MaskBits exclude_bits, double sigma_px, bool lowered)
+    : image_(image), mask_(mask), exclude_bits_(exclude_bits), lowered_(lowered) {
+  const int w = image.width();
+  if (sigma_px > 0) {
+    taps_ = gaussian_taps(sigma_px);
+    rad_ = static_cast<int>(taps_.size() / 2);
+  }
+  const int nk = 2 * rad_ + 1;
+  ring_ = nk + kGroup;
+  cl_.resize(static_cast<std::size_t>(kGroup) * w);
+  if (sigma_px > 0) {
+    hg_.resize(static_cast<std::size_t>(ring_) * w);
+    if (lowered) hb_.resize(static_cast<std::size_t>(ring_) * w);
+    row_.resize(w);
+  }
+  gp_.resize(nk);
+  bp_.resize(nk);
+}
+
+// Excluded and non-finite pixels count as 0.
+void SmoothRowStreamer::clean_row(int y, float* o) const {
+  const int w = image_.width();
+  const float* r = image_.row(y);
+  const MaskBits* m = mask_.empty() ? nullptr : mask_.row(y);
+  for (int x = 0; x < w; ++x) {
+    const bool bad = !std::isfinite(r[x]) || (m && (m[x] & exclude_bits_));
+    o[x] = bad ? 0.f : r[x];
+  }
+}
+
+// The input rows are convolved horizontally (and box-summed) once each, in order, into rings
+// of nk + kGroup rows that stay in cache; each output row is summed from the ring as soon as
+// the rows it needs are there. Every output pixel is the same arithmetic in the same order
+// as the plain two-pass convolution (0 + tap 0 + tap 1 + ..., then minus the box terms),
+// whatever the range of rows asked for: gaussian_smooth's blocks and threads, and callers
+// that stream overlapping ranges, all see the same bits. The tap loops run over chunks of
+// kChunk pixels held in registers (one load per tap and pixel, one store per pixel)
+// rather than over whole rows.
+void SmoothRowStreamer::run(int y0, int y1, const std::function<void(int, const float*)>& sink) {
+  const int w = image_.width(), h = image_.height();
+  if (taps_.empty()) {
+    for (int y = y0; y < y1; ++y) {
+      clean_row(y, cl_.data());
+      sink(y, cl_.data());
+    }
+    return;
+  }
+  const std::vector<float>& k = taps_;
+  const int rad = rad_;
+  const int nk = 2 * rad + 1;
+  const float inv_n = 1.0f / static_cast<float>(nk * nk);
+  const bool lowered = lowered_;
+  auto slot = [&](std::vector<float>& v, int t) {
+    return v.data() + static_cast<std::size_t>(t % ring_) * w;
+  };
+  const int t0 = std::max(0, y0 - rad), t1 = std::min(h, y1 + rad);
+  int ready = t0 - 1;  // input rows [t0, ready] are in both rings
+  int y = y0;          // next output row
+  for (int t = t0; t < t1; ++t) {
+    const int q = (t - t0) % kGroup;
+    float* in = cl_.data() + static_cast<std::size_t>(q) * w;
+    clean_row(t, in);
+    // Rows: taps beyond the border are dropped (zero padding), as SExtractor does.
+    float* o = slot(hg_, t);
+    auto edge = [&](int x) {
+      float s = 0;
+      const int lo = std::max(-rad, -x), hi = std::min(rad, w - 1 - x);
+      for (int i = lo; i <= hi; ++i) s += k[i + rad] * in[x + i];
+      o[x] = s;
+    };
+    const int xa = std::min(rad, w), xb = std::max(xa, w - rad);
+    for (int x = 0; x < xa; ++x) edge(x);
+    int x = row_taps_interior(in, o, xa, xb, k.data(), rad);
+    for (; x < w; ++x) edge(x);
+    // Box sums over the same window (zero padding), with running sums: O(1) per pixel.
+    // A running sum is a chain of dependent double additions (latency-bound), so the
+    // rows go kGroup at a time, interleaved: independent chains, same bits per row.
+    const bool group_done = q + 1 == kGroup || t + 1 == t1;
+    if (lowered && group_done) {
+      const int first = t - q;
+      float* dst[kGroup];
+      for (int g = 0; g <= q; ++g) dst[g] = slot(hb_, first + g);
+      if (q + 1 == kGroup) {
+        box_rows<kGroup>(cl_.data(), dst, w, rad);
+      } else {
+        for (int g = 0; g <= q; ++g)
+          box_rows<1>(cl_.data() + static_cast<std::size_t>(g) * w, dst + g, w, rad);
+      }
+    }
+    if (!lowered || group_done) ready = t;
+    // Emit every output row whose input rows are all in the rings.
+    for (; y < y1 && std::min(h - 1, y + rad) <= ready; ++y) {
+      const int lo = std::max(-rad, -y), hi = std::min(rad, h - 1 - y);
+      const int n = hi - lo + 1;
+      for (int j = 0; j < n; ++j) {
+        gp_[j] = slot(hg_, y + lo + j);
+        if (lowered) bp_[j] = slot(hb_, y + lo + j);
+      }
+      column_sums(gp_.data(), lowered ? bp_.data() : nullptr, n, k.data() + lo + rad, inv_n,
+                  row_.data(), w);
+      sink(y, row_.data());
+    }
+  }
+}
+
 Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskBits> mask,
                              MaskBits exclude_bits, double sigma_px, bool lowered) {
   const int w = image.width(), h = image.height();
   Image<float> out(w, h);
-  // Excluded and non-finite pixels count as 0.
-  auto clean_row = [&](int y, float* o) {
-    const float* r = image.row(y);
-    const MaskBits* m = mask.empty() ? nullptr : mask.row(y);
-    for (int x = 0; x < w; ++x) {
-      const bool bad = !std::isfinite(r[x]) || (m && (m[x] & exclude_bits));
-      o[x] = bad ? 0.f : r[x];
-    }
-  };
-  if (sigma_px <= 0) {
-#pragma omp parallel for schedule(static)
-    for (int y = 0; y < h; ++y) clean_row(y, out.data() + static_cast<std::size_t>(y) * w);
-    return out;
-  }
-  const std::vector<float> k = gaussian_taps(sigma_px);
-  const int rad = static_cast<int>(k.size() / 2);
-  const float inv_n = 1.0f / static_cast<float>((2 * rad + 1) * (2 * rad + 1));
-  // The image is processed in blocks of rows; each block convolves the rows it needs
-  // (its own plus `rad` above and below) horizontally into a small per-thread buffer and
-  // then sums those vertically. Only the output is full-frame (the two-pass version held
-  // three full-frame images), the buffers stay in cache, and every output row is the
-  // same arithmetic in the same order whatever the block or thread: deterministic.
+  // Blocks of output rows, one streamer (its own ring buffers) per thread; only the output
+  // is full-frame.
   constexpr int kBlock = 128;
   const int nblocks = (h + kBlock - 1) / kBlock;
 #pragma omp parallel
   {
-    std::vector<float> cl(static_cast<std::size_t>(kGroup) * w), hg, hb;
+    SmoothRowStreamer st(image, mask, exclude_bits, sigma_px, lowered);
 #pragma omp for schedule(static)
-    for (int b = 0; b < nblocks; ++b) {
-      const int y0 = b * kBlock, y1 = std::min(h, y0 + kBlock);  // output rows [y0, y1)
-      const int t0 = std::max(0, y0 - rad), t1 = std::min(h, y1 + rad);
-      const std::size_t rows = static_cast<std::size_t>(t1 - t0);
-      hg.resize(rows * w);
-      if (lowered) hb.resize(rows * w);
-      for (int t = t0; t < t1; ++t) {
-        const int q = (t - t0) % kGroup;
-        float* in = cl.data() + static_cast<std::size_t>(q) * w;
-        clean_row(t, in);
-        // Rows: taps beyond the border are dropped (zero padding), as SExtractor does.
-        float* o = hg.data() + static_cast<std::size_t>(t - t0) * w;
-        auto edge = [&](int x) {
-          float s = 0;
-          const int lo = std::max(-rad, -x), hi = std::min(rad, w - 1 - x);
-          for (int i = lo; i <= hi; ++i) s += k[i + rad] * in[x + i];
-          o[x] = s;
-        };
-        // Interior pixels have every tap: loop over taps outside and pixels inside so the
-        // compiler vectorises; each pixel still sums 0 + tap 0 + tap 1 + ...
-        // in the same order as edge(), so the bits are the same.
-        const int xa = std::min(rad, w), xb = std::max(xa, w - rad);
-        for (int x = 0; x < xa; ++x) edge(x);
-        std::fill(o + xa, o + xb, 0.f);
-        for (int i = -rad; i <= rad; ++i) {
-          const float kv = k[i + rad];
-          const float* src = in + i;
-          for (int x = xa; x < xb; ++x) o[x] += kv * src[x];
-        }
-        for (int x = xb; x < w; ++x) edge(x);
-        if (!lowered) continue;
-        // Box sums over the same window (zero padding), with running sums: O(1) per pixel.
-        // A running sum is a chain of dependent double additions (latency-bound), so the
-        // rows go kGroup at a time, interleaved: independent chains, same bits per row.
-        if (q + 1 == kGroup || t + 1 == t1) {
-          const int first = t - q;
-          float* ob = hb.data() + static_cast<std::size_t>(first - t0) * w;
-          if (q + 1 == kGroup) {
-            box_rows<kGroup>(cl.data(), ob, w, rad);
-          } else {
-            for (int r = 0; r <= q; ++r)
-              box_rows<1>(cl.data() + static_cast<std::size_t>(r) * w,
-                          ob + static_cast<std::size_t>(r) * w, w, rad);
-          }
-        }
-      }
-      for (int y = y0; y < y1; ++y) {
-        float* o = out.data() + static_cast<std::size_t>(y) * w;
-        std::fill(o, o + w, 0.f);
-        const int lo = std::max(-rad, -y), hi = std::min(rad, h - 1 - y);
-        for (int i = lo; i <= hi; ++i) {
-          const float kv = k[i + rad];
-          const float* in = hg.data() + static_cast<std::size_t>(y + i - t0) * w;
-          for (int x = 0; x < w; ++x) o[x] += kv * in[x];
-        }
-        if (!lowered) continue;
-        // The lowered kernel: subtract the box mean, K = G - 1/n (DAOFIND).
-        for (int i = lo; i <= hi; ++i) {
-          const float* in = hb.data() + static_cast<std::size_t>(y + i - t0) * w;
-          for (int x = 0; x < w; ++x) o[x] -= inv_n * in[x];
-        }
-      }
-    }
+    for (int b = 0; b < nblocks; ++b)
+      st.run(b * kBlock, std::min(h, (b + 1) * kBlock), [&](int y, const float* row) {
+        std::copy(row, row + w, out.data() + static_cast<std::size_t>(y) * w);
+      });
   }
   return out;
 }

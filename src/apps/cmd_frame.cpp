@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <utility>
 
 #include "commands.hpp"
 #include "psfphot/io/fits.hpp"
@@ -62,8 +63,9 @@ int run_frame(const FrameArgs& a) {
   const bool keep = !a.write_calibrated.empty() || !a.write_background.empty() ||
                     !a.write_rms.empty() || !a.write_subtracted.empty();
   pipeline::FrameProducts products;
-  FrameResult r =
-      pipeline::process_frame(0, a.science, cfg.frame, masters, keep ? &products : nullptr);
+  // The masters are this frame's alone: their memory is reused once it is calibrated.
+  FrameResult r = pipeline::process_frame(0, a.science, cfg.frame, std::move(masters),
+                                          keep ? &products : nullptr);
   if (!r.ok()) {
     std::cerr << "psfphot frame: " << a.science << ": " << to_string(r.status) << " in step "
               << r.failed_step << ": " << r.message << "\n";

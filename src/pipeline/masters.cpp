@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "psfphot/algo/stats.hpp"
 #include "psfphot/io/fits.hpp"
@@ -149,7 +150,7 @@ Masters load_masters(const std::string& master_dark, const std::vector<std::stri
   }
   if (!flat.empty()) {
     try {
-      m.flat = normalise_flat(flat.cview(), cfg.calibration.flat_norm);
+      m.flat = normalise_flat(std::move(flat), cfg.calibration.flat_norm);  // in its own buffer
     } catch (const CalibrationError& e) {
       throw CalibrationError(m.flat_source + ": " + e.what());
     }

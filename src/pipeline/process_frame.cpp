@@ -2,13 +2,18 @@
 
 #include <chrono>
 #include <exception>
+#include <string_view>
 
 #include "psfphot/pipeline/steps.hpp"
 
 namespace psfphot::pipeline {
 
-FrameResult process_frame(std::int64_t frame_id, const std::string& path, const FrameConfig& cfg,
-                          const Masters& masters, FrameProducts* keep) {
+namespace {
+
+// release: the masters themselves when they are this frame's alone (dark and flat freed
+// after calibration), else nullptr.
+FrameResult run_steps(std::int64_t frame_id, const std::string& path, const FrameConfig& cfg,
+                      const Masters& masters, Masters* release, FrameProducts* keep) {
   using clock = std::chrono::steady_clock;
   FrameResult r;
   r.frame_id = frame_id;
@@ -38,6 +43,10 @@ FrameResult process_frame(std::int64_t frame_id, const std::string& path, const 
     r.timings.push_back(
         {step->name(), std::chrono::duration<double, std::milli>(clock::now() - t0).count()});
     if (!r.ok()) break;
+    if (release && std::string_view(step->name()) == "calibrate") {
+      release->dark = Image<float>();
+      release->flat.reset();
+    }
   }
   r.total_ms = std::chrono::duration<double, std::milli>(clock::now() - t_start).count();
   const auto& h = ctx.frame.header;
@@ -57,6 +66,18 @@ FrameResult process_frame(std::int64_t frame_id, const std::string& path, const 
     keep->header = ctx.frame.header;
   }
   return r;
+}
+
+}  // namespace
+
+FrameResult process_frame(std::int64_t frame_id, const std::string& path, const FrameConfig& cfg,
+                          const Masters& masters, FrameProducts* keep) {
+  return run_steps(frame_id, path, cfg, masters, nullptr, keep);
+}
+
+FrameResult process_frame(std::int64_t frame_id, const std::string& path, const FrameConfig& cfg,
+                          Masters&& masters, FrameProducts* keep) {
+  return run_steps(frame_id, path, cfg, masters, &masters, keep);
 }
 
 }  // namespace psfphot::pipeline

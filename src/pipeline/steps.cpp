@@ -115,10 +115,11 @@ class DetectStep : public Step {
     const auto& d = c.cfg.detection;
     PeakConfig pc = d.peaks;
     if (d.filter_sigma_px > 0) {
-      Image<float> sm = gaussian_smooth(c.frame.pixels.cview(), c.frame.mask.cview(),
-                                        mask::kUnusable, d.filter_sigma_px, d.lowered_kernel);
+      // Smoothing streamed into the search: no full-frame smoothed image.
       pc.rms_scale *= smoothing_noise_factor(d.filter_sigma_px, d.lowered_kernel);
-      c.peaks = find_peaks(sm.cview(), c.background.rms.cview(), c.frame.mask.cview(), pc);
+      c.peaks = find_peaks_smoothed(c.frame.pixels.cview(), c.background.rms.cview(),
+                                    c.frame.mask.cview(), mask::kUnusable, d.filter_sigma_px,
+                                    d.lowered_kernel, pc);
     } else {
       c.peaks =
           find_peaks(c.frame.pixels.cview(), c.background.rms.cview(), c.frame.mask.cview(), pc);

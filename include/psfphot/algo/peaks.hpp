@@ -43,6 +43,20 @@ struct Peak {
 // `rms` may be empty for kAbsolute; `mask` may be empty.
 std::vector<Peak> find_peaks(ImageView<const float> image, ImageView<const float> rms,
                              ImageView<const MaskBits> mask, const PeakConfig& cfg);
+
+// find_peaks on the smoothed image, without keeping it: equal (same peaks, same values) to
+//   find_peaks(gaussian_smooth(image, mask, smooth_exclude_bits, sigma_px, lowered), rms,
+//              mask, cfg).
+// The smoothing is streamed in blocks of rows (SmoothRowStreamer, each block with one extra
+// row either side) and every row is searched as soon as the rows above and below it exist,
+// so no full-frame smoothed image is made (a 64 MiB first touch at 4096^2, more than the
+// search itself where page faults are expensive, docs/performance.md). A candidate with an
+// equal neighbour (a plateau, whose region may span any number of rows) is set aside; only
+// if there are any is the full smoothed image made, to apply find_peaks' plateau rule.
+// Thread-safety: pure; OpenMP over row blocks; deterministic.
+std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, ImageView<const float> rms,
+                                      ImageView<const MaskBits> mask, MaskBits smooth_exclude_bits,
+                                      double sigma_px, bool lowered, const PeakConfig& cfg);
 std::vector<Peak> find_peaks_naive(ImageView<const float> image, ImageView<const float> rms,
                                    ImageView<const MaskBits> mask, const PeakConfig& cfg);
 

@@ -5,6 +5,7 @@
 // threshold in the matched-filter S/N (Irwin 1985; SExtractor's FILTER step).
 // Pixels with any of `exclude_bits` in the mask (and non-finite pixels) count as 0.
 // Thread-safety: pure; OpenMP over rows; deterministic.
+#include <functional>
 #include <vector>
 
 #include "psfphot/core/image.hpp"
@@ -25,5 +26,34 @@ double smoothing_noise_factor(double sigma_px, bool lowered = false);
 // contributes nothing, so noise bumps on extended emission are not taken for stars.
 Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskBits> mask,
                              MaskBits exclude_bits, double sigma_px, bool lowered = false);
+
+// The same smoothing streamed row by row, for callers that consume the smoothed image as
+// it is made (find_peaks_smoothed) instead of keeping a full-frame image: run(y0, y1, sink)
+// calls sink(y, row) for y = y0 .. y1 - 1 in order, `row` (width floats) valid only during
+// the call. Every row has exactly the bits of the same row of gaussian_smooth with the same
+// arguments, whatever range it is asked in. Method: the input rows a range needs are
+// cleaned, convolved along x and box-summed once each into rings of 2r + 1 + kGroup rows
+// (r = the kernel half-width), and each output row is summed down its column from the
+// rings; memory O(width x kernel), not O(image).
+// Thread-safety: one streamer per thread (it owns its buffers); the image must outlive it.
+class SmoothRowStreamer {
+ public:
+  static constexpr int kGroup = 4;  // rows whose box sums run interleaved
+  SmoothRowStreamer(ImageView<const float> image, ImageView<const MaskBits> mask,
+                    MaskBits exclude_bits, double sigma_px, bool lowered = false);
+  void run(int y0, int y1, const std::function<void(int, const float*)>& sink);
+
+ private:
+  void clean_row(int y, float* o) const;
+  ImageView<const float> image_;
+  ImageView<const MaskBits> mask_;
+  MaskBits exclude_bits_;
+  bool lowered_;
+  std::vector<float> taps_;
+  int rad_ = 0;
+  int ring_ = 0;
+  std::vector<float> cl_, hg_, hb_, row_;
+  std::vector<const float*> gp_, bp_;
+};
 
 }  // namespace psfphot

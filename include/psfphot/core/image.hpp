@@ -87,9 +87,29 @@ class ImageView {
   int origin_y_ = 0;
 };
 
+namespace detail {
+// Frame-sized mappings freed by PixelAllocator are kept here (up to kMaxBuffers of them and
+// kMaxBytes in all) and handed back to the next allocation of the same mapped length: a
+// night's frames, and a frame's images made after others were freed, reuse pages that are
+// already faulted in instead of paying the first touch again (~1 ms per MiB on the
+// reference VM, ~45% of psfphot frame's CPU time at 4096^2 before this pool;
+// docs/performance.md). Resident memory stays at the peak the frames reach anyway: a freed
+// buffer is kept only until a buffer of its length is asked for, and the cap bounds the rest.
+// Thread-safe (one mutex; taken only for frame-sized buffers).
+struct MappedBufferPool {
+  static constexpr std::size_t kMaxBuffers = 8;
+  static constexpr std::size_t kMaxBytes = std::size_t(768) << 20;
+  // A kept mapping of exactly `len` bytes, or nullptr.
+  static void* take(std::size_t len) noexcept;
+  // Keeps the mapping (true) or leaves it to the caller to unmap (false: pool full).
+  static bool give(void* p, std::size_t len) noexcept;
+};
+}  // namespace detail
+
 // Allocator for image pixels. Frame-sized buffers (>= 4 MiB) are their own anonymous
-// mappings, 2 MiB aligned and advised MADV_HUGEPAGE: returned to the system when freed
-// (a night's peak memory stays a few frames), and first touched in 2 MiB pages instead of
+// mappings, 2 MiB aligned and advised MADV_HUGEPAGE: when freed, kept for reuse by
+// detail::MappedBufferPool (bounded) or returned to the system (a night's peak memory stays
+// a few frames), and first touched in 2 MiB pages instead of
 // 4 KiB ones. On this project's reference VM a 4 KiB first touch cost ~19 us, ~60% of
 // psfphot frame's CPU time at 4096^2 (docs/performance.md); huge pages cut that 512-fold.
 // Where transparent huge pages are off the advice is ignored. Smaller buffers use new.
@@ -107,6 +127,7 @@ struct PixelAllocator {
   T* allocate(std::size_t n) {
     if (n * sizeof(T) < kLarge) return std::allocator<T>().allocate(n);
     const std::size_t len = mapped_bytes(n);
+    if (void* kept = detail::MappedBufferPool::take(len)) return static_cast<T*>(kept);
     void* p =
         mmap(nullptr, len + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
@@ -125,7 +146,7 @@ struct PixelAllocator {
       std::allocator<T>().deallocate(p, n);
       return;
     }
-    munmap(p, mapped_bytes(n));
+    if (!detail::MappedBufferPool::give(p, mapped_bytes(n))) munmap(p, mapped_bytes(n));
   }
   template <typename U>
   bool operator==(const PixelAllocator<U>&) const noexcept {

@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "psfphot/algo/smooth.hpp"
 #include "support/synth.hpp"
 
 namespace psfphot {
@@ -295,6 +296,64 @@ TEST(PeaksTest, MergePeaksInRegionsKeepsOnePerSaturatedRegion) {
   // Bits not present: nothing merged; empty mask: input returned.
   EXPECT_EQ(merge_peaks_in_regions(in, m.cview(), mask::kUserDetect).size(), in.size());
   EXPECT_EQ(merge_peaks_in_regions(in, {}, mask::kSaturated).size(), in.size());
+}
+
+// The streamed search must find exactly what find_peaks finds on the kept smoothed image:
+// noise with stars, masked pixels, both kernels, both threshold modes, sizes around the
+// 128-row blocks, and flat-topped regions (exact plateaus of the smoothed image, the case
+// resolved on the full image) that cross block boundaries; 1 and 2 threads.
+TEST(PeaksTest, StreamedSmoothedSearchEqualsSearchOnTheSmoothedImage) {
+  std::mt19937 rng(21);
+  const int sizes[][2] = {{3, 3}, {5, 200}, {211, 129}, {96, 300}};
+  const int saved = omp_get_max_threads();
+  std::size_t n_plateau_cases = 0;
+  for (const auto& sz : sizes) {
+    const int w = sz[0], h = sz[1];
+    Image<float> img = test::constant(w, h, 0.f);
+    test::add_noise(img, 3.0, rng);
+    for (int i = 0; i < w * h / 400; ++i)
+      test::add_star(img, {double(rng() % w), double(rng() % h), 300.0 + rng() % 3000, 1.8});
+    for (bool flat_top : {false, true}) {
+      Image<float> im = img.clone();
+      if (flat_top && w > 40 && h > 150)
+        for (int y = 100; y < 150; ++y)
+          for (int x = 10; x < 30; ++x) im(x, y) = 500.f;  // no noise: an exact plateau
+      Image<MaskBits> m(w, h, 0);
+      for (int i = 0; i < w * h / 60; ++i)
+        m((i * 89) % w, (i * 37) % h) = i % 2 ? mask::kBadPixel : mask::kUserDetect;
+      if (flat_top && w > 40 && h > 150)
+        for (int y = 95; y < 155; ++y)
+          for (int x = 5; x < 35; ++x) m(x, y) = 0;
+      Image<float> rms = test::constant(w, h, 3.0f);
+      for (int y = 0; y < h; ++y) rms(w / 2, y) = 30.0f;
+      for (bool lowered : {false, true})
+        for (int mode = 0; mode < 2; ++mode) {
+          PeakConfig pc = mode ? absolute(40.0) : PeakConfig{};
+          pc.rms_scale = smoothing_noise_factor(1.5, lowered);
+          const Image<float> sm =
+              gaussian_smooth(im.cview(), m.cview(), mask::kUnusable, 1.5, lowered);
+          const auto ref = find_peaks(sm.cview(), rms.cview(), m.cview(), pc);
+          for (int threads : {1, 2}) {
+            omp_set_num_threads(threads);
+            const auto got = find_peaks_smoothed(im.cview(), rms.cview(), m.cview(),
+                                                 mask::kUnusable, 1.5, lowered, pc);
+            EXPECT_TRUE(same(got, ref))
+                << w << "x" << h << " flat " << flat_top << " lowered " << lowered << " mode "
+                << mode << " threads " << threads << ": " << got.size() << " vs " << ref.size();
+          }
+          if (flat_top && !lowered && w > 40 && h > 150) {
+            ++n_plateau_cases;
+            // The plateau's first pixel in (y, x) order is reported, once.
+            std::size_t on_plateau = 0;
+            for (const Peak& p : ref)
+              if (p.x >= 10 && p.x < 30 && p.y >= 100 && p.y < 150) ++on_plateau;
+            EXPECT_EQ(on_plateau, 1u);
+          }
+        }
+    }
+  }
+  omp_set_num_threads(saved);
+  EXPECT_GT(n_plateau_cases, 0u);
 }
 
 TEST(PeaksTest, OneAndTwoThreadsGiveIdenticalPeaks) {

@@ -78,6 +78,27 @@ TEST(Image, ConstViewConversion) {
   EXPECT_EQ(cv(1, 1), 3.f);
 }
 
+TEST(Image, FreedFrameBuffersAreReusedAndStillFilled) {
+  // A frame-sized image freed and asked for again gets the same (already faulted-in)
+  // mapping back, and the new image is still filled with its value, not the old pixels.
+  constexpr int w = 1536, h = 1024;  // 6 MiB of floats: above PixelAllocator::kLarge
+  const float* first = nullptr;
+  {
+    Image<float> a(w, h, 0.f);
+    first = a.data();
+    for (std::size_t i = 0; i < a.size(); ++i) a.data()[i] = 7.f;
+  }
+  {
+    Image<float> b(w, h, 2.f);
+    EXPECT_EQ(b.data(), first);
+    for (std::size_t i = 0; i < b.size(); ++i) ASSERT_EQ(b.data()[i], 2.f) << i;
+  }
+  // A different mapped length is not served from the kept mapping (which stays mapped, so
+  // a fresh mapping cannot land on it either).
+  Image<float> c(w, 2 * h, 0.f);
+  EXPECT_NE(c.data(), first);
+}
+
 TEST(Star, RecordIsPlainAndStartsNaN) {
   static_assert(std::is_trivially_copyable_v<Star>);
   Star s = make_star(7, 3, 10, 20);
