@@ -44,8 +44,9 @@ FrameResult run_steps(std::int64_t frame_id, const std::string& path, const Fram
         {step->name(), std::chrono::duration<double, std::milli>(clock::now() - t0).count()});
     if (!r.ok()) break;
     if (release && std::string_view(step->name()) == "calibrate") {
+      // The flat's response stays: the photometry's photon noise needs it (PixelGain).
       release->dark = Image<float>();
-      release->flat.reset();
+      if (release->flat) release->flat->invalid = Image<MaskBits>();
     }
   }
   r.total_ms = std::chrono::duration<double, std::milli>(clock::now() - t_start).count();

@@ -29,10 +29,11 @@ struct FrameProducts {
 FrameResult process_frame(std::int64_t frame_id, const std::string& path, const FrameConfig& cfg,
                           const Masters& masters, FrameProducts* keep = nullptr);
 
-// The same for masters used by this one frame only (psfphot frame): their dark and flat are
-// freed as soon as the frame is calibrated, so the frame's later images (the background
+// The same for masters used by this one frame only (psfphot frame): their dark and the flat's
+// invalid-pixel mask are freed as soon as the frame is calibrated (the flat's response stays:
+// the photometry's photon noise uses it), so the frame's later images (the background
 // RMS map, ...) reuse that memory (core/image.hpp, MappedBufferPool) instead of first-touching
-// fresh pages. Same result; `masters` keeps only its user mask and sources afterwards.
+// fresh pages. Same result; `masters` keeps its flat response, user mask and sources afterwards.
 FrameResult process_frame(std::int64_t frame_id, const std::string& path, const FrameConfig& cfg,
                           Masters&& masters, FrameProducts* keep = nullptr);
 
