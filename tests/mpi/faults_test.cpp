@@ -32,25 +32,6 @@ class Faults : public test::SimulatedNightTest {
   static void TearDownTestSuite() { tear_down_night(); }
 };
 
-// Start `cmd` in its own process group with stdout+stderr to `log`; return its pid.
-pid_t start(const std::string& cmd, const std::string& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);
-    execl("/bin/sh", "sh", "-c", ("exec env " + cmd + " >" + log + " 2>&1").c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  setpgid(pid, pid);
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int st = 0;
-  waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 // Wait until the run has committed at least one frame (readable as it is being written).
 bool wait_first_frame(const std::string& cat) {
   for (int i = 0; i < 3000; ++i) {
@@ -101,10 +82,11 @@ pid_t find_rank(pid_t parent, int rank) {
 TEST_F(Faults, SigintStopsCleanlyAndResumeCompletes) {
   // Ctrl-C: the same clean stop as SIGTERM (exit 4, catalogue closed, --resume completes).
   const std::string cat = out("sigint.h5"), log = out("sigint.log");
-  pid_t pid = start(test::psfphot_exe() + " run " + night_toml() + " --threads 1 -o " + cat, log);
+  pid_t pid =
+      test::start_job(test::psfphot_exe() + " run " + night_toml() + " --threads 1 -o " + cat, log);
   ASSERT_TRUE(wait_first_frame(cat)) << slurp(log);
   kill(pid, SIGINT);
-  const int code = wait_exit(pid);
+  const int code = test::wait_exit(pid);
   ASSERT_EQ(code, 4) << slurp(log);  // 12 frames: the first is committed, the rest are not
   const std::string text = slurp(log);
   EXPECT_NE(text.find("stop requested"), std::string::npos) << text;
@@ -125,12 +107,13 @@ TEST_F(Faults, SigintStopsCleanlyAndResumeCompletes) {
 // --resume (with a different rank count) completes the night to the reference bytes.
 TEST_F(Faults, WorkerRankDeathEndsTheJobAndResumeCompletes) {
   const std::string cat = out("worker_death.h5"), log = out("worker_death.log");
-  pid_t pid = start(test::mpirun(3) + " run " + night_toml() + " -q --threads 1 -o " + cat, log);
+  pid_t pid =
+      test::start_job(test::mpirun(3) + " run " + night_toml() + " -q --threads 1 -o " + cat, log);
   ASSERT_TRUE(wait_first_frame(cat)) << slurp(log);
   const pid_t victim = find_rank(pid, 2);
   ASSERT_GT(victim, 0) << "rank 2 not found among mpirun's children";
   kill(victim, SIGKILL);  // as the OOM killer would
-  const int code = wait_exit(pid);
+  const int code = test::wait_exit(pid);
   const std::string text = slurp(log);
   EXPECT_NE(code, 0) << text;  // never "success" with a rank gone
   // mpirun names the rank and the signal.

@@ -41,36 +41,17 @@ TEST_F(NightRun, SameCatalogueForAnyRanksAndThreads) {
   }
 }
 
-// Start a run in its own process group; return its pid (the group leader).
-pid_t start_run(const std::string& cmd) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);
-    execl("/bin/sh", "sh", "-c", ("exec env " + cmd + " >/dev/null 2>&1").c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  setpgid(pid, pid);
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int st = 0;
-  waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 TEST_F(NightRun, KillNineAtRandomMomentsThenResumeEqualsUninterrupted) {
   std::mt19937 rng(2026);
   std::uniform_int_distribution<int> delay_ms(300, 4000);
   for (int trial = 0; trial < 3; ++trial) {
     const std::string cat = out("killed_" + std::to_string(trial) + ".h5");
     const int ranks = 1 + trial % 2;
-    pid_t pid =
-        start_run(mpirun(ranks) + " run " + night_dir() + "/night.toml -q --threads 1 -o " + cat);
+    pid_t pid = test::start_job(mpirun(ranks) + " run " + night_dir() +
+                                "/night.toml -q --threads 1 -o " + cat);
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
     kill(-pid, SIGKILL);  // the whole job: mpirun and every rank
-    wait_exit(pid);
+    test::wait_exit(pid);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     if (std::filesystem::exists(cat)) {
       // Whatever was committed is readable right now, before any repair.
@@ -87,13 +68,13 @@ TEST_F(NightRun, SigtermStopsCleanlyAndResumeCompletes) {
   // One process (no mpirun): SIGTERM as Slurm sends it to a task at the time limit.
   // Under mpirun the ranks are signalled the same way (jobs/psfphot.slurm, ctest -L slurm).
   const std::string cat = out("sigterm.h5");
-  pid_t pid = start_run(test::psfphot_exe() + " run " + night_dir() +
-                        "/night.toml -q --threads 1 -o " + cat);
+  pid_t pid = test::start_job(test::psfphot_exe() + " run " + night_dir() +
+                              "/night.toml -q --threads 1 -o " + cat);
   for (int i = 0; i < 400 && !std::filesystem::exists(cat); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   kill(pid, SIGTERM);
-  const int code = wait_exit(pid);
+  const int code = test::wait_exit(pid);
   EXPECT_TRUE(code == 4 || code == 0) << "exit " << code;  // 0 only if it had finished
   {
     io::CatalogueReader rd(cat);  // closed cleanly: readable

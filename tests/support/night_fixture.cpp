@@ -1,5 +1,8 @@
 #include "support/night_fixture.hpp"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -12,6 +15,24 @@ int SimulatedNightTest::frames_ = 0;
 
 std::string mpirun(int ranks) {
   return kMpiEnv + "mpirun --oversubscribe -n " + std::to_string(ranks) + " " + psfphot_exe();
+}
+
+pid_t start_job(const std::string& cmd, const std::string& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    execl("/bin/sh", "sh", "-c", ("exec env " + cmd + " >" + log + " 2>&1").c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  setpgid(pid, pid);  // also here: no race with the child's own call
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 void SimulatedNightTest::set_up_night(const NightSpec& spec) {

@@ -3,6 +3,7 @@
 // run the real `psfphot run` (tests/mpi: NightRun, Faults): they interrupt, kill or re-lay
 // out a run and compare the result with the reference byte for byte.
 #include <gtest/gtest.h>
+#include <sys/types.h>
 
 #include <string>
 #include <vector>
@@ -17,6 +18,12 @@ namespace psfphot::test {
 // odls_base_sigkill_timeout twice: keep the default 1 s.)
 inline const std::string kMpiEnv = "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ";
 std::string mpirun(int ranks);
+
+// Start `cmd` through /bin/sh in its own process group (so kill(-pid, ...) reaches mpirun and
+// every rank), stdout and stderr to `log`; returns the group leader's pid.
+pid_t start_job(const std::string& cmd, const std::string& log = "/dev/null");
+// Wait for it: the exit code, or 128 + the signal that ended it.
+int wait_exit(pid_t pid);
 
 struct NightSpec {
   int frames = 8;

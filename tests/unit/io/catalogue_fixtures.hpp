@@ -84,4 +84,16 @@ inline bool same_bytes(const Star& a, const Star& b) {
   return std::memcmp(&a, &b, sizeof(Star)) == 0;
 }
 
+// One star for the query tests: frame 3, star 7, centroid (x, y), flux error 10.
+inline Star query_star(double flux, double snr, std::uint32_t flags, double x = 10, double y = 20) {
+  Star s = make_star(3, 7, static_cast<int>(x), static_cast<int>(y));
+  s.psf_flux = flux;
+  s.psf_flux_err = 10;
+  s.snr = snr;
+  s.flags = flags;
+  s.centroid_x = x;
+  s.centroid_y = y;
+  return s;
+}
+
 }  // namespace psfphot::test

@@ -15,14 +15,7 @@ namespace psfphot::io {
 namespace {
 
 Star star(double flux, double snr, std::uint32_t flags, double x = 10, double y = 20) {
-  Star s = make_star(3, 7, static_cast<int>(x), static_cast<int>(y));
-  s.psf_flux = flux;
-  s.psf_flux_err = 10;
-  s.snr = snr;
-  s.flags = flags;
-  s.centroid_x = x;
-  s.centroid_y = y;
-  return s;
+  return test::query_star(flux, snr, flags, x, y);
 }
 
 TEST(FlagFilter, Parses) {
