@@ -9,6 +9,7 @@
 #include "psfphot/algo/background.hpp"
 #include "psfphot/algo/peaks.hpp"
 #include "psfphot/algo/psf_photometry.hpp"
+#include "psfphot/algo/psf_sigma.hpp"
 #include "psfphot/core/frame.hpp"
 #include "psfphot/core/frame_result.hpp"
 #include "psfphot/pipeline/config.hpp"
