@@ -52,6 +52,8 @@ class SmoothRowStreamer {
   std::vector<float> taps_;
   int rad_ = 0;
   int ring_ = 0;
+  static constexpr std::size_t kRowPad = 16;  // floats (one cache line) after each ring row
+  std::size_t stride_ = 0;                    // floats from one ring row to the next
   std::vector<float> cl_, hg_, hb_, row_;
   std::vector<const float*> gp_, bp_;
 };
