@@ -11,20 +11,20 @@ namespace {
 constexpr int kChunk = 16;  // pixels per register-held accumulator block
 
 // Running box sums (2 rad + 1 wide, zero padding) of G consecutive rows of width w
-// (input rows contiguous, output row g at out[g]).
+// (input row g at in + g * stride, output row g at out[g]).
 template <int G>
-void box_rows(const float* in, float* const* out, int w, int rad) {
+void box_rows(const float* in, std::size_t stride, float* const* out, int w, int rad) {
   double run[G];
   for (int g = 0; g < G; ++g) {
     run[g] = 0;
-    for (int i = 0; i <= std::min(rad, w - 1); ++i) run[g] += in[g * w + i];
+    for (int i = 0; i <= std::min(rad, w - 1); ++i) run[g] += in[g * stride + i];
   }
   for (int x = 0; x < w; ++x) {
     for (int g = 0; g < G; ++g) out[g][x] = static_cast<float>(run[g]);
     if (x + rad + 1 < w)
-      for (int g = 0; g < G; ++g) run[g] += in[g * w + x + rad + 1];
+      for (int g = 0; g < G; ++g) run[g] += in[g * stride + x + rad + 1];
     if (x - rad >= 0)
-      for (int g = 0; g < G; ++g) run[g] -= in[g * w + x - rad];
+      for (int g = 0; g < G; ++g) run[g] -= in[g * stride + x - rad];
   }
 }
 
@@ -110,7 +110,7 @@ SmoothRowStreamer::SmoothRowStreamer(ImageView<const float> image, ImageView<con
   // L1 set, more lines than it has ways, so every load missed L1. Padding spreads them over
   // consecutive sets. Only the layout changes, not the arithmetic.
   stride_ = static_cast<std::size_t>(w) + kRowPad;
-  cl_.resize(static_cast<std::size_t>(kGroup) * w);
+  cl_.resize(static_cast<std::size_t>(kGroup) * stride_);
   if (sigma_px > 0) {
     hg_.resize(static_cast<std::size_t>(ring_) * stride_);
     if (lowered) hb_.resize(static_cast<std::size_t>(ring_) * stride_);
@@ -161,7 +161,7 @@ void SmoothRowStreamer::run(int y0, int y1, const std::function<void(int, const 
   int y = y0;          // next output row
   for (int t = t0; t < t1; ++t) {
     const int q = (t - t0) % kGroup;
-    float* in = cl_.data() + static_cast<std::size_t>(q) * w;
+    float* in = cl_.data() + static_cast<std::size_t>(q) * stride_;
     clean_row(t, in);
     // Rows: taps beyond the border are dropped (zero padding), as SExtractor does.
     float* o = slot(hg_, t);
@@ -184,10 +184,10 @@ void SmoothRowStreamer::run(int y0, int y1, const std::function<void(int, const 
       float* dst[kGroup];
       for (int g = 0; g <= q; ++g) dst[g] = slot(hb_, first + g);
       if (q + 1 == kGroup) {
-        box_rows<kGroup>(cl_.data(), dst, w, rad);
+        box_rows<kGroup>(cl_.data(), stride_, dst, w, rad);
       } else {
         for (int g = 0; g <= q; ++g)
-          box_rows<1>(cl_.data() + static_cast<std::size_t>(g) * w, dst + g, w, rad);
+          box_rows<1>(cl_.data() + static_cast<std::size_t>(g) * stride_, stride_, dst + g, w, rad);
       }
     }
     if (!lowered || group_done) ready = t;
