@@ -148,11 +148,26 @@ struct PixelAllocator {
     }
     if (!detail::MappedBufferPool::give(p, mapped_bytes(n))) munmap(p, mapped_bytes(n));
   }
+  // Construction without a value leaves pixels default-initialised (uninitialised for
+  // arithmetic types): Image's kNoInit constructor, for buffers the caller overwrites
+  // entirely (a FITS read), which would otherwise be written twice.
+  template <typename U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
   template <typename U>
   bool operator==(const PixelAllocator<U>&) const noexcept {
     return true;
   }
 };
+
+// Tag for Image's constructor that leaves the pixels uninitialised.
+struct NoInit {};
+inline constexpr NoInit kNoInit{};
 
 template <typename T>
 class Image {
@@ -162,6 +177,13 @@ class Image {
       : width_(width),
         height_(height),
         data_(static_cast<std::size_t>(width) * static_cast<std::size_t>(height), fill) {
+    assert(width >= 0 && height >= 0);
+  }
+  // Pixels left uninitialised: every one must be written before it is read.
+  Image(int width, int height, NoInit)
+      : width_(width),
+        height_(height),
+        data_(static_cast<std::size_t>(width) * static_cast<std::size_t>(height)) {
     assert(width >= 0 && height >= 0);
   }
   Image(const Image&) = delete;

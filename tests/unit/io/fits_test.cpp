@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <limits>
 #include <random>
 
 #include "support/test_support.hpp"
@@ -248,6 +250,129 @@ TEST(Fits, WriteRefusesToOverwriteAndReportsBadFolders) {
     EXPECT_NE(std::string(e.what()).find("does not exist"), std::string::npos);
   }
 }
+
+// read_fits converts the pixels of uncompressed BITPIX 16 and -32 images itself (fits.cpp,
+// read_pixels_direct); they must be cfitsio's values bit for bit, the special floats
+// (NaN, infinities, signed zeros, subnormals) included, in the primary HDU and in an
+// extension, and across the reader's 256 KiB chunks.
+struct RawCase {
+  int bitpix;
+  double bscale, bzero;
+  bool blank;
+  bool extension;
+};
+
+// Writes an image HDU whose data bytes are exactly `bytes` (big-endian, as on disk).
+void write_raw(const std::string& path, const RawCase& c, int w, int h,
+               const std::vector<unsigned char>& bytes) {
+  int st = 0;
+  fitsfile* f = nullptr;
+  fits_create_file(&f, path.c_str(), &st);
+  long naxes[2] = {w, h};
+  if (c.extension) {
+    long none[2] = {0, 0};
+    fits_create_img(f, 8, 0, none, &st);
+  }
+  fits_create_img(f, c.bitpix, 2, naxes, &st);
+  if (c.bscale != 1.0 || c.bzero != 0.0) {
+    double bs = c.bscale, bz = c.bzero;
+    fits_write_key(f, TDOUBLE, "BSCALE", &bs, nullptr, &st);
+    fits_write_key(f, TDOUBLE, "BZERO", &bz, nullptr, &st);
+  }
+  if (c.blank) {
+    long blank = -7;
+    fits_write_key(f, TLONG, "BLANK", &blank, nullptr, &st);
+  }
+  std::vector<float> zeros(static_cast<std::size_t>(w) * h, 0.f);
+  fits_set_bscale(f, 1.0, 0.0, &st);
+  fits_write_img(f, TFLOAT, 1, static_cast<LONGLONG>(zeros.size()), zeros.data(), &st);
+  LONGLONG head = 0, data = 0, end = 0;
+  fits_get_hduaddrll(f, &head, &data, &end, &st);
+  fits_close_file(f, &st);
+  ASSERT_EQ(st, 0);
+  std::fstream io(path, std::ios::in | std::ios::out | std::ios::binary);
+  io.seekp(data);
+  io.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  ASSERT_TRUE(io.good());
+}
+
+class FitsDirectRead : public ::testing::TestWithParam<RawCase> {};
+
+TEST_P(FitsDirectRead, PixelsAreCfitsiosBitForBit) {
+  const RawCase c = GetParam();
+  const int w = 301, h = 257;  // 77357 pixels: 302 kB as floats, over one 256 KiB chunk
+  const std::size_t n = static_cast<std::size_t>(w) * h;
+  const int bpp = c.bitpix == 16 ? 2 : 4;
+  std::vector<unsigned char> bytes(n * bpp);
+  std::mt19937 rng(7);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t u = rng();
+    if (c.bitpix == -32) {
+      // Mostly ordinary values, with every special class planted.
+      const float specials[] = {std::numeric_limits<float>::quiet_NaN(),
+                                std::numeric_limits<float>::infinity(),
+                                -std::numeric_limits<float>::infinity(),
+                                0.0f,
+                                -0.0f,
+                                std::numeric_limits<float>::denorm_min(),
+                                -1e-40f,
+                                std::numeric_limits<float>::min(),
+                                std::numeric_limits<float>::max(),
+                                -123.25f};
+      float v = std::uniform_real_distribution<float>(-1e4f, 6e4f)(rng);
+      if (i % 97 < std::size(specials)) v = specials[i % 97];
+      std::memcpy(&u, &v, 4);
+      if (i % 89 == 0) u = 0x7F800001u + (rng() & 0x3FFFFFu);  // signalling NaN payloads
+    }
+    if (c.blank && i % 50 == 0) u = static_cast<std::uint16_t>(-7);
+    for (int b = 0; b < bpp; ++b) bytes[i * bpp + b] = (u >> (8 * (bpp - 1 - b))) & 0xFF;
+  }
+  TempDir dir;
+  const std::string path = dir.file("raw.fits");
+  write_raw(path, c, w, h, bytes);
+  const std::string spec = c.extension ? path + "[1]" : path;
+
+  // The reference: cfitsio's own conversion, as read_fits called it before.
+  int st = 0;
+  fitsfile* f = nullptr;
+  ASSERT_EQ(fits_open_image(&f, spec.c_str(), READONLY, &st), 0);
+  std::vector<float> ref(n);
+  long first[2] = {1, 1};
+  float nul = std::numeric_limits<float>::quiet_NaN();
+  int anynul = 0;
+  fits_read_pix(f, TFLOAT, first, static_cast<LONGLONG>(n), &nul, ref.data(), &anynul, &st);
+  fits_close_file(f, &st);
+  ASSERT_EQ(st, 0);
+
+  const FitsImage img = read_fits(spec);
+  ASSERT_EQ(img.pixels.size(), n);
+  std::size_t differ = 0, nan_count = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    differ += std::memcmp(&ref[i], img.pixels.data() + i, 4) != 0;
+    nan_count += std::isnan(ref[i]);
+  }
+  EXPECT_EQ(differ, 0u);
+  if (c.bitpix == -32 || c.blank) {
+    EXPECT_GT(nan_count, 0u);  // the special cases were there
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(RawFrameAndMasters, FitsDirectRead,
+                         ::testing::Values(RawCase{16, 1, 0, false, false},
+                                           RawCase{16, 1, 32768, false, false},  // uint16 camera
+                                           RawCase{16, 1, 32768, false, true},
+                                           RawCase{16, 2.92273835509, 3713.66692596, false, false},
+                                           RawCase{16, 1, 32768, true, false},  // BLANK
+                                           RawCase{-32, 1, 0, false, false},
+                                           RawCase{-32, 1, 0, false, true},
+                                           RawCase{-32, 0.5, 10, false, false}),
+                         [](const ::testing::TestParamInfo<RawCase>& i) {
+                           const RawCase& c = i.param;
+                           return std::string(c.bitpix == 16 ? "bitpix16" : "bitpixm32") +
+                                  (c.bzero == 32768 ? "_uint" : "") +
+                                  (c.bscale != 1 ? "_scaled" : "") + (c.blank ? "_blank" : "") +
+                                  (c.extension ? "_ext" : "");
+                         });
 
 TEST(Fits, HeaderIsCarriedOver) {
   TempDir dir;
