@@ -4,11 +4,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 
 namespace psfphot {
 namespace {
 
 constexpr int kChunk = 16;  // pixels per register-held accumulator block
+
+// 8 floats (GCC/Clang vector extension): +, -, * are the IEEE operations lane by lane.
+// (Loaded and stored with memcpy in place: functions taking or returning them would
+// change with the clone's ABI.)
+typedef float V8 __attribute__((vector_size(32)));
 
 // Running box sums (2 rad + 1 wide, zero padding) of G consecutive rows of width w
 // (input row g at in + g * stride, output row g at out[g]).
@@ -30,20 +37,42 @@ void box_rows(const float* in, std::size_t stride, float* const* out, int w, int
 
 // Interior pixels [xa, xb) of a row convolution (every tap inside the row), in chunks of
 // kChunk pixels held in registers; returns the first pixel not done (the caller finishes
-// the row). Each pixel sums 0 + tap 0 + tap 1 + ... in that order.
+// the row). Each pixel sums 0 + tap 0 + tap 1 + ... in that order. Written with GCC/Clang
+// vector types because the plain loop nest was vectorised across the taps, with shuffles and
+// spills (1.6x slower); the operations per pixel are the same.
 PSFPHOT_VECTOR_CLONES int row_taps_interior(const float* in, float* o, int xa, int xb,
                                             const float* k, int rad) {
   int x = xa;
   for (; x + kChunk <= xb; x += kChunk) {
-    float acc[kChunk] = {};
+    V8 a0 = {}, a1 = {};
     for (int i = -rad; i <= rad; ++i) {
       const float kv = k[i + rad];
       const float* src = in + x + i;
-      for (int l = 0; l < kChunk; ++l) acc[l] += kv * src[l];
+      V8 s0, s1;
+      std::memcpy(&s0, src, sizeof s0);
+      std::memcpy(&s1, src + 8, sizeof s1);
+      a0 += kv * s0;
+      a1 += kv * s1;
     }
-    std::copy(acc, acc + kChunk, o + x);
+    std::memcpy(o + x, &a0, sizeof a0);
+    std::memcpy(o + x + 8, &a1, sizeof a1);
   }
   return x;
+}
+
+// Non-finite pixels and those with an `excl` bit in m (if given) become 0, without a
+// branch per pixel so that the loop vectorises (|v| <= FLT_MAX is false for NaN and inf).
+PSFPHOT_VECTOR_CLONES void clean_pixels(const float* r, const MaskBits* m, MaskBits excl, float* o,
+                                        int w) {
+  constexpr float kMax = std::numeric_limits<float>::max();
+  if (m) {
+    for (int x = 0; x < w; ++x) {
+      const bool bad = !(std::fabs(r[x]) <= kMax) || (m[x] & excl) != 0;
+      o[x] = bad ? 0.f : r[x];
+    }
+  } else {
+    for (int x = 0; x < w; ++x) o[x] = std::fabs(r[x]) <= kMax ? r[x] : 0.f;
+  }
 }
 
 // One output row: sum over the n rows g[j] with taps kt[j] (in order from 0), then minus
@@ -122,13 +151,8 @@ SmoothRowStreamer::SmoothRowStreamer(ImageView<const float> image, ImageView<con
 
 // Excluded and non-finite pixels count as 0.
 void SmoothRowStreamer::clean_row(int y, float* o) const {
-  const int w = image_.width();
-  const float* r = image_.row(y);
-  const MaskBits* m = mask_.empty() ? nullptr : mask_.row(y);
-  for (int x = 0; x < w; ++x) {
-    const bool bad = !std::isfinite(r[x]) || (m && (m[x] & exclude_bits_));
-    o[x] = bad ? 0.f : r[x];
-  }
+  clean_pixels(image_.row(y), mask_.empty() ? nullptr : mask_.row(y), exclude_bits_, o,
+               image_.width());
 }
 
 // The input rows are convolved horizontally (and box-summed) once each, in order, into rings
