@@ -295,6 +295,9 @@ Background estimate_background(ImageView<const float> image, ImageView<const Mas
   const int nx = (w + m - 1) / m, ny = (h + m - 1) / m;
   Image<float> lev(nx, ny), rms(nx, ny);
   Image<std::uint8_t> good(nx, ny, 0);
+  // A local copy: read through cfg, the bits were reloaded for every pixel (the stores to v
+  // might have changed them, as far as the compiler knew).
+  const MaskBits excl = cfg.exclude_bits;
 #pragma omp parallel
   {
     std::vector<float> v;
@@ -318,7 +321,7 @@ Background estimate_background(ImageView<const float> image, ImageView<const Mas
           const MaskBits* mr = mask.row(y);
           for (int x = x0; x < x1; ++x) {
             v[nv] = r[x];
-            nv += std::isfinite(r[x]) && !(mr[x] & cfg.exclude_bits);
+            nv += std::isfinite(r[x]) && !(mr[x] & excl);
           }
         }
       }

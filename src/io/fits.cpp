@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <algorithm>
-#include <bit>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -15,6 +14,8 @@
 #include <limits>
 #include <memory>
 #include <regex>
+
+#include "fits_pixels.hpp"
 
 namespace psfphot::io {
 namespace {
@@ -193,7 +194,6 @@ bool read_pixels_direct(fitsfile* f, const std::string& spec, const FitsImage& i
   constexpr std::size_t kChunkBytes = std::size_t(256) << 10;
   std::vector<unsigned char> buf(kChunkBytes);
   const std::size_t per_chunk = kChunkBytes / bpp;
-  const bool scaled = img.bscale != 1.0 || img.bzero != 0.0;
   for (std::size_t done = 0; done < n;) {
     const std::size_t m = std::min(per_chunk, n - done);
     const std::size_t bytes = m * bpp;
@@ -206,29 +206,10 @@ bool read_pixels_direct(fitsfile* f, const std::string& spec, const FitsImage& i
         throw FitsError(spec, "cannot read pixel data (file truncated or being replaced?)");
       got += static_cast<std::size_t>(r);
     }
-    float* o = dst + done;
-    const unsigned char* b = buf.data();
-    if (img.bitpix == 16) {
-      if (scaled) {
-        const double sc = img.bscale, z = img.bzero;
-        for (std::size_t i = 0; i < m; ++i) {
-          const auto v = static_cast<std::int16_t>((b[2 * i] << 8) | b[2 * i + 1]);
-          o[i] = static_cast<float>(v * sc + z);
-        }
-      } else {
-        for (std::size_t i = 0; i < m; ++i)
-          o[i] = static_cast<float>(static_cast<std::int16_t>((b[2 * i] << 8) | b[2 * i + 1]));
-      }
-    } else {
-      for (std::size_t i = 0; i < m; ++i) {
-        std::uint32_t u;
-        std::memcpy(&u, b + 4 * i, 4);
-        u = __builtin_bswap32(u);
-        const std::uint32_t e = u & 0x7F800000u;
-        u = e == 0x7F800000u ? 0x7FC00000u : (e == 0 ? 0u : u);
-        o[i] = std::bit_cast<float>(u);
-      }
-    }
+    if (img.bitpix == 16)
+      detail::be_int16_to_float(buf.data(), m, img.bscale, img.bzero, dst + done);
+    else
+      detail::be_float32_to_float(buf.data(), m, dst + done);
     done += m;
   }
   return true;

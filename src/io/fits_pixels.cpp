@@ -1,0 +1,35 @@
+#include "fits_pixels.hpp"
+
+#include <bit>
+#include <cstdint>
+#include <cstring>
+
+#include "psfphot/core/simd.hpp"
+
+namespace psfphot::io::detail {
+
+PSFPHOT_VECTOR_CLONES void be_int16_to_float(const unsigned char* b, std::size_t n, double bscale,
+                                             double bzero, float* o) {
+  if (bscale != 1.0 || bzero != 0.0) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto v = static_cast<std::int16_t>((b[2 * i] << 8) | b[2 * i + 1]);
+      o[i] = static_cast<float>(v * bscale + bzero);
+    }
+  } else {
+    for (std::size_t i = 0; i < n; ++i)
+      o[i] = static_cast<float>(static_cast<std::int16_t>((b[2 * i] << 8) | b[2 * i + 1]));
+  }
+}
+
+PSFPHOT_VECTOR_CLONES void be_float32_to_float(const unsigned char* b, std::size_t n, float* o) {
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t u;
+    std::memcpy(&u, b + 4 * i, 4);
+    u = __builtin_bswap32(u);
+    const std::uint32_t e = u & 0x7F800000u;
+    u = e == 0x7F800000u ? 0x7FC00000u : (e == 0 ? 0u : u);
+    o[i] = std::bit_cast<float>(u);
+  }
+}
+
+}  // namespace psfphot::io::detail
