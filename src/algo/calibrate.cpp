@@ -18,8 +18,10 @@ namespace {
 
 // Fills out.response (already sized, may share flat's buffer: each pixel is read before
 // it is written), out.invalid, out.norm, out.n_invalid.
-void normalise_into(ImageView<const float> flat, FlatNorm how, NormalisedFlat& out) {
-  out.invalid = Image<MaskBits>(flat.width(), flat.height(), 0);
+void normalise_into(ImageView<const float> flat, FlatNorm how, NormalisedFlat& out,
+                    bool with_invalid_mask) {
+  if (with_invalid_mask) out.invalid = Image<MaskBits>(flat.width(), flat.height(), 0);
+  MaskBits* const inv_px = with_invalid_mask ? out.invalid.data() : nullptr;
   // The good pixels are copied only for the median: for max and mean the copy (a
   // frame-sized buffer, page faults included) cost more than the rest of the pass.
   std::vector<float> good;
@@ -84,7 +86,7 @@ void normalise_into(ImageView<const float> flat, FlatNorm how, NormalisedFlat& o
         out.response(x, y) = r[x] * inv;
       } else {
         out.response(x, y) = std::numeric_limits<float>::quiet_NaN();
-        out.invalid(x, y) = mask::kFlatInvalid;
+        if (inv_px) inv_px[static_cast<std::size_t>(y) * flat.width() + x] = mask::kFlatInvalid;
         ++n_invalid;  // integer reduction: order-independent, deterministic
       }
     }
@@ -97,14 +99,14 @@ void normalise_into(ImageView<const float> flat, FlatNorm how, NormalisedFlat& o
 NormalisedFlat normalise_flat(ImageView<const float> flat, FlatNorm how) {
   NormalisedFlat out;
   out.response = Image<float>(flat.width(), flat.height());
-  normalise_into(flat, how, out);
+  normalise_into(flat, how, out, true);
   return out;
 }
 
-NormalisedFlat normalise_flat(Image<float>&& flat, FlatNorm how) {
+NormalisedFlat normalise_flat(Image<float>&& flat, FlatNorm how, bool with_invalid_mask) {
   NormalisedFlat out;
   out.response = std::move(flat);
-  normalise_into(out.response.cview(), how, out);
+  normalise_into(out.response.cview(), how, out, with_invalid_mask);
   return out;
 }
 

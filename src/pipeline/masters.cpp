@@ -150,7 +150,11 @@ Masters load_masters(const std::string& master_dark, const std::vector<std::stri
   }
   if (!flat.empty()) {
     try {
-      m.flat = normalise_flat(std::move(flat), cfg.calibration.flat_norm);  // in its own buffer
+      // In its own buffer, without the invalid-pixel mask: nothing downstream reads it
+      // (calibration masks flat-invalid pixels from the response's NaN), and it was a
+      // frame-sized image to fill, fault in and send to every rank.
+      m.flat = normalise_flat(std::move(flat), cfg.calibration.flat_norm,
+                              /*with_invalid_mask=*/false);
     } catch (const CalibrationError& e) {
       throw CalibrationError(m.flat_source + ": " + e.what());
     }

@@ -48,7 +48,8 @@ class CalibrationError : public std::runtime_error {
 // A flat normalised to 1 (flat / norm) and the mask of its invalid pixels.
 struct NormalisedFlat {
   Image<float> response;    // flat / norm; NaN where invalid
-  Image<MaskBits> invalid;  // mask::kFlatInvalid where flat <= 0 or non-finite
+  Image<MaskBits> invalid;  // mask::kFlatInvalid where flat <= 0 or non-finite (or empty,
+                            // when not asked for: see below)
   double norm = 1.0;        // the value divided by
   std::size_t n_invalid = 0;
 };
@@ -56,7 +57,9 @@ NormalisedFlat normalise_flat(ImageView<const float> flat, FlatNorm how);
 // The same, normalising the flat in its own buffer (which becomes `response`): bit-identical
 // to the overload above, without a second frame-sized image (a first touch that costs more
 // than the pass itself where page faults are expensive, docs/performance.md).
-NormalisedFlat normalise_flat(Image<float>&& flat, FlatNorm how);
+// with_invalid_mask = false leaves `invalid` empty: calibrate() finds the invalid pixels from
+// the response's NaN and never reads it, so the pipeline's masters skip the frame-sized mask.
+NormalisedFlat normalise_flat(Image<float>&& flat, FlatNorm how, bool with_invalid_mask = true);
 
 struct CalibrationInputs {
   ImageView<const float> dark;  // empty view = no dark

@@ -15,8 +15,8 @@ namespace psfphot::pipeline {
 struct Masters {
   Image<float> dark;  // empty = no dark
   double dark_exptime_s = std::numeric_limits<double>::quiet_NaN();
-  std::string dark_source;  // file(s) it came from, for messages
-  std::optional<NormalisedFlat> flat;
+  std::string dark_source;             // file(s) it came from, for messages
+  std::optional<NormalisedFlat> flat;  // from load_masters: without the `invalid` mask
   std::string flat_source;
   Image<MaskBits> user_mask;  // mask FITS as bits (kUserBackground | kUserDetect); empty = none
   std::string mask_source;

@@ -29,8 +29,9 @@ struct FrameProducts {
 FrameResult process_frame(std::int64_t frame_id, const std::string& path, const FrameConfig& cfg,
                           const Masters& masters, FrameProducts* keep = nullptr);
 
-// The same for masters used by this one frame only (psfphot frame): their dark and the flat's
-// invalid-pixel mask are freed as soon as the frame is calibrated (the flat's response stays:
+// The same for masters used by this one frame only (psfphot frame): their dark (and the
+// flat's invalid-pixel mask, if the masters have one) is freed as soon as the frame is
+// calibrated (the flat's response stays:
 // the photometry's photon noise uses it), so the frame's later images (the background
 // RMS map, ...) reuse that memory (core/image.hpp, MappedBufferPool) instead of first-touching
 // fresh pages. Same result; `masters` keeps its flat response, user mask and sources afterwards.

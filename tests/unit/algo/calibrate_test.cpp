@@ -440,6 +440,23 @@ TEST(CalibrateTest, FlatNormalisedInItsOwnBufferGivesTheSameBytes) {
     EXPECT_EQ(0, std::memcmp(ip.response.data(), ref.response.data(),
                              ref.response.size() * sizeof(float)));
     EXPECT_EQ(0, std::memcmp(ip.invalid.data(), ref.invalid.data(), ref.invalid.size()));
+    // Without the invalid mask (the pipeline's masters): the same response, norm and count,
+    // and calibration masks the same pixels from the response alone.
+    const NormalisedFlat lean = normalise_flat(flat.clone(), how, /*with_invalid_mask=*/false);
+    EXPECT_TRUE(lean.invalid.empty());
+    EXPECT_EQ(lean.norm, ref.norm);
+    EXPECT_EQ(lean.n_invalid, ref.n_invalid);
+    EXPECT_EQ(0, std::memcmp(lean.response.data(), ref.response.data(),
+                             ref.response.size() * sizeof(float)));
+    Image<float> raw(w, h, 100.f);
+    CalibrationInputs with_mask, without_mask;
+    with_mask.flat = &ref;
+    without_mask.flat = &lean;
+    const CalibratedImage a = calibrate(raw.cview(), 10.0, kNaN, with_mask, CalibrationConfig{});
+    const CalibratedImage b = calibrate(raw.cview(), 10.0, kNaN, without_mask, CalibrationConfig{});
+    EXPECT_EQ(b.n_flat_invalid, 2u);
+    EXPECT_EQ(0, std::memcmp(a.mask.data(), b.mask.data(), a.mask.size()));
+    EXPECT_EQ(0, std::memcmp(a.pixels.data(), b.pixels.data(), a.pixels.size() * sizeof(float)));
   }
 }
 
