@@ -2,8 +2,11 @@
 // FITS input/output with cfitsio (https://heasarc.gsfc.nasa.gov/fitsio/).
 //
 // Reading: a 2-D image HDU of any BITPIX (8, 16, 32, 64, -32, -64) is returned as float
-// ADU with BZERO/BSCALE applied by cfitsio (uint16 cameras with BZERO 32768 included);
-// integer BLANK values become NaN. The HDU is chosen with cfitsio's extended file-name
+// ADU with BZERO/BSCALE applied as cfitsio applies them (uint16 cameras with BZERO 32768
+// included); integer BLANK values become NaN; for BITPIX -32, NaN and infinities become NaN
+// and subnormals +0 (cfitsio's null check). Uncompressed BITPIX 16 and -32 images are read
+// from the file and converted by psfphot itself (faster; the same values bit for bit), all
+// others through cfitsio. The HDU is chosen with cfitsio's extended file-name
 // syntax: "file.fits" (first HDU holding an image), "file.fits[1]" (HDU number, 0 =
 // primary), "file.fits[SCI]" (EXTNAME). Tile-compressed images (fpack, .fz) are read
 // transparently. Coordinates stay 0-based: FITS pixel (1,1) is Image(0,0).
