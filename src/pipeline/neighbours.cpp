@@ -71,7 +71,7 @@ struct Found {
 
 void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<double>& x0,
                       std::vector<double>& y0, std::vector<double>& sig,
-                      std::vector<std::uint32_t>& base) {
+                      std::vector<std::uint32_t>& base, std::vector<char>& extended) {
   const auto& pc = c.cfg.photometry;
   const auto& d = c.cfg.detection;
   const auto img = c.frame.pixels.cview();
@@ -85,8 +85,8 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
   const auto& usable = index.usable;
   std::vector<std::ptrdiff_t> bright;
   for (std::ptrdiff_t j = 0; j < n; ++j)
-    if (usable[j] && fits[j].flux_err > 0 && fits[j].flux / fits[j].flux_err >= 20.0 &&
-        !(fits[j].flags & star_flag::kSaturated))
+    if (usable[j] && !extended[j] && fits[j].flux_err > 0 &&
+        fits[j].flux / fits[j].flux_err >= 20.0 && !(fits[j].flags & star_flag::kSaturated))
       bright.push_back(j);
 
   PeakConfig pk = d.peaks;
@@ -219,6 +219,7 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
     y0.push_back(s.centroid_y);
     sig.push_back(f.sigma);
     base.push_back(f.star.flags);
+    extended.push_back(0);
     c.stars.push_back(f.star);
     taken.push_back({s.centroid_x, s.centroid_y});
   }

@@ -15,16 +15,16 @@
 
 namespace psfphot::pipeline {
 
-// Around every well-measured star with S/N >= 20, a box of the frame has every fitted model
-// subtracted and is searched with the detection settings; a peak is kept when it is
-// significant against the sky noise plus the photon noise of the subtracted light (needs
-// c.gain > 0), passes the hot-pixel test on the residual, has no saturated or unusable pixel
+// Around every well-measured star with S/N >= 20 (converged, not marked `extended`), a box of the
+// frame has every fitted model subtracted and is searched with the detection settings; a peak is
+// kept when it is significant against the sky noise plus the photon noise of the subtracted light
+// (needs c.gain > 0), passes the hot-pixel test on the residual, has no saturated or unusable pixel
 // within 2 sigma, and lies >= 2 px from every fitted star. Found stars are appended to
 // c.stars (ids after the others, flag kFoundInResidual) and to the vectors, with a first fit
-// on the box's residual.
+// on the box's residual (and 0 to `extended`).
 void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<double>& x0,
                       std::vector<double>& y0, std::vector<double>& sig,
-                      std::vector<std::uint32_t>& base);
+                      std::vector<std::uint32_t>& base, std::vector<char>& extended);
 
 // One neighbour pass: star i is refitted from (x0, y0) with the previous pass's models of
 // its neighbours subtracted (star j counts when its model reaches i's stamp: distance below
