@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "psf_stamp.hpp"
 #include "psfphot/algo/centroid.hpp"
 #include "psfphot/algo/gaussian_psf.hpp"
 #include "psfphot/core/star.hpp"
@@ -14,14 +15,9 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-struct Stamp {
-  int x0 = 0, y0 = 0, nx = 0, ny = 0;
-  std::vector<double> data, sky_var;
-  std::vector<double> gain;  // effective e-/ADU per pixel (0: no photon-noise term)
-  bool any_gain = false;
-  std::vector<char> use;
-  std::uint32_t flags = 0;
-};
+}  // namespace
+
+namespace detail {
 
 Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
                 ImageView<const MaskBits> mask, const PixelGain& gain, double x, double y,
@@ -98,6 +94,15 @@ void profiles(const Stamp& s, double x, double y, double sigma, bool integrate, 
     sampled_profile(y, sigma, s.y0, s.ny, derivs, py);
   }
 }
+
+}  // namespace detail
+
+namespace {
+
+using detail::cut_stamp;
+using detail::profiles;
+using detail::Stamp;
+using detail::subtract_neighbours;
 
 // Fixed-position amplitude: f = sum(w d p) / sum(w p^2), w from sky (+ star) variance.
 PsfFit amplitude(const Stamp& s, double x, double y, double sigma, const PhotometryConfig& cfg) {

@@ -340,6 +340,15 @@ class PhotometryStep : public Step {
         fits = refit_with_neighbours(c, img, rms, msk, x0, y0, sig, fits, moved);
         if (std::none_of(moved.begin(), moved.end(), [](char m) { return m != 0; })) break;
       }
+      // Blended pairs that made one peak: split, then the passes settle around them.
+      if (pc.neighbour_passes > 0) {
+        std::fill(moved.begin(), moved.end(), 0);
+        if (split_blends(c, fits, x0, y0, sig, base, extended, moved) > 0)
+          for (int pass = 0; pass < pc.neighbour_passes; ++pass) {
+            fits = refit_with_neighbours(c, img, rms, msk, x0, y0, sig, fits, moved);
+            if (std::none_of(moved.begin(), moved.end(), [](char m) { return m != 0; })) break;
+          }
+      }
     }
     // A star found in the residual must survive its final fit on the frame: converged,
     // positive and above the detection threshold in S/N; otherwise it was a residual
