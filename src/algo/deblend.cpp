@@ -31,9 +31,12 @@ struct JointFit {
 // one star. One and two components go through the same code, so their chi^2 compare.
 // Converged when no position moves by more than 1e-3 px: enough for a test whose split
 // components are refitted by the neighbour passes afterwards.
-template <int K>
+// `give_up(components, iteration)` ends the fit early (not converged) when the answer can
+// no longer be accepted, e.g. a split whose components collapse onto one star.
+template <int K, typename GiveUp>
 JointFit<K> fit_joint(const Stamp& s, std::array<Component, K>& c, double sigma,
-                      const PhotometryConfig& cfg, double x_ref, double y_ref, double max_move) {
+                      const PhotometryConfig& cfg, double x_ref, double y_ref, double max_move,
+                      GiveUp give_up) {
   constexpr int k = K;
   std::array<Profile1D, K> px, py;
   Eigen::Matrix<double, 3 * K, 3 * K> A;
@@ -92,6 +95,7 @@ JointFit<K> fit_joint(const Stamp& s, std::array<Component, K>& c, double sigma,
       out.converged = true;
       break;
     }
+    if (give_up(c, it)) return out;
   }
   if (!out.converged) return out;
   out.chi2 = accumulate();
@@ -144,7 +148,8 @@ SplitResult try_split(ImageView<const float> image, ImageView<const float> rms,
     }
   if (!(den > 0) || !(num > 0)) return res;
   std::array<Component, 1> one{{{num / den, x, y}}};
-  const JointFit<1> f1 = fit_joint<1>(s, one, sigma_px, cfg, x, y, 2.0);
+  auto never = [](const auto&, int) { return false; };
+  const JointFit<1> f1 = fit_joint<1>(s, one, sigma_px, cfg, x, y, 2.0, never);
   if (!f1.converged) return res;
 
   // The axis of the pair: a pair fitted as one leaves positive residual lobes along it,
@@ -167,7 +172,17 @@ SplitResult try_split(ImageView<const float> image, ImageView<const float> rms,
   const double h = 0.75 * sigma_px, cx = h * std::cos(theta), cy = h * std::sin(theta);
   std::array<Component, 2> two{{{0.5 * one[0].F, one[0].x + cx, one[0].y + cy},
                                 {0.5 * one[0].F, one[0].x - cx, one[0].y - cy}}};
-  const JointFit<2> f2 = fit_joint<2>(s, two, sigma_px, cfg, one[0].x, one[0].y, 3.0 * sigma_px);
+  // On a single star the two components collapse onto each other or one fades away; after
+  // a few iterations such a fit cannot end in an accepted split (the thresholds below with a
+  // margin of 2), so it stops there instead of running out its iterations.
+  auto hopeless = [&](const std::array<Component, 2>& c, int it) {
+    if (it < 4) return false;
+    const double sep = std::hypot(c[0].x - c[1].x, c[0].y - c[1].y);
+    const double ratio = std::min(c[0].F, c[1].F) / std::max(c[0].F, c[1].F);
+    return sep < 0.5 * sc.min_sep_sigma * sigma_px || ratio < 0.5 * sc.min_flux_ratio;
+  };
+  const JointFit<2> f2 =
+      fit_joint<2>(s, two, sigma_px, cfg, one[0].x, one[0].y, 3.0 * sigma_px, hopeless);
   if (!f2.converged) return res;
   res.dchi2 = f1.chi2 - f2.chi2;
   const double sep = std::hypot(two[0].x - two[1].x, two[0].y - two[1].y);
@@ -198,7 +213,8 @@ std::array<PsfFit, 2> refit_pair(ImageView<const float> image, ImageView<const f
   if (s.flags & star_flag::kSaturated) return out;
   detail::subtract_neighbours(s, neighbours, cfg);
   std::array<Component, 2> two{{{a.flux, a.x, a.y}, {b.flux, b.x, b.y}}};
-  const JointFit<2> f = fit_joint<2>(s, two, sigma_px, cfg, mx, my, 3.0 * sigma_px);
+  const JointFit<2> f = fit_joint<2>(s, two, sigma_px, cfg, mx, my, 3.0 * sigma_px,
+                                     [](const auto&, int) { return false; });
   if (!f.converged) return out;
   out[0] = component_fit(two[0], f, 0, sigma_px, s.flags);
   out[1] = component_fit(two[1], f, 1, sigma_px, s.flags);
