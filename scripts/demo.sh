@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Demo on a fresh Debian 12 machine, no data needed: install, build, simulate a small
 # night (raw frames + darks + flats + truth), run the main job on two MPI ranks into one
-# HDF5 catalogue, then show what is in it and score one frame against the truth.
+# HDF5 catalogue, then show what is in it and score one of its frames against the truth.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -26,9 +26,5 @@ with h5py.File(sys.argv[1], "r") as f:
               f"PSF sigma {r['psf_sigma_px']:.2f} px  sky {r['sky_adu']:.1f} ADU  {r['total_ms']:.0f} ms")
 PY
 echo
-echo "== frame 0 against the simulator's truth (psfphot score) =="
-$P master dark "$DEMO"/darks/*.fits -o "$DEMO/master_dark.fits" --overwrite >/dev/null
-$P master flat "$DEMO"/flats/*.fits --dark "$DEMO/master_dark.fits" -o "$DEMO/master_flat.fits" --overwrite >/dev/null
-$P frame "$DEMO/science/sci_0000.fits" --dark "$DEMO/master_dark.fits" --flat "$DEMO/master_flat.fits" \
-  -o "$DEMO/frame0.csv" --overwrite >/dev/null
-$P score "$DEMO/frame0.csv" "$DEMO/truth/sci_0000.csv"
+echo "== frame 0 of the catalogue against the simulator's truth (psfphot score) =="
+$P score "$DEMO/catalogue.h5" "$DEMO/truth/sci_0000.csv" --frame sci_0000

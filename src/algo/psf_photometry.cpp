@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "psf_stamp.hpp"
 #include "psfphot/algo/centroid.hpp"
 #include "psfphot/algo/gaussian_psf.hpp"
 #include "psfphot/core/star.hpp"
@@ -14,14 +15,9 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-struct Stamp {
-  int x0 = 0, y0 = 0, nx = 0, ny = 0;
-  std::vector<double> data, sky_var;
-  std::vector<double> gain;  // effective e-/ADU per pixel (0: no photon-noise term)
-  bool any_gain = false;
-  std::vector<char> use;
-  std::uint32_t flags = 0;
-};
+}  // namespace
+
+namespace detail {
 
 Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
                 ImageView<const MaskBits> mask, const PixelGain& gain, double x, double y,
@@ -98,6 +94,15 @@ void profiles(const Stamp& s, double x, double y, double sigma, bool integrate, 
     sampled_profile(y, sigma, s.y0, s.ny, derivs, py);
   }
 }
+
+}  // namespace detail
+
+namespace {
+
+using detail::cut_stamp;
+using detail::profiles;
+using detail::Stamp;
+using detail::subtract_neighbours;
 
 // Fixed-position amplitude: f = sum(w d p) / sum(w p^2), w from sky (+ star) variance.
 PsfFit amplitude(const Stamp& s, double x, double y, double sigma, const PhotometryConfig& cfg) {
@@ -226,6 +231,30 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
   return out;
 }
 
+// Drops stamp pixels whose residual against the model F p(x, y; sigma) exceeds
+// clip_sigma times the pixel's expected noise, only beyond `min_r_px` of (x, y); returns
+// how many were dropped.
+int clip_outliers(Stamp& s, double F, double x, double y, double sigma, double min_r_px,
+                  const PhotometryConfig& cfg) {
+  Profile1D px, py;
+  profiles(s, x, y, sigma, cfg.integrate_pixels, false, px, py);
+  int dropped = 0;
+  for (int j = 0; j < s.ny; ++j)
+    for (int i = 0; i < s.nx; ++i) {
+      const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
+      if (!s.use[k]) continue;
+      if (min_r_px > 0 && std::hypot(s.x0 + i - x, s.y0 + j - y) <= min_r_px) continue;
+      const double m = F * px.value[i] * py.value[j];
+      double var = s.sky_var[k];
+      if (s.gain[k] > 0) var += std::max(m, 0.0) / s.gain[k];
+      if (std::abs(s.data[k] - m) > cfg.clip_sigma * std::sqrt(var)) {
+        s.use[k] = 0;
+        ++dropped;
+      }
+    }
+  return dropped;
+}
+
 // Pixels whose residual exceeds clip_sigma times its expected noise (an unstable hot
 // pixel, a cosmic-ray hit, an undetected neighbour's core) are dropped and the fit
 // repeated: one bad pixel must not pull a bright star's position by many sigmas.
@@ -233,23 +262,23 @@ PsfFit gauss_newton(Stamp& s, double x0, double y0, double sigma0, const Photome
                     bool fit_sigma) {
   PsfFit f = gauss_newton_once(s, x0, y0, sigma0, cfg, fit_sigma);
   if (!(cfg.clip_sigma > 0)) return f;
+  if (!f.converged) {
+    // A bright outlier in the wings (a hot pixel 5 px from an S/N 300 star) can drag the
+    // fit around without letting it settle, so the clipping below, which needs a
+    // converged model, never runs. Judge the wings against the model at the start
+    // instead: beyond 1.5 sigma a start off by a few tenths of a pixel leaves residuals
+    // of a few sigma at most, well under clip_sigma, so only true outliers go.
+    const PsfFit a = amplitude(s, x0, y0, sigma0, cfg);
+    if (std::isfinite(a.flux) && a.flux > 0 &&
+        clip_outliers(s, a.flux, x0, y0, sigma0, 1.5 * sigma0, cfg) > 0) {
+      PsfFit g = gauss_newton_once(s, x0, y0, sigma0, cfg, fit_sigma);
+      if (!g.converged) return f;
+      g.flags |= star_flag::kClippedPixel;
+      f = g;
+    }
+  }
   for (int round = 0; round < 2 && f.converged; ++round) {
-    Profile1D px, py;
-    profiles(s, f.x, f.y, f.sigma, cfg.integrate_pixels, false, px, py);
-    int dropped = 0;
-    for (int j = 0; j < s.ny; ++j)
-      for (int i = 0; i < s.nx; ++i) {
-        const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
-        if (!s.use[k]) continue;
-        const double m = f.flux * px.value[i] * py.value[j];
-        double var = s.sky_var[k];
-        if (s.gain[k] > 0) var += std::max(m, 0.0) / s.gain[k];
-        if (std::abs(s.data[k] - m) > cfg.clip_sigma * std::sqrt(var)) {
-          s.use[k] = 0;
-          ++dropped;
-        }
-      }
-    if (!dropped) break;
+    if (!clip_outliers(s, f.flux, f.x, f.y, f.sigma, 0.0, cfg)) break;
     PsfFit g = gauss_newton_once(s, f.x, f.y, f.sigma, cfg, fit_sigma);
     if (!g.converged) break;
     g.flags |= f.flags | star_flag::kClippedPixel;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <stdexcept>
+#include <string>
 #include <tuple>
 #include <utility>
 
@@ -73,6 +74,7 @@ struct Context {
   const std::vector<bool>& clean;
   const std::vector<StarBound>& simple;
   const std::vector<StarBound>& full;
+  const std::vector<StarBound>& literal;
 };
 
 template <typename InBin>
@@ -80,7 +82,7 @@ ScoreBin make_bin(double lo, double hi, const Context& c, InBin in_bin) {
   ScoreBin b;
   b.snr_min = lo;
   b.snr_max = hi;
-  std::vector<double> dxs, dys, cb_simple, cb_full, ratios, fb_simple, fb_full;
+  std::vector<double> dxs, dys, cb_simple, cb_full, cb_lit, ratios, fb_simple, fb_full, fb_lit;
   double sum_dx2 = 0, sum_dy2 = 0;  // in truth-index order: deterministic
   double sum_b2 = 0, sum_z2 = 0;    // own-bound sums (centroid_ideal / _over_own_bound)
   for (std::size_t i = 0; i < c.truth.size(); ++i) {
@@ -101,6 +103,7 @@ ScoreBin make_bin(double lo, double hi, const Context& c, InBin in_bin) {
     sum_dy2 += dy * dy;
     cb_simple.push_back(c.simple[i].axis_px());
     cb_full.push_back(c.full[i].axis_px());
+    cb_lit.push_back(c.literal[i].axis_px());
     const double b_i = c.full[i].axis_px();
     sum_b2 += b_i * b_i;
     sum_z2 += (dx * dx + dy * dy) / (2 * b_i * b_i);
@@ -109,6 +112,7 @@ ScoreBin make_bin(double lo, double hi, const Context& c, InBin in_bin) {
       ratios.push_back(m.flux_adu / c.truth[i].flux_adu);
       fb_simple.push_back(c.simple[i].flux_frac);
       fb_full.push_back(c.full[i].flux_frac);
+      fb_lit.push_back(c.literal[i].flux_frac);
     }
   }
   b.completeness = ratio_or_nan(b.n_matched, b.n_true);
@@ -122,6 +126,8 @@ ScoreBin make_bin(double lo, double hi, const Context& c, InBin in_bin) {
   b.centroid_bound_simple_px = median_finite(cb_simple);
   b.centroid_bound_full_px = median_finite(cb_full);
   b.centroid_rms_over_bound = b.centroid_rms_px / b.centroid_bound_full_px;
+  b.centroid_bound_literal_px = median_finite(cb_lit);
+  b.centroid_rms_over_bound_literal = b.centroid_rms_px / b.centroid_bound_literal_px;
   b.centroid_ideal_over_bound =
       b.n_errors ? std::sqrt(sum_b2 / n) / b.centroid_bound_full_px : kNaN;
   b.centroid_rms_over_own_bound = b.n_errors ? std::sqrt(sum_z2 / n) : kNaN;
@@ -131,10 +137,17 @@ ScoreBin make_bin(double lo, double hi, const Context& c, InBin in_bin) {
   b.flux_bound_simple = median_finite(fb_simple);
   b.flux_bound_full = median_finite(fb_full);
   b.flux_scatter_over_bound = b.flux_scatter / b.flux_bound_full;
+  b.flux_bound_literal = median_finite(fb_lit);
+  b.flux_scatter_over_bound_literal = b.flux_scatter / b.flux_bound_literal;
   return b;
 }
 
-void validate(const ScoreFrame& frame, const ScoreConfig& cfg) {
+void validate(const std::vector<ScoreTruthStar>& truth, const ScoreFrame& frame,
+              const ScoreConfig& cfg) {
+  for (std::size_t i = 0; i < truth.size(); ++i)
+    if (!(truth[i].flat_response > 0) || !std::isfinite(truth[i].flat_response))
+      throw std::invalid_argument("score: truth star " + std::to_string(i) +
+                                  ": flat_response must be a finite number > 0");
   if (!(cfg.match_radius_px > 0)) throw std::invalid_argument("score: match radius must be > 0 px");
   if (!(frame.width > 0 && frame.height > 0))
     throw std::invalid_argument("score: frame width and height must be > 0");
@@ -238,7 +251,7 @@ double snr_at_half_completeness(const std::vector<double>& snr, const std::vecto
 ScoreReport score_catalogue(const std::vector<ScoreTruthStar>& truth, const ScoreFrame& frame,
                             const std::vector<ScoreMeasuredStar>& measured,
                             const ScoreConfig& cfg) {
-  validate(frame, cfg);
+  validate(truth, frame, cfg);
   ScoreReport r;
   r.n_true = static_cast<long>(truth.size());
   r.n_measured = static_cast<long>(measured.size());
@@ -256,11 +269,19 @@ ScoreReport score_catalogue(const std::vector<ScoreTruthStar>& truth, const Scor
   r.truth_clean = classify_clean(truth, frame, cfg);
   r.truth_bound_simple.resize(truth.size());
   r.truth_bound_full.resize(truth.size());
+  r.truth_bound_literal.resize(truth.size());
   for (std::size_t i = 0; i < truth.size(); ++i) {
     const ScoreTruthStar& s = truth[i];
     r.truth_bound_simple[i] = simple_bound(s.snr, s.psf_sigma_px);
-    r.truth_bound_full[i] = full_bound(s.flux_adu, s.x, s.y, s.psf_sigma_px, s.sky_var_adu2,
-                                       frame.gain_e_per_adu, cfg.stamp_radius_sigma);
+    // A calibrated pixel of response f holds value * gain * f electrons: the star's photon
+    // variance there is F p_i / (gain f) in calibrated ADU^2 (docs/score.md).
+    r.truth_bound_full[i] =
+        full_bound(s.flux_adu, s.x, s.y, s.psf_sigma_px, s.sky_var_adu2,
+                   frame.gain_e_per_adu * s.flat_response, cfg.stamp_radius_sigma);
+    r.truth_bound_literal[i] =
+        s.flat_response == 1.0 ? r.truth_bound_full[i]
+                               : full_bound(s.flux_adu, s.x, s.y, s.psf_sigma_px, s.sky_var_adu2,
+                                            frame.gain_e_per_adu, cfg.stamp_radius_sigma);
   }
 
   std::vector<bool> matched_meas(measured.size(), false);
@@ -300,8 +321,13 @@ ScoreReport score_catalogue(const std::vector<ScoreTruthStar>& truth, const Scor
   r.snr_at_50pct_completeness = snr_at_half_completeness(snr, detected, cfg);
   r.snr_at_50pct_completeness_clean = snr_at_half_completeness(snr_clean, detected_clean, cfg);
 
-  const Context ctx{
-      truth, measured, r.truth_match, r.truth_clean, r.truth_bound_simple, r.truth_bound_full};
+  const Context ctx{truth,
+                    measured,
+                    r.truth_match,
+                    r.truth_clean,
+                    r.truth_bound_simple,
+                    r.truth_bound_full,
+                    r.truth_bound_literal};
   const double inf = std::numeric_limits<double>::infinity();
   r.overall = make_bin(-inf, inf, ctx, [](const ScoreTruthStar&) { return true; });
   const double hmin = cfg.headline_min_snr;

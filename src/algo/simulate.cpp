@@ -241,6 +241,7 @@ SimFrame render_science_frame(const SimConfig& c, const SimInstrument& inst, con
     const double b_e = sky_e_at(c, fc, j.x, j.y) * f +
                        sim_detail::smooth_dark_rate(c, j.x, j.y) * c.exptime_s + rn2;
     t.sky_var_adu2 = b_e / (gain * gain * f * f);
+    t.flat_response = f;
     t.snr = t.flux_adu / std::sqrt(4.0 * std::numbers::pi * j.sigma * j.sigma * t.sky_var_adu2);
     float peak = -1e30f;
     for (int yy = py - 1; yy <= py + 1; ++yy)

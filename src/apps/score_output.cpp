@@ -95,6 +95,8 @@ void write_bin(JsonWriter& j, const char* key, const ScoreBin& b) {
   j.number("centroid_bound_simple_px", b.centroid_bound_simple_px);
   j.number("centroid_bound_full_px", b.centroid_bound_full_px);
   j.number("centroid_rms_over_bound", b.centroid_rms_over_bound);
+  j.number("centroid_bound_literal_px", b.centroid_bound_literal_px);
+  j.number("centroid_rms_over_bound_literal", b.centroid_rms_over_bound_literal);
   j.number("centroid_ideal_over_bound", b.centroid_ideal_over_bound);
   j.number("centroid_rms_over_own_bound", b.centroid_rms_over_own_bound);
   j.integer("n_flux", b.n_flux);
@@ -103,6 +105,8 @@ void write_bin(JsonWriter& j, const char* key, const ScoreBin& b) {
   j.number("flux_bound_simple", b.flux_bound_simple);
   j.number("flux_bound_full", b.flux_bound_full);
   j.number("flux_scatter_over_bound", b.flux_scatter_over_bound);
+  j.number("flux_bound_literal", b.flux_bound_literal);
+  j.number("flux_scatter_over_bound_literal", b.flux_scatter_over_bound_literal);
   j.end_object();
 }
 
@@ -132,11 +136,12 @@ std::string text_row(const ScoreBin& b, bool headline = false) {
   char buf[400];
   std::snprintf(
       buf, sizeof buf,
-      "%-9s %6ld %6ld %6ld %6s %6s %6ld %7s %7s %6s %6s %5s %8s %8s %7s %7s %7s %6s\n",
+      "%-9s %6ld %6ld %6ld %6s %6s %6ld %7s %7s %6s %6s %6s %5s %8s %8s %7s %7s %7s %6s\n",
       bin_label(b, headline).c_str(), b.n_true, b.n_true_clean, b.n_matched,
       fmt("%.3f", b.completeness).c_str(), fmt("%.3f", b.completeness_clean).c_str(), b.n_errors,
       fmt("%.4f", b.centroid_rms_px).c_str(), fmt("%.4f", b.centroid_bound_full_px).c_str(),
       fmt("%.2f", b.centroid_rms_over_bound).c_str(),
+      fmt("%.2f", b.centroid_rms_over_bound_literal).c_str(),
       fmt("%.2f", b.centroid_ideal_over_bound).c_str(),
       fmt("%.2f", b.centroid_rms_over_own_bound).c_str(),
       fmt("%+.4f", b.centroid_bias_x_px).c_str(), fmt("%+.4f", b.centroid_bias_y_px).c_str(),
@@ -150,9 +155,17 @@ std::string text_row(const ScoreBin& b, bool headline = false) {
 std::string score_to_json(const ScoreInputs& in, const ScoreReport& r) {
   JsonWriter j;
   j.begin_object();
-  j.integer("schema_version", 1);
+  j.integer("schema_version", 2);
   j.string("catalogue", in.catalogue);
   j.string("truth", in.truth);
+  if (in.frame_id >= 0) {
+    j.begin_object("catalogue_frame");
+    j.integer("frame_id", in.frame_id);
+    j.string("name", in.frame_name);
+    j.end_object();
+  } else {
+    j.null("catalogue_frame");
+  }
   j.begin_object("columns");
   j.string("x", in.columns.x);
   j.string("y", in.columns.y);
@@ -202,7 +215,11 @@ std::string score_to_json(const ScoreInputs& in, const ScoreReport& r) {
 }
 
 std::string score_to_text(const ScoreInputs& in, const ScoreReport& r) {
-  std::string s = "psfphot score: " + in.catalogue + " vs " + in.truth + "\n";
+  std::string s =
+      "psfphot score: " + in.catalogue +
+      (in.frame_id >= 0 ? " frame " + std::to_string(in.frame_id) + " (" + in.frame_name + ")"
+                        : "") +
+      " vs " + in.truth + "\n";
   s += "  columns: x=" + in.columns.x + " y=" + in.columns.y +
        " flux=" + (in.columns.flux.empty() ? "-" : in.columns.flux) +
        " flags=" + (in.columns.flags.empty() ? "-" : in.columns.flags) +
@@ -220,12 +237,14 @@ std::string score_to_text(const ScoreInputs& in, const ScoreReport& r) {
                 fmt("%.3g", r.snr_at_50pct_completeness).c_str(),
                 fmt("%.3g", r.snr_at_50pct_completeness_clean).c_str());
   s += buf;
-  s += "errors: clean matched stars only; bound = full Cramer-Rao bound (median); rms and bias "
-       "per axis, px\n";
+  s += "errors: clean matched stars only; bound = full Cramer-Rao bound (median, star photon "
+       "noise with gain x flat response); r/lit = rms over the literal bound (raw gain, "
+       "../shared/peers); rms and bias per axis, px\n";
   std::snprintf(buf, sizeof buf,
-                "%-9s %6s %6s %6s %6s %6s %6s %7s %7s %6s %6s %5s %8s %8s %7s %7s %7s %6s\n", "S/N",
-                "n_true", "clean", "match", "compl", "c_cln", "n_err", "rms", "bound", "r/bnd",
-                "ideal", "z", "bias_x", "bias_y", "f_ratio", "f_scat", "f_bnd", "s/bnd");
+                "%-9s %6s %6s %6s %6s %6s %6s %7s %7s %6s %6s %6s %5s %8s %8s %7s %7s %7s %6s\n",
+                "S/N", "n_true", "clean", "match", "compl", "c_cln", "n_err", "rms", "bound",
+                "r/bnd", "r/lit", "ideal", "z", "bias_x", "bias_y", "f_ratio", "f_scat", "f_bnd",
+                "s/bnd");
   s += buf;
   s += text_row(r.overall);
   s += text_row(r.headline, true);

@@ -17,6 +17,9 @@ struct ScoreInputs {
   ScoreColumns columns;
   ScoreFrame frame;
   ScoreConfig config;
+  // HDF5 catalogue: the frame scored (id, name = science file stem); -1 and "" for a CSV.
+  long frame_id = -1;
+  std::string frame_name;
 };
 
 // JSON document, 2-space indented, NaN/inf as null, ends with a newline.

@@ -321,6 +321,18 @@ std::vector<Key> build() {
                       "search the frame minus all fitted stars for stars hidden in brighter "
                       "ones' light (needs neighbour_passes > 0 and a gain)",
                       [](Config& c) -> bool& { return c.frame.photometry.residual_detection; }));
+  r.push_back(boolean("photometry", "drop_failed",
+                      "drop detections whose PSF fit failed (cosmic rays, hot pixels, noise; "
+                      "false: keep them flagged fit_failed, the lab)",
+                      [](Config& c) -> bool& { return c.frame.photometry.drop_failed; }));
+  r.push_back(dbl("photometry", "extended_sigma_ratio", "", 0.0, 100.0,
+                  "drop sources with S/N >= 20 whose free-width Gaussian fit is wider than this x "
+                  "the PSF sigma (galaxy cores); 0 = keep them (the lab)",
+                  [](Config& c) -> double& { return c.frame.photometry.extended_sigma_ratio; }));
+  r.push_back(dbl("photometry", "split_min_dchi2", "", 0.0, 1e6,
+                  "split a detection into two stars when a joint two-star fit improves chi^2 by "
+                  "at least this (blended pairs, algo/deblend.hpp); 0 = off (the lab)",
+                  [](Config& c) -> double& { return c.frame.photometry.split_min_dchi2; }));
   // [night]
   r.push_back(string("night", "name", "name of the night (stored in the catalogue)",
                      [](Config& c) -> std::string& { return c.night.name; }));

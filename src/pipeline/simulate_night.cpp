@@ -136,10 +136,10 @@ void write_truth_csv(const fs::path& p, const NightSimOptions& o, const SimFrame
                f.conditions.dy_px);
   std::fprintf(fp, "# coordinates=0-based pixel centres at integers, x = column\n");
   std::fprintf(fp, "# flux_unit=ADU of (raw - dark) / (flat / max(flat)), total\n");
-  std::fprintf(fp, "star_id,x,y,flux,snr,saturated,psf_sigma_px,sky_var_adu2\n");
+  std::fprintf(fp, "star_id,x,y,flux,snr,saturated,psf_sigma_px,sky_var_adu2,flat_response\n");
   for (const TruthStar& t : f.truth) {
-    std::fprintf(fp, "%d,%.6f,%.6f,%.6f,%.6f,%d,%.6f,%.6f\n", t.star_id, t.x, t.y, t.flux_adu,
-                 t.snr, t.saturated ? 1 : 0, t.psf_sigma_px, t.sky_var_adu2);
+    std::fprintf(fp, "%d,%.6f,%.6f,%.6f,%.6f,%d,%.6f,%.6f,%.6f\n", t.star_id, t.x, t.y, t.flux_adu,
+                 t.snr, t.saturated ? 1 : 0, t.psf_sigma_px, t.sky_var_adu2, t.flat_response);
   }
   close_checked(std::move(out), p);
 }

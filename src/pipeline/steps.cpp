@@ -300,11 +300,36 @@ class PhotometryStep : public Step {
 #pragma omp parallel for schedule(dynamic, 32)
     for (std::ptrdiff_t i = 0; i < n; ++i)
       fits[i] = measure_psf_flux(img, rms, msk, x0[i], y0[i], sig[i], gain, pc);
+    // Extended sources (galaxy cores) fitted as stars: their residuals would seed a ring of
+    // false companions, and they are not stars. Only sources whose second moments are
+    // already 10% wider than the frame's typical star get the free-width fit.
+    std::vector<char> extended(static_cast<std::size_t>(n), 0);
+    if (fit && pc.extended_sigma_ratio > 0) {
+      std::vector<double> widths;
+      for (std::ptrdiff_t i = 0; i < n; ++i) {
+        const Star& s = c.stars[i];
+        if (fits[i].converged && fits[i].flux_err > 0 && fits[i].flux / fits[i].flux_err >= 20 &&
+            std::isfinite(s.width_x) && std::isfinite(s.width_y) && s.width_x > 0 && s.width_y > 0)
+          widths.push_back(std::sqrt(s.width_x * s.width_y));
+      }
+      const double typical = widths.empty() ? 0.0 : median_inplace(widths);
+#pragma omp parallel for schedule(dynamic, 8)
+      for (std::ptrdiff_t i = 0; i < n; ++i) {
+        const Star& s = c.stars[i];
+        const PsfFit& f = fits[i];
+        if (!(typical > 0) || !f.converged || !(f.flux_err > 0) || f.flux / f.flux_err < 20 ||
+            (f.flags & star_flag::kSaturated) ||
+            !(std::sqrt(s.width_x * s.width_y) > 1.1 * typical))
+          continue;
+        const PsfFit g = fit_psf_sigma(img, rms, msk, f.x, f.y, sig[i], gain, pc);
+        extended[i] = g.converged && g.sigma > pc.extended_sigma_ratio * sig[i];
+      }
+    }
     // Judging a residual peak next to a bright star needs that star's photon noise, so the
     // gain: without one (no GAIN card, none configured) the search would take photon noise
     // for companions, and is skipped.
     if (fit && pc.neighbour_passes > 0 && pc.residual_detection && c.gain > 0)
-      find_in_residual(c, fits, x0, y0, sig, base);
+      find_in_residual(c, fits, x0, y0, sig, base, extended);
     // Neighbour passes (Jacobi style: every star is refitted against the previous pass's
     // models of its neighbours, so the result does not depend on the order or the threads).
     if (fit) {
@@ -315,10 +340,20 @@ class PhotometryStep : public Step {
         fits = refit_with_neighbours(c, img, rms, msk, x0, y0, sig, fits, moved);
         if (std::none_of(moved.begin(), moved.end(), [](char m) { return m != 0; })) break;
       }
+      // Blended pairs that made one peak: split, then the passes settle around them.
+      if (pc.neighbour_passes > 0) {
+        std::fill(moved.begin(), moved.end(), 0);
+        if (split_blends(c, fits, x0, y0, sig, base, extended, moved) > 0)
+          for (int pass = 0; pass < pc.neighbour_passes; ++pass) {
+            fits = refit_with_neighbours(c, img, rms, msk, x0, y0, sig, fits, moved);
+            if (std::none_of(moved.begin(), moved.end(), [](char m) { return m != 0; })) break;
+          }
+      }
     }
     // A star found in the residual must survive its final fit on the frame: converged,
     // positive and above the detection threshold in S/N; otherwise it was a residual
     // artefact (a galaxy's structure, a PSF mismatch) and is dropped. It sits at the end.
+    // Extended sources go too.
     {
       std::size_t keep = 0;
       const double min_snr =
@@ -327,6 +362,7 @@ class PhotometryStep : public Step {
         const PsfFit& f = fits[i];
         const bool found = base[i] & star_flag::kFoundInResidual;
         if (found && !(f.converged && f.flux_err > 0 && f.flux / f.flux_err >= min_snr)) continue;
+        if (extended[i] && pc.extended_sigma_ratio > 0) continue;
         c.stars[keep] = c.stars[i];
         c.stars[keep].star_id = static_cast<std::int32_t>(keep);
         fits[keep] = fits[i];
@@ -360,7 +396,8 @@ class PhotometryStep : public Step {
         s.background_rms = rms(cx, cy);
       }
     }
-    // Cosmic-ray tracks that passed the hot-pixel test: narrower than the PSF (hotpix.hpp).
+    // Cosmic-ray tracks that passed the hot-pixel test: narrower than the PSF (hotpix.hpp);
+    // and, by default, detections whose fit failed.
     std::size_t keep = 0;
     for (std::size_t i = 0; i < c.stars.size(); ++i) {
       const Star& s = c.stars[i];
@@ -368,6 +405,12 @@ class PhotometryStep : public Step {
                             ? c.psf_model.sigma_at(s.centroid_x, s.centroid_y)
                             : c.psf_sigma_px;
       if (too_sharp_for_a_star(s.width_x, s.width_y, s.snr, sg, c.cfg.hotpix)) continue;
+      // A detection with a position but no point-source solution near it is not a star
+      // we can measure: a cosmic-ray track, an unstable hot pixel, a noise bump beside a
+      // faint star (docs/pipeline.md). Edge stars (no position) stay, flagged.
+      if (pc.drop_failed && (s.flags & star_flag::kFitFailed) && std::isfinite(s.centroid_x) &&
+          std::isfinite(s.centroid_y))
+        continue;
       c.stars[keep] = s;
       c.stars[keep].star_id = static_cast<std::int32_t>(keep);
       ++keep;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "psfphot/core/star.hpp"
 #include "support/test_support.hpp"
 
 namespace psfphot {
@@ -85,29 +86,79 @@ TEST_F(PipelineAccuracy, FluxMedianWithinHalfPercentInEveryBinFrom20) {
   }
 }
 
-TEST_F(PipelineAccuracy, CentroidsAndFluxesNearTheCramerRaoBoundAtModerateSnr) {
-  // Targets: centroid RMS <= 1.15 x full bound, flux scatter <= 1.10 x bound. Met in
-  // these bins; the brightest bins are limited by blends with faint neighbours
-  // (docs/scorecard.md) and are reported, not asserted.
-  for (const char* lo : {"20", "50"}) {
+TEST_F(PipelineAccuracy, CentroidsAndFluxesAtTheCramerRaoBoundInEveryBinFrom20) {
+  // Targets (issue 3): centroid RMS <= 1.15 x the full bound and flux scatter <= 1.10 x
+  // the bound in every S/N bin from 20 up; the bound is the flat-consistent one (star
+  // photon noise with gain x flat response, docs/score.md). A bin of n stars measures its
+  // ratio with a relative standard error of 1/sqrt(4n) for the RMS (2n axis values) and
+  // 1.166/sqrt(n) for the MAD-based scatter: the 2048^2 frame's bright bins hold 40-100
+  // stars, so each target is asserted with 3 of its standard errors on top (the 4096^2
+  // scorecard, docs/scorecard.md, meets them without: 1.05-1.10 and 0.87-1.05).
+  for (const char* lo : {"20", "50", "100", "300", "1000"}) {
     const std::string anchor = std::string("\"snr_min\": ") + lo;
-    EXPECT_LE(json_number(json_, anchor, "centroid_rms_over_bound"), 1.15) << "S/N bin from " << lo;
-    EXPECT_LE(json_number(json_, anchor, "flux_scatter_over_bound"), 1.25) << "S/N bin from " << lo;
-  }
-  for (const char* lo : {"100", "300", "1000"}) {
-    const std::string anchor = std::string("\"snr_min\": ") + lo;
-    std::cout << "S/N >= " << lo << ": centroid rms/bound "
-              << json_number(json_, anchor, "centroid_rms_over_bound") << ", flux scatter/bound "
-              << json_number(json_, anchor, "flux_scatter_over_bound") << "\n";
+    const double n = json_number(json_, anchor, "n_errors");
+    ASSERT_GE(n, 20) << "S/N bin from " << lo << " has too few stars to test";
+    const double rms = json_number(json_, anchor, "centroid_rms_over_bound");
+    const double flux = json_number(json_, anchor, "flux_scatter_over_bound");
+    EXPECT_LE(rms, 1.15 * (1 + 3 / std::sqrt(4 * n))) << "S/N bin from " << lo;
+    EXPECT_LE(flux, 1.10 * (1 + 3 * 1.166 / std::sqrt(n))) << "S/N bin from " << lo;
+    // The two fullest bins (~200 and ~90 stars) also meet the centroid target outright.
+    if (std::string(lo) == "20" || std::string(lo) == "50") {
+      EXPECT_LE(rms, 1.15) << lo;
+    }
+    std::cout << "S/N >= " << lo << " (" << n << " stars): centroid rms/bound " << rms
+              << ", flux scatter/bound " << flux << "\n";
   }
 }
 
 TEST_F(PipelineAccuracy, FewFalseDetections) {
-  // Target: <= 2 per 4096^2 frame; today ~10 per 2048^2 (blended pairs, galaxy cores,
-  // cosmic rays; docs/scorecard.md). Guard against regressions.
+  // Target: <= 2 per 4096^2 frame (0.5 per 2048^2); this frame has 3 (blended faint pairs,
+  // faint stars measured > 1.5 px off; docs/scorecard.md). Guard against regressions.
   const double n_false = json_number(json_, "\"counts\"", "n_false");
-  EXPECT_LE(n_false, 20);
+  EXPECT_LE(n_false, 5);
   std::cout << "false detections: " << n_false << "\n";
+}
+
+// photometry.drop_failed (default true) removes exactly the detections whose fit failed,
+// and they are mostly not stars: false detections fall, clean S/N > 20 completeness holds.
+TEST_F(PipelineAccuracy, DroppingFailedFitsRemovesFalseDetectionsNotStars) {
+  const std::string exe = test::psfphot_exe(), d = dir_->file("night");
+  auto r = run_command(exe + " frame " + d + "/science/sci_0000.fits --dark " + d +
+                       "/mdark.fits --flat " + d + "/mflat.fits --threads 2 -o " + d +
+                       "/keep.csv --set photometry.drop_failed=false");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  r = run_command(exe + " score " + d + "/keep.csv " + d + "/truth/sci_0000.csv --json -");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const std::string keep = r.out;
+  // Rows with a position whose fit failed (flags bit 6), and all rows, per file.
+  auto count = [](const std::string& path, int* rows) {
+    std::ifstream in(path);
+    std::string line;
+    int failed = 0;
+    *rows = 0;
+    std::getline(in, line);  // header: ... centroid_x (3) ... flags (14)
+    while (std::getline(in, line)) {
+      std::vector<std::string> f;
+      std::stringstream ls(line);
+      for (std::string x; std::getline(ls, x, ',');) f.push_back(x);
+      ++*rows;
+      if (f.at(3) != "nan" && (std::stoul(f.at(14)) & star_flag::kFitFailed)) ++failed;
+    }
+    return failed;
+  };
+  int rows_keep = 0, rows_drop = 0;
+  const int failed_keep = count(d + "/keep.csv", &rows_keep);
+  const int failed_drop = count(d + "/stars.csv", &rows_drop);
+  ASSERT_GT(failed_keep, 0) << "no failed fit on this frame: the test lost its case";
+  EXPECT_EQ(failed_drop, 0);
+  EXPECT_EQ(rows_keep - rows_drop, failed_keep);
+  const double false_keep = json_number(keep, "\"counts\"", "n_false");
+  const double false_drop = json_number(json_, "\"counts\"", "n_false");
+  EXPECT_LT(false_drop, false_keep);
+  EXPECT_GE(json_number(json_, "\"headline\"", "completeness_clean"),
+            json_number(keep, "\"headline\"", "completeness_clean") - 0.002);
+  std::cout << "fit failed: " << failed_keep << " rows; false detections " << false_keep << " -> "
+            << false_drop << "\n";
 }
 
 TEST_F(PipelineAccuracy, OneAndTwoThreadsGiveIdenticalBytes) {

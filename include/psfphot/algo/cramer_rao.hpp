@@ -22,6 +22,10 @@
 // The sky level is known (not fitted).
 //
 // Units: F in ADU, B in ADU^2 per pixel, sigma and positions in px, gain in e-/ADU.
+// `gain` is the effective gain of the star's pixels: in a flat-fielded frame a pixel of
+// flat response f (normalised to max 1) holds value * gain * f electrons, so the caller
+// passes gain * f for the star's photon term to be its true Poisson variance (the scorer
+// does, algo/score.hpp; passing the raw gain gives the peers' literal definition).
 // Pure functions, no state: thread-safe.
 #include <cmath>
 #include <limits>

@@ -31,6 +31,11 @@
 //   up in S/N, the first bin with completeness >= 0.5 and the bin before it are
 //   interpolated linearly in log S/N. NaN when no bin reaches 0.5, or the first bin
 //   already does (the crossing is below the faintest stars given).
+// - Cramer-Rao bound: "full" is flat-consistent: per-pixel variance B + F p_i / (gain f),
+//   f the truth star's flat_response, because in a flat-fielded frame a pixel's photon
+//   variance is its calibrated value / (gain f) (docs/score.md). "literal" is the peers'
+//   definition as written, B + F p_i / gain (= full when f = 1). The ratios are reported
+//   against both; the ideal and efficiency columns use the full one.
 //
 // Pure functions (no I/O, no logging), deterministic, thread-safe.
 #include <cstdint>
@@ -48,6 +53,9 @@ struct ScoreTruthStar {
   bool saturated = false;   // any pixel of the star saturated
   double psf_sigma_px = 0;  // Gaussian sigma of the PSF at the star
   double sky_var_adu2 = 0;  // per-pixel background variance B, ADU^2
+  // Flat response f at the star (normalised to max 1; 1 = unvignetted, or unknown). The
+  // full bound's photon term uses the effective gain gain * f (see "Cramer-Rao bound").
+  double flat_response = 1;
 };
 
 struct ScoreMeasuredStar {
@@ -91,6 +99,8 @@ struct ScoreBin {
   double centroid_rms_px = 0;                             // per axis, both axes pooled
   double centroid_bound_simple_px = 0, centroid_bound_full_px = 0;  // medians, per axis
   double centroid_rms_over_bound = 0;                               // rms / full bound
+  double centroid_bound_literal_px = 0;        // median literal bound (gain without the flat)
+  double centroid_rms_over_bound_literal = 0;  // rms / literal bound
   // What an estimator that reaches every star's own full bound would score as
   // centroid_rms_over_bound: sqrt(mean(bound_i^2)) / median(bound_i). Above 1 because a bin's
   // RMS is dominated by its fainter stars while the bound is a median.
@@ -103,6 +113,8 @@ struct ScoreBin {
   double flux_scatter = 0;                            // 1.4826 MAD(ratio) / median(ratio)
   double flux_bound_simple = 0, flux_bound_full = 0;  // medians of sigma_F / F
   double flux_scatter_over_bound = 0;                 // scatter / full bound
+  double flux_bound_literal = 0;                      // median literal sigma_F / F
+  double flux_scatter_over_bound_literal = 0;         // scatter / literal bound
 };
 
 struct ScoreReport {
@@ -121,7 +133,7 @@ struct ScoreReport {
   // Per truth star: index of the matched measured star or -1; clean or not; bounds.
   std::vector<int> truth_match;
   std::vector<bool> truth_clean;
-  std::vector<StarBound> truth_bound_simple, truth_bound_full;
+  std::vector<StarBound> truth_bound_simple, truth_bound_full, truth_bound_literal;
 };
 
 // One-to-one matching (definition above). Returns, per truth star, the index of its
@@ -141,8 +153,8 @@ double snr_at_half_completeness(const std::vector<double>& snr, const std::vecto
                                 const ScoreConfig& cfg);
 
 // The whole scorecard. Throws std::invalid_argument for a bad config (radius <= 0,
-// bin edges not increasing, fewer than 2 edges) or a frame with width/height <= 0 or
-// gain <= 0.
+// bin edges not increasing, fewer than 2 edges), a frame with width/height <= 0 or
+// gain <= 0, or a truth star whose flat_response is not a finite number > 0.
 ScoreReport score_catalogue(const std::vector<ScoreTruthStar>& truth, const ScoreFrame& frame,
                             const std::vector<ScoreMeasuredStar>& measured,
                             const ScoreConfig& cfg = {});

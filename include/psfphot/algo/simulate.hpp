@@ -157,6 +157,9 @@ struct TruthStar {
   bool saturated = false;   // raw 3x3 core reaches saturation_adu
   double psf_sigma_px = 0;  // local PSF sigma (Gaussian-equivalent for the Moffat)
   double sky_var_adu2 = 0;  // B, calibrated ADU^2 per pixel
+  // Flat response (normalised to max 1) at the star's nearest pixel, the f in B above: in
+  // the calibrated frame the star's photon variance is its value / (gain * f).
+  double flat_response = 1;
 };
 struct CosmicRay {
   double x = 0, y = 0;  // start of the track, px

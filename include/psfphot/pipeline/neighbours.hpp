@@ -15,16 +15,28 @@
 
 namespace psfphot::pipeline {
 
-// Around every well-measured star with S/N >= 20, a box of the frame has every fitted model
-// subtracted and is searched with the detection settings; a peak is kept when it is
-// significant against the sky noise plus the photon noise of the subtracted light (needs
-// c.gain > 0), passes the hot-pixel test on the residual, has no saturated or unusable pixel
+// Around every well-measured star with S/N >= 20 (converged, not marked `extended`), a box of the
+// frame has every fitted model subtracted and is searched with the detection settings; a peak is
+// kept when it is significant against the sky noise plus the photon noise of the subtracted light
+// (needs c.gain > 0), passes the hot-pixel test on the residual, has no saturated or unusable pixel
 // within 2 sigma, and lies >= 2 px from every fitted star. Found stars are appended to
 // c.stars (ids after the others, flag kFoundInResidual) and to the vectors, with a first fit
-// on the box's residual.
+// on the box's residual (and 0 to `extended`).
 void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<double>& x0,
                       std::vector<double>& y0, std::vector<double>& sig,
-                      std::vector<std::uint32_t>& base);
+                      std::vector<std::uint32_t>& base, std::vector<char>& extended);
+
+// Deblending (algo/deblend.hpp): every converged star with 10 <= S/N <= 300, not saturated,
+// not extended, not itself found in a residual, whose second moments' trace wx^2 + wy^2
+// exceeds 1.15 x the frame's median (stars with S/N >= 20), gets the two-star split test with its
+// neighbours' models subtracted. A split star keeps its id as the brighter component; the other is
+// appended (flag kFoundInResidual, so it must survive its final fit like the residual
+// search's finds). `moved` is set for both, so the next neighbour passes refit around them.
+// Returns the number of stars split. Deterministic: tests in parallel, applied in star order.
+int split_blends(FrameContext& c, std::vector<PsfFit>& fits, std::vector<double>& x0,
+                 std::vector<double>& y0, std::vector<double>& sig,
+                 std::vector<std::uint32_t>& base, std::vector<char>& extended,
+                 std::vector<char>& moved);
 
 // One neighbour pass: star i is refitted from (x0, y0) with the previous pass's models of
 // its neighbours subtracted (star j counts when its model reaches i's stamp: distance below

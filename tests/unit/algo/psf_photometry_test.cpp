@@ -314,6 +314,33 @@ TEST(PsfPhotometryTest, HotPixelInStampClipped) {
   EXPECT_GT(std::hypot((g.x - tx) / g.x_err, (g.y - ty) / g.y_err), 5.0);
 }
 
+// The case from the 2048^2 scorecard frame (seed 21): an S/N ~300 star with an unstable
+// hot pixel 5 px away (here 2e4 ADU, a cosmic-ray hit's worth). The pixel drags the fit around
+// without letting it converge, so clipping after convergence never ran and the star came out
+// fit_failed.
+TEST(PsfPhotometryTest, HotPixelThatStopsConvergenceClippedFromTheStart) {
+  constexpr double flux = 3.1e4, sigma = 1.95, gain = 1.2;
+  const double tx = kC + 0.33, ty = kC - 0.2;
+  std::mt19937 rng(7);
+  Scene s = make_scene(tx, ty, flux, sigma, 14.0, gain, &rng);
+  s.image(kC + 1, kC - 5) += 2e4f;
+  const double x0 = tx - 0.15, y0 = ty + 0.2;  // a windowed centroid's start, a bit off
+  PhotometryConfig no_clip;
+  no_clip.clip_sigma = 0;
+  const PsfFit g =
+      measure_psf_flux(s.image.cview(), s.rms.cview(), {}, x0, y0, sigma, gain, no_clip);
+  EXPECT_TRUE(g.flags & star_flag::kFitFailed) << "the pixel no longer stops the fit: "
+                                                  "this test lost its case";
+  const PsfFit f =
+      measure_psf_flux(s.image.cview(), s.rms.cview(), {}, x0, y0, sigma, gain, PhotometryConfig{});
+  ASSERT_TRUE(f.converged);
+  EXPECT_FALSE(f.flags & star_flag::kFitFailed);
+  EXPECT_TRUE(f.flags & star_flag::kClippedPixel);
+  EXPECT_NEAR(f.x, tx, 3 * f.x_err);
+  EXPECT_NEAR(f.y, ty, 3 * f.y_err);
+  EXPECT_NEAR(f.flux, flux, 3 * f.flux_err);
+}
+
 TEST(PsfPhotometryTest, EdgeMaskedAndFailureFlags) {
   // Stamp off the frame: flagged, and the fit on the pixels inside is still exact.
   const Scene e = make_scene(2.3, kC + 0.1, 1e5, 2.0, 10.0, 0.0, nullptr);

@@ -273,6 +273,76 @@ TEST(Score, SnrAtHalfCompletenessInterpolatesInLogSnr) {
   EXPECT_TRUE(std::isnan(snr_at_half_completeness(snr, std::vector<bool>(snr.size(), true), cfg)));
 }
 
+// The full bound uses the effective gain gain * flat_response for the star's photon term.
+// With no background (B = 0) the Fisher matrix is J^T V^-1 J with V_i = F p_i / (g f): it
+// scales with f exactly, so at f = 0.5 every bound is sqrt(2) larger than at f = 1. The
+// literal bound (raw gain) does not see f.
+TEST(Score, FlatResponseHalfMakesThePhotonLimitedBoundSqrt2Larger) {
+  ScoreTruthStar a{200.3, 150.2, 1e6, 1e4, false, kSigma, 0.0};
+  ScoreTruthStar b = a;
+  b.x = 600.3;
+  b.flat_response = 0.5;
+  const std::vector<ScoreTruthStar> truth{a, b};
+  const ScoreReport r = score_catalogue(truth, kFrame, exact(truth));
+  const StarBound &f1 = r.truth_bound_full[0], &f05 = r.truth_bound_full[1];
+  ASSERT_TRUE(std::isfinite(f1.x_px) && std::isfinite(f05.x_px));
+  EXPECT_NEAR(f05.flux_frac / f1.flux_frac, std::numbers::sqrt2, 1e-9);
+  EXPECT_NEAR(f05.x_px / f1.x_px, std::numbers::sqrt2, 1e-9);
+  EXPECT_NEAR(f05.y_px / f1.y_px, std::numbers::sqrt2, 1e-9);
+  // Literal bound: the raw gain for both, so the same bound (same sub-pixel phase).
+  EXPECT_NEAR(r.truth_bound_literal[1].x_px, f1.x_px, 1e-12);
+  EXPECT_NEAR(r.truth_bound_literal[1].flux_frac, f1.flux_frac, 1e-12);
+  // Photon-limited scaling: bound = 1 / sqrt(F gain_eff) times a shape factor, so the
+  // flux bound at f = 1 is close to 1 / sqrt(F g) (a bit above: x, y are fitted jointly,
+  // but the flux decouples from a centred position to first order).
+  EXPECT_NEAR(f1.flux_frac * std::sqrt(1e6 * kFrame.gain_e_per_adu), 1.0, 0.01);
+  // With a background the ratio lies between 1 (B dominates) and sqrt(2).
+  ScoreTruthStar c = a, d = b;
+  c.sky_var_adu2 = d.sky_var_adu2 = kSky;
+  c.flux_adu = d.flux_adu = 2e4;  // S/N ~ 280: photon and sky terms comparable
+  const std::vector<ScoreTruthStar> t2{c, d};
+  const ScoreReport r2 = score_catalogue(t2, kFrame, exact(t2));
+  const double ratio = r2.truth_bound_full[1].x_px / r2.truth_bound_full[0].x_px;
+  EXPECT_GT(ratio, 1.02);
+  EXPECT_LT(ratio, std::numbers::sqrt2 - 0.02);
+}
+
+// A truth star without a flat response (the default 1, as a truth table without the
+// column reads) has the full bound equal to the literal one, and so do the bins' ratios.
+TEST(Score, MissingFlatResponseGivesTheLiteralBound) {
+  auto truth = grid_field(8, 6);
+  auto m = exact(truth);
+  for (std::size_t i = 0; i < m.size(); ++i) m[i].x += 0.01 * static_cast<double>(i % 5);
+  const ScoreReport r = score_catalogue(truth, kFrame, m);
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    EXPECT_EQ(r.truth_bound_full[i].x_px, r.truth_bound_literal[i].x_px);
+    EXPECT_EQ(r.truth_bound_full[i].flux_frac, r.truth_bound_literal[i].flux_frac);
+  }
+  for (const ScoreBin& b : r.bins) {
+    if (b.n_errors == 0) continue;
+    EXPECT_EQ(b.centroid_bound_full_px, b.centroid_bound_literal_px);
+    EXPECT_EQ(b.centroid_rms_over_bound, b.centroid_rms_over_bound_literal);
+    EXPECT_EQ(b.flux_scatter_over_bound, b.flux_scatter_over_bound_literal);
+  }
+  // Vignetted everywhere (f = 0.6): the full bounds and their medians grow, the literal
+  // ones stay, so the ratio against the full bound falls.
+  for (auto& t : truth) t.flat_response = 0.6;
+  const ScoreReport v = score_catalogue(truth, kFrame, m);
+  const ScoreBin &b0 = r.bins[6], &b1 = v.bins[6];  // S/N >= 1000: photon noise matters
+  ASSERT_GT(b1.n_errors, 0);
+  EXPECT_EQ(b1.centroid_bound_literal_px, b0.centroid_bound_literal_px);
+  EXPECT_GT(b1.centroid_bound_full_px, 1.05 * b0.centroid_bound_full_px);
+  EXPECT_LT(b1.centroid_rms_over_bound, b1.centroid_rms_over_bound_literal);
+}
+
+TEST(Score, InvalidFlatResponseThrows) {
+  auto t = grid_field(2, 2);
+  t[1].flat_response = 0;
+  EXPECT_THROW(score_catalogue(t, kFrame, exact(t)), std::invalid_argument);
+  t[1].flat_response = std::nan("");
+  EXPECT_THROW(score_catalogue(t, kFrame, exact(t)), std::invalid_argument);
+}
+
 TEST(Score, InvalidConfigThrows) {
   const auto t = grid_field(2, 2);
   ScoreConfig cfg;

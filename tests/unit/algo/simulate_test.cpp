@@ -137,6 +137,9 @@ TEST(Simulate, TruthSkyVarianceMatchesTheCalibratedNoise) {
                                        t.sky_var_adu2),
                 1e-9 * t.snr);
     const int px = static_cast<int>(std::lround(t.x)), py = static_cast<int>(std::lround(t.y));
+    // flat_response is the normalised flat at the star's nearest pixel, the one in B.
+    EXPECT_EQ(t.flat_response,
+              inst.flat(std::clamp(px, 0, c.width - 1), std::clamp(py, 0, c.height - 1)));
     for (int y = py - 12; y <= py + 12; ++y)
       for (int x = px - 12; x <= px + 12; ++x) {
         const int r2 = (x - px) * (x - px) + (y - py) * (y - py);

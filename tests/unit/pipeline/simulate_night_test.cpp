@@ -137,7 +137,7 @@ TEST(SimulateNight, TruthTablesParse) {
   const NightSimOptions o = tiny_night(dir.path().string());
   simulate_night(o);
   const TruthFile t = read_truth(dir.file("truth/sci_0002.csv"));
-  EXPECT_EQ(t.header, "star_id,x,y,flux,snr,saturated,psf_sigma_px,sky_var_adu2");
+  EXPECT_EQ(t.header, "star_id,x,y,flux,snr,saturated,psf_sigma_px,sky_var_adu2,flat_response");
   EXPECT_EQ(t.meta.at("width"), "320");
   EXPECT_EQ(t.meta.at("height"), "256");
   EXPECT_DOUBLE_EQ(std::stod(t.meta.at("gain_e_per_adu")), 1.2);
@@ -149,13 +149,15 @@ TEST(SimulateNight, TruthTablesParse) {
   EXPECT_TRUE(t.meta.count("moffat_beta"));
   ASSERT_GT(t.rows.size(), 40u);
   for (const auto& row : t.rows) {
-    ASSERT_EQ(row.size(), 8u);
+    ASSERT_EQ(row.size(), 9u);
     EXPECT_GE(row[1], -0.5);
     EXPECT_LT(row[1], 319.5);
     EXPECT_GE(row[2], -0.5);
     EXPECT_LT(row[2], 255.5);
     EXPECT_GT(row[3], 0);
     EXPECT_TRUE(row[5] == 0 || row[5] == 1);
+    EXPECT_GT(row[8], 0.4);  // flat response: vignetting to 0.55, PRNU, dust
+    EXPECT_LE(row[8], 1.0);
   }
   // frames.csv: one row per frame, its star count matching the frame's truth table.
   std::ifstream in(dir.file("truth/frames.csv"));

@@ -1,0 +1,224 @@
+#include "psfphot/algo/deblend.hpp"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <vector>
+
+#include "psf_stamp.hpp"
+#include "psfphot/algo/gaussian_psf.hpp"
+#include "psfphot/core/star.hpp"
+
+namespace psfphot {
+namespace {
+
+using detail::Stamp;
+
+struct Component {
+  double F = 0, x = 0, y = 0;
+};
+
+template <int K>
+struct JointFit {
+  bool converged = false;
+  double chi2 = 0;
+  Eigen::Matrix<double, 3 * K, 3 * K> cov;
+};
+
+// Gauss-Newton on (F, x, y) of every component jointly, with the variance of each pixel
+// from the current model (sky + the components' photon noise), as measure_psf_flux does for
+// one star. One and two components go through the same code, so their chi^2 compare.
+// Converged when no position moves by more than 1e-3 px: enough for a test whose split
+// components are refitted by the neighbour passes afterwards.
+// `give_up(components, iteration)` ends the fit early (not converged) when the answer can
+// no longer be accepted, e.g. a split whose components collapse onto one star.
+template <int K, typename GiveUp>
+JointFit<K> fit_joint(const Stamp& s, std::array<Component, K>& c, double sigma,
+                      const PhotometryConfig& cfg, double x_ref, double y_ref, double max_move,
+                      GiveUp give_up) {
+  constexpr int k = K;
+  std::array<Profile1D, K> px, py;
+  Eigen::Matrix<double, 3 * K, 3 * K> A;
+  Eigen::Matrix<double, 3 * K, 1> b, J;
+  JointFit<K> out;
+  // Accumulates the normal equations (and chi^2) at the current components.
+  auto accumulate = [&]() {
+    for (int m = 0; m < k; ++m)
+      detail::profiles(s, c[m].x, c[m].y, sigma, cfg.integrate_pixels, true, px[m], py[m]);
+    A.setZero();
+    b.setZero();
+    double chi2 = 0;
+    for (int j = 0; j < s.ny; ++j)
+      for (int i = 0; i < s.nx; ++i) {
+        const std::size_t q = static_cast<std::size_t>(j) * s.nx + i;
+        if (!s.use[q]) continue;
+        double model = 0;
+        for (int m = 0; m < k; ++m) {
+          const double ex = px[m].value[i], ey = py[m].value[j];
+          model += c[m].F * ex * ey;
+          J(3 * m) = ex * ey;
+          J(3 * m + 1) = c[m].F * px[m].d_x0[i] * ey;
+          J(3 * m + 2) = c[m].F * ex * py[m].d_x0[j];
+        }
+        double var = s.sky_var[q];
+        if (s.gain[q] > 0) var += std::max(model, 0.0) / s.gain[q];
+        const double w = cfg.weighted ? 1.0 / var : 1.0;
+        const double r = s.data[q] - model;
+        chi2 += r * r / var;
+        A.noalias() += w * J * J.transpose();
+        b.noalias() += (w * r) * J;
+      }
+    return chi2;
+  };
+  for (int it = 0; it < 2 * cfg.max_iter; ++it) {
+    accumulate();
+    Eigen::LDLT<Eigen::Matrix<double, 3 * K, 3 * K>> ldlt(A);
+    if (ldlt.info() != Eigen::Success || !ldlt.isPositive()) return out;
+    const Eigen::Matrix<double, 3 * K, 1> d = ldlt.solve(b);
+    // Damp large position steps (as the single-star fit does), the same factor for all.
+    double scale = 1.0, step = 0;
+    for (int m = 0; m < k; ++m) {
+      const double sm = std::hypot(d(3 * m + 1), d(3 * m + 2));
+      step = std::max(step, sm);
+      if (sm > 0.5) scale = std::min(scale, 0.5 / sm);
+    }
+    for (int m = 0; m < k; ++m) {
+      c[m].F += d(3 * m) * scale;
+      c[m].x += d(3 * m + 1) * scale;
+      c[m].y += d(3 * m + 2) * scale;
+      if (!std::isfinite(c[m].F) || !(c[m].F > 0) ||
+          std::hypot(c[m].x - x_ref, c[m].y - y_ref) > max_move)
+        return out;
+    }
+    if (step * scale < 1e-3) {
+      out.converged = true;
+      break;
+    }
+    if (give_up(c, it)) return out;
+  }
+  if (!out.converged) return out;
+  out.chi2 = accumulate();
+  out.cov = A.inverse();
+  return out;
+}
+
+PsfFit component_fit(const Component& c, const JointFit<2>& f, int m, double sigma,
+                     std::uint32_t flags) {
+  PsfFit p;
+  p.flux = c.F;
+  p.x = c.x;
+  p.y = c.y;
+  p.sigma = sigma;
+  p.flux_err = std::sqrt(std::max(f.cov(3 * m, 3 * m), 0.0));
+  p.x_err = std::sqrt(std::max(f.cov(3 * m + 1, 3 * m + 1), 0.0));
+  p.y_err = std::sqrt(std::max(f.cov(3 * m + 2, 3 * m + 2), 0.0));
+  p.sigma_err = std::nan("");
+  p.flags = flags;
+  p.converged = true;
+  return p;
+}
+
+}  // namespace
+
+SplitResult try_split(ImageView<const float> image, ImageView<const float> rms,
+                      ImageView<const MaskBits> mask, double x, double y, double sigma_px,
+                      const PixelGain& gain, const PhotometryConfig& cfg, const SplitConfig& sc,
+                      std::span<const NeighbourModel> neighbours) {
+  SplitResult res;
+  if (!(sc.min_dchi2 > 0) || !std::isfinite(x) || !std::isfinite(y) || !(sigma_px > 0)) return res;
+  // One sigma more than a single star's stamp: the components sit up to ~1.5 sigma out.
+  PhotometryConfig wide = cfg;
+  wide.stamp_radius_sigma = cfg.stamp_radius_sigma + 1.0;
+  Stamp s = detail::cut_stamp(image, rms, mask, gain, x, y, sigma_px, wide);
+  if (s.flags & star_flag::kSaturated) return res;
+  detail::subtract_neighbours(s, neighbours, cfg);
+
+  // The single star, refitted on this stamp so both chi^2 are over the same pixels.
+  Profile1D px, py;
+  detail::profiles(s, x, y, sigma_px, cfg.integrate_pixels, false, px, py);
+  double num = 0, den = 0;
+  for (int j = 0; j < s.ny; ++j)
+    for (int i = 0; i < s.nx; ++i) {
+      const std::size_t q = static_cast<std::size_t>(j) * s.nx + i;
+      if (!s.use[q]) continue;
+      const double p = px.value[i] * py.value[j];
+      num += s.data[q] * p;
+      den += p * p;
+    }
+  if (!(den > 0) || !(num > 0)) return res;
+  std::array<Component, 1> one{{{num / den, x, y}}};
+  auto never = [](const auto&, int) { return false; };
+  const JointFit<1> f1 = fit_joint<1>(s, one, sigma_px, cfg, x, y, 2.0, never);
+  if (!f1.converged) return res;
+
+  // The axis of the pair: a pair fitted as one leaves positive residual lobes along it,
+  // i.e. a residual quadrupole Q = sum r (dx^2 - dy^2), U = sum r 2 dx dy at angle
+  // atan2(U, Q) / 2.
+  detail::profiles(s, one[0].x, one[0].y, sigma_px, cfg.integrate_pixels, false, px, py);
+  double Q = 0, U = 0;
+  const double r2max = 9.0 * sigma_px * sigma_px;
+  for (int j = 0; j < s.ny; ++j)
+    for (int i = 0; i < s.nx; ++i) {
+      const std::size_t q = static_cast<std::size_t>(j) * s.nx + i;
+      if (!s.use[q]) continue;
+      const double dx = s.x0 + i - one[0].x, dy = s.y0 + j - one[0].y;
+      if (dx * dx + dy * dy > r2max) continue;
+      const double r = s.data[q] - one[0].F * px.value[i] * py.value[j];
+      Q += r * (dx * dx - dy * dy);
+      U += r * 2.0 * dx * dy;
+    }
+  const double theta = 0.5 * std::atan2(U, Q);
+  const double h = 0.75 * sigma_px, cx = h * std::cos(theta), cy = h * std::sin(theta);
+  std::array<Component, 2> two{{{0.5 * one[0].F, one[0].x + cx, one[0].y + cy},
+                                {0.5 * one[0].F, one[0].x - cx, one[0].y - cy}}};
+  // On a single star the two components collapse onto each other or one fades away; after
+  // a few iterations such a fit cannot end in an accepted split (the thresholds below with a
+  // margin of 2), so it stops there instead of running out its iterations.
+  auto hopeless = [&](const std::array<Component, 2>& c, int it) {
+    if (it < 4) return false;
+    const double sep = std::hypot(c[0].x - c[1].x, c[0].y - c[1].y);
+    const double ratio = std::min(c[0].F, c[1].F) / std::max(c[0].F, c[1].F);
+    return sep < 0.5 * sc.min_sep_sigma * sigma_px || ratio < 0.5 * sc.min_flux_ratio;
+  };
+  const JointFit<2> f2 =
+      fit_joint<2>(s, two, sigma_px, cfg, one[0].x, one[0].y, 3.0 * sigma_px, hopeless);
+  if (!f2.converged) return res;
+  res.dchi2 = f1.chi2 - f2.chi2;
+  const double sep = std::hypot(two[0].x - two[1].x, two[0].y - two[1].y);
+  const double ratio = std::min(two[0].F, two[1].F) / std::max(two[0].F, two[1].F);
+  if (res.dchi2 < sc.min_dchi2 || sep < sc.min_sep_sigma * sigma_px || ratio < sc.min_flux_ratio)
+    return res;
+  const int ia = two[0].F >= two[1].F ? 0 : 1;
+  res.split = true;
+  res.a = component_fit(two[ia], f2, ia, sigma_px, s.flags);
+  res.b = component_fit(two[1 - ia], f2, 1 - ia, sigma_px, s.flags);
+  return res;
+}
+
+std::array<PsfFit, 2> refit_pair(ImageView<const float> image, ImageView<const float> rms,
+                                 ImageView<const MaskBits> mask, const PsfFit& a, const PsfFit& b,
+                                 double sigma_px, const PixelGain& gain,
+                                 const PhotometryConfig& cfg,
+                                 std::span<const NeighbourModel> neighbours) {
+  std::array<PsfFit, 2> out{a, b};
+  out[0].converged = out[1].converged = false;
+  const double mx = 0.5 * (a.x + b.x), my = 0.5 * (a.y + b.y);
+  if (!std::isfinite(mx) || !std::isfinite(my) || !(a.flux > 0) || !(b.flux > 0)) return out;
+  // The stamp around the pair's middle reaches stamp_radius_sigma beyond either star.
+  PhotometryConfig wide = cfg;
+  wide.stamp_radius_sigma =
+      cfg.stamp_radius_sigma + 0.5 * std::hypot(a.x - b.x, a.y - b.y) / sigma_px;
+  Stamp s = detail::cut_stamp(image, rms, mask, gain, mx, my, sigma_px, wide);
+  if (s.flags & star_flag::kSaturated) return out;
+  detail::subtract_neighbours(s, neighbours, cfg);
+  std::array<Component, 2> two{{{a.flux, a.x, a.y}, {b.flux, b.x, b.y}}};
+  const JointFit<2> f = fit_joint<2>(s, two, sigma_px, cfg, mx, my, 3.0 * sigma_px,
+                                     [](const auto&, int) { return false; });
+  if (!f.converged) return out;
+  out[0] = component_fit(two[0], f, 0, sigma_px, s.flags);
+  out[1] = component_fit(two[1], f, 1, sigma_px, s.flags);
+  return out;
+}
+
+}  // namespace psfphot

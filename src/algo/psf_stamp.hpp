@@ -1,0 +1,39 @@
+#pragma once
+// Internal to src/algo (not installed): the fitting stamp shared by the PSF photometry
+// (psf_photometry.cpp) and the two-star split test (deblend.cpp).
+// Thread-safety: plain values and pure functions.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "psfphot/algo/gaussian_psf.hpp"
+#include "psfphot/algo/psf_photometry.hpp"
+
+namespace psfphot::detail {
+
+// A box of background-subtracted pixels around a star with, per pixel, the fixed part of
+// the variance (sky, plus subtracted neighbours' photon noise), the effective gain for the
+// star's own photon noise, and whether the pixel takes part (not masked, finite).
+struct Stamp {
+  int x0 = 0, y0 = 0, nx = 0, ny = 0;  // frame px of the first pixel; size
+  std::vector<double> data, sky_var;   // ADU; ADU^2
+  std::vector<double> gain;            // effective e-/ADU per pixel (0: no photon-noise term)
+  bool any_gain = false;
+  std::vector<char> use;
+  std::uint32_t flags = 0;  // kEdge, kSaturated, kMaskedPixel from the pixels
+};
+
+// The stamp of half-size max(3, ceil(cfg.stamp_radius_sigma * sigma)) px around (x, y).
+Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
+                ImageView<const MaskBits> mask, const PixelGain& gain, double x, double y,
+                double sigma, const PhotometryConfig& cfg);
+
+// Neighbours' models are taken out of the data; their photon noise goes into sky_var.
+void subtract_neighbours(Stamp& s, std::span<const NeighbourModel> neighbours,
+                         const PhotometryConfig& cfg);
+
+// The x and y profiles of a unit-flux Gaussian at (x, y) over the stamp's columns and rows.
+void profiles(const Stamp& s, double x, double y, double sigma, bool integrate, bool derivs,
+              Profile1D& px, Profile1D& py);
+
+}  // namespace psfphot::detail
