@@ -67,7 +67,7 @@ PSFPHOT_VECTOR_CLONES void clean_pixels(const float* r, const MaskBits* m, MaskB
   constexpr float kMax = std::numeric_limits<float>::max();
   if (m) {
     for (int x = 0; x < w; ++x) {
-      const bool bad = !(std::fabs(r[x]) <= kMax) || (m[x] & excl) != 0;
+      const bool bad = (!(std::fabs(r[x]) <= kMax)) | ((m[x] & excl) != 0);
       o[x] = bad ? 0.f : r[x];
     }
   } else {
