@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "psfphot/algo/stats.hpp"
+#include "psfphot/core/simd.hpp"
 
 namespace psfphot {
 namespace {
@@ -15,6 +16,35 @@ std::string shape(int w, int h) {
 }  // namespace
 
 namespace {
+
+// One row of the normalised flat: r * inv where r is finite and > 0, else NaN and, if m is
+// given, mask::kFlatInvalid in m (0 elsewhere); returns the number of invalid pixels. & and
+// selects instead of a branch per pixel, so that it vectorises; the NaN goes through the
+// multiplication (NaN x inv is that same quiet NaN): a product computed only where the
+// select keeps it was moved under a branch, which GCC does not vectorise. o may be r.
+PSFPHOT_VECTOR_CLONES std::size_t response_row(const float* r, float inv, float* o, MaskBits* m,
+                                               int w) {
+  constexpr float kMax = std::numeric_limits<float>::max();
+  constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+  unsigned bad = 0;
+  if (m) {
+    for (int x = 0; x < w; ++x) {
+      const float v = r[x];
+      const bool ok = (v > 0) & (v <= kMax);
+      o[x] = (ok ? v : kNaN) * inv;
+      m[x] = static_cast<MaskBits>(mask::kFlatInvalid * static_cast<unsigned>(!ok));
+      bad += !ok;
+    }
+  } else {
+    for (int x = 0; x < w; ++x) {
+      const float v = r[x];
+      const bool ok = (v > 0) & (v <= kMax);
+      o[x] = (ok ? v : kNaN) * inv;
+      bad += !ok;
+    }
+  }
+  return bad;
+}
 
 // Fills out.response (already sized, may share flat's buffer: each pixel is read before
 // it is written), out.invalid, out.norm, out.n_invalid.
@@ -43,8 +73,9 @@ void normalise_into(ImageView<const float> flat, FlatNorm how, NormalisedFlat& o
       for (; x + kLanes <= w; x += kLanes)
         for (int l = 0; l < kLanes; ++l) {
           const float v = r[x + l];
-          const bool ok = v > 0 && v <= std::numeric_limits<float>::max();  // finite, > 0
-          lane_max[l] = ok && v > lane_max[l] ? v : lane_max[l];
+          // finite and > 0; & rather than && (control flow that kept this from vectorising)
+          const bool ok = (v > 0) & (v <= std::numeric_limits<float>::max());
+          lane_max[l] = (ok & (v > lane_max[l])) ? v : lane_max[l];
           lane_n[l] += ok;
         }
       for (; x < w; ++x) {
@@ -78,18 +109,12 @@ void normalise_into(ImageView<const float> flat, FlatNorm how, NormalisedFlat& o
   }
   const float inv = static_cast<float>(1.0 / out.norm);
   std::size_t n_invalid = 0;
+  const std::size_t w = static_cast<std::size_t>(flat.width());
 #pragma omp parallel for schedule(static) reduction(+ : n_invalid)
   for (int y = 0; y < flat.height(); ++y) {
-    const float* r = flat.row(y);
-    for (int x = 0; x < flat.width(); ++x) {
-      if (std::isfinite(r[x]) && r[x] > 0) {
-        out.response(x, y) = r[x] * inv;
-      } else {
-        out.response(x, y) = std::numeric_limits<float>::quiet_NaN();
-        if (inv_px) inv_px[static_cast<std::size_t>(y) * flat.width() + x] = mask::kFlatInvalid;
-        ++n_invalid;  // integer reduction: order-independent, deterministic
-      }
-    }
+    // integer reduction: order-independent, deterministic
+    n_invalid += response_row(flat.row(y), inv, out.response.data() + y * w,
+                              inv_px ? inv_px + y * w : nullptr, flat.width());
   }
   out.n_invalid = n_invalid;
 }
