@@ -421,6 +421,67 @@ TEST(CalibrateTest, InPlaceGivesTheSameBytesAsCalibrate) {
   EXPECT_DOUBLE_EQ(ip.dark_scale, 1.5);
 }
 
+// Every kind of pixel through the dark-and-flat calibration (vectorised 8 pixels at a time,
+// the row's tail one by one: a width of 37 has both), against the rule written out per
+// pixel: non-finite raw -> kNonFinite, else >= saturation -> kSaturated; v - scale * dark;
+// a non-finite flat response -> NaN and kFlatInvalid, else v / response; any other
+// non-finite result -> kNonFinite.
+TEST(CalibrateTest, EveryPixelKindWithDarkAndFlatFollowsTheRule) {
+  const int w = 37, h = 5;
+  const float inf = std::numeric_limits<float>::infinity();
+  Image<float> raw(w, h), dark(w, h), flat(w, h);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-50.f, 900.f), fu(0.5f, 1.5f);
+  const float raw_special[] = {kNaN, inf, -inf, 1000.f, 999.99f, -0.f, 3e38f};
+  const float dark_special[] = {kNaN, inf, -3e38f};
+  const float flat_special[] = {kNaN, inf, -inf, 1e-30f};
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      const int k = y * w + x;
+      raw(x, y) = k % 5 == 0 ? raw_special[(k / 5) % 7] : u(rng);
+      dark(x, y) = k % 11 == 0 ? dark_special[(k / 11) % 3] : u(rng) * 0.01f;
+      flat(x, y) = k % 7 == 0 ? flat_special[(k / 7) % 4] : fu(rng);
+    }
+  NormalisedFlat nf;
+  nf.response = flat.clone();  // used as given: NaN and inf are the invalid responses
+  CalibrationInputs in;
+  in.dark = dark.cview();
+  in.dark_exptime_s = 20.0;
+  in.flat = &nf;
+  const double sat = 1000.0;
+  const CalibratedImage c = calibrate(raw.cview(), 30.0, sat, in, CalibrationConfig{});
+  const float ds = static_cast<float>(30.0 / 20.0);
+  std::size_t n_sat = 0, n_nf = 0, n_fi = 0;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      const float r = raw(x, y), f = flat(x, y);
+      MaskBits bits = 0;
+      if (!std::isfinite(r))
+        bits |= mask::kNonFinite;
+      else if (r >= static_cast<float>(sat))
+        bits |= mask::kSaturated;
+      float v = r - ds * dark(x, y);
+      if (std::isfinite(f)) {
+        v = v / f;
+      } else {
+        v = kNaN;
+        bits |= mask::kFlatInvalid;
+      }
+      if (!std::isfinite(v) && !(bits & mask::kFlatInvalid)) bits |= mask::kNonFinite;
+      n_sat += (bits & mask::kSaturated) != 0;
+      n_nf += (bits & mask::kNonFinite) != 0;
+      n_fi += (bits & mask::kFlatInvalid) != 0;
+      EXPECT_EQ(c.mask(x, y), bits) << x << "," << y;
+      EXPECT_EQ(0, std::memcmp(&c.pixels(x, y), &v, sizeof v)) << x << "," << y;
+    }
+  EXPECT_GT(n_sat, 0u);
+  EXPECT_GT(n_nf, 0u);
+  EXPECT_GT(n_fi, 0u);
+  EXPECT_EQ(c.n_saturated, n_sat);
+  EXPECT_EQ(c.n_nonfinite, n_nf);
+  EXPECT_EQ(c.n_flat_invalid, n_fi);
+}
+
 // The in-place flat normalisation (rvalue overload) gives the same bytes as the copying one,
 // for each normalisation rule, invalid pixels included.
 TEST(CalibrateTest, FlatNormalisedInItsOwnBufferGivesTheSameBytes) {
