@@ -17,6 +17,7 @@
 #include "psfphot/algo/smooth.hpp"
 #include "psfphot/algo/stats.hpp"
 #include "psfphot/io/fits.hpp"
+#include "psfphot/pipeline/blends.hpp"
 #include "psfphot/pipeline/neighbours.hpp"
 
 namespace psfphot::pipeline {
@@ -303,28 +304,8 @@ class PhotometryStep : public Step {
     // Extended sources (galaxy cores) fitted as stars: their residuals would seed a ring of
     // false companions, and they are not stars. Only sources whose second moments are
     // already 10% wider than the frame's typical star get the free-width fit.
-    std::vector<char> extended(static_cast<std::size_t>(n), 0);
-    if (fit && pc.extended_sigma_ratio > 0) {
-      std::vector<double> widths;
-      for (std::ptrdiff_t i = 0; i < n; ++i) {
-        const Star& s = c.stars[i];
-        if (fits[i].converged && fits[i].flux_err > 0 && fits[i].flux / fits[i].flux_err >= 20 &&
-            std::isfinite(s.width_x) && std::isfinite(s.width_y) && s.width_x > 0 && s.width_y > 0)
-          widths.push_back(std::sqrt(s.width_x * s.width_y));
-      }
-      const double typical = widths.empty() ? 0.0 : median_inplace(widths);
-#pragma omp parallel for schedule(dynamic, 8)
-      for (std::ptrdiff_t i = 0; i < n; ++i) {
-        const Star& s = c.stars[i];
-        const PsfFit& f = fits[i];
-        if (!(typical > 0) || !f.converged || !(f.flux_err > 0) || f.flux / f.flux_err < 20 ||
-            (f.flags & star_flag::kSaturated) ||
-            !(std::sqrt(s.width_x * s.width_y) > 1.1 * typical))
-          continue;
-        const PsfFit g = fit_psf_sigma(img, rms, msk, f.x, f.y, sig[i], gain, pc);
-        extended[i] = g.converged && g.sigma > pc.extended_sigma_ratio * sig[i];
-      }
-    }
+    std::vector<char> extended =
+        fit ? mark_extended(c, fits, sig) : std::vector<char>(static_cast<std::size_t>(n), 0);
     // Judging a residual peak next to a bright star needs that star's photon noise, so the
     // gain: without one (no GAIN card, none configured) the search would take photon noise
     // for companions, and is skipped.

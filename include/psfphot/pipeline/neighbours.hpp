@@ -26,18 +26,6 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
                       std::vector<double>& y0, std::vector<double>& sig,
                       std::vector<std::uint32_t>& base, std::vector<char>& extended);
 
-// Deblending (algo/deblend.hpp): every converged star with 10 <= S/N <= 300, not saturated,
-// not extended, not itself found in a residual, whose second moments' trace wx^2 + wy^2
-// exceeds 1.15 x the frame's median (stars with S/N >= 20), gets the two-star split test with its
-// neighbours' models subtracted. A split star keeps its id as the brighter component; the other is
-// appended (flag kFoundInResidual, so it must survive its final fit like the residual
-// search's finds). `moved` is set for both, so the next neighbour passes refit around them.
-// Returns the number of stars split. Deterministic: tests in parallel, applied in star order.
-int split_blends(FrameContext& c, std::vector<PsfFit>& fits, std::vector<double>& x0,
-                 std::vector<double>& y0, std::vector<double>& sig,
-                 std::vector<std::uint32_t>& base, std::vector<char>& extended,
-                 std::vector<char>& moved);
-
 // One neighbour pass: star i is refitted from (x0, y0) with the previous pass's models of
 // its neighbours subtracted (star j counts when its model reaches i's stamp: distance below
 // the stamp's half-diagonal plus the radius where j's model falls to 1% of the sky RMS),

@@ -20,6 +20,21 @@ namespace {
 constexpr double kSigma = 2.0, kSky = 200.0, kGain = 2.0, kReadRms = 8.0;
 constexpr double kGx = 128.4, kGy = 140.2;  // galaxy centre
 
+// The noiseless `model` on a flat sky with sky, read and photon noise, written as a FITS
+// frame with EXPTIME and GAIN; returns its path.
+std::string write_frame(const test::TempDir& dir, const Image<double>& model,
+                        const std::string& name, unsigned seed) {
+  Image<double> with_sky(model.width(), model.height(), 0.0);
+  for (int y = 0; y < model.height(); ++y)
+    for (int x = 0; x < model.width(); ++x) with_sky(x, y) = model(x, y) + kSky;
+  Image<float> img = test::to_float(with_sky);
+  std::mt19937 rng(seed);
+  test::add_noise(img, model, std::sqrt(kReadRms * kReadRms + kSky / kGain), kGain, rng);
+  const std::string path = dir.file(name);
+  io::write_fits(path, img.cview(), {io::card("EXPTIME", 10.0), io::card("GAIN", kGain)});
+  return path;
+}
+
 struct Scene {
   std::string path;
   std::vector<test::SynthStar> stars;
@@ -37,14 +52,7 @@ Scene write_scene(const test::TempDir& dir) {
     sc.stars.push_back({x, y, 6e3 + 4e3 * i, kSigma});
   }
   for (const auto& s : sc.stars) test::add_star(model, s);
-  Image<double> with_sky(256, 256, 0.0);
-  for (int y = 0; y < 256; ++y)
-    for (int x = 0; x < 256; ++x) with_sky(x, y) = model(x, y) + kSky;
-  Image<float> img = test::to_float(with_sky);
-  std::mt19937 rng(31);
-  test::add_noise(img, model, std::sqrt(kReadRms * kReadRms + kSky / kGain), kGain, rng);
-  sc.path = dir.file("galaxy.fits");
-  io::write_fits(sc.path, img.cview(), {io::card("EXPTIME", 10.0), io::card("GAIN", kGain)});
+  sc.path = write_frame(dir, model, "galaxy.fits", 31);
   return sc;
 }
 
@@ -103,14 +111,7 @@ TEST(PhotometryStep, BlendedPairsAreSplitIntoTheirStars) {
                        4e3 + 1e3 * i, kSigma});
   for (const auto& s : pairs) test::add_star(model, s);
   for (const auto& s : singles) test::add_star(model, s);
-  Image<double> with_sky(256, 256, 0.0);
-  for (int y = 0; y < 256; ++y)
-    for (int x = 0; x < 256; ++x) with_sky(x, y) = model(x, y) + kSky;
-  Image<float> img = test::to_float(with_sky);
-  std::mt19937 rng(41);
-  test::add_noise(img, model, std::sqrt(kReadRms * kReadRms + kSky / kGain), kGain, rng);
-  const std::string path = dir.file("pairs.fits");
-  io::write_fits(path, img.cview(), {io::card("EXPTIME", 10.0), io::card("GAIN", kGain)});
+  const std::string path = write_frame(dir, model, "pairs.fits", 41);
 
   FrameConfig cfg;
   cfg.psf.sigma_method = "fixed";

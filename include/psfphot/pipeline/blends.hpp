@@ -1,0 +1,35 @@
+#pragma once
+// Deblending and source classification of the photometry step (PhotometryStep,
+// steps.cpp), over the per-star vectors it keeps (indexed like FrameContext::stars: the
+// fits, each fit's start position, PSF sigma, flags set before photometry, and whether
+// the source is extended). Configured by photometry.split_min_dchi2 and
+// photometry.extended_sigma_ratio. Thread-safety: OpenMP inside; deterministic.
+#include <cstdint>
+#include <vector>
+
+#include "psfphot/algo/psf_photometry.hpp"
+#include "psfphot/pipeline/steps.hpp"
+
+namespace psfphot::pipeline {
+
+// Marks extended sources (galaxy cores fitted as stars): converged fits with S/N >= 20,
+// not saturated, whose second moments' geometric mean exceeds 1.1 x the median of such
+// stars and whose free-width Gaussian fit (fit_psf_sigma) is wider than
+// photometry.extended_sigma_ratio x their PSF sigma. Returns one flag per star (all 0 when
+// the ratio is 0).
+std::vector<char> mark_extended(const FrameContext& c, const std::vector<PsfFit>& fits,
+                                const std::vector<double>& sig);
+
+// Deblending (algo/deblend.hpp): every converged star with 10 <= S/N <= 300, not saturated,
+// not extended, not itself found in a residual, whose second moments' trace wx^2 + wy^2
+// exceeds 1.15 x the frame's median (stars with S/N >= 20), gets the two-star split test with its
+// neighbours' models subtracted. A split star keeps its id as the brighter component; the other is
+// appended (flag kFoundInResidual, so it must survive its final fit like the residual
+// search's finds). `moved` is set for both, so the next neighbour passes refit around them.
+// Returns the number of stars split. Deterministic: tests in parallel, applied in star order.
+int split_blends(FrameContext& c, std::vector<PsfFit>& fits, std::vector<double>& x0,
+                 std::vector<double>& y0, std::vector<double>& sig,
+                 std::vector<std::uint32_t>& base, std::vector<char>& extended,
+                 std::vector<char>& moved);
+
+}  // namespace psfphot::pipeline

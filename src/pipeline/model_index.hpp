@@ -1,0 +1,59 @@
+#pragma once
+// Internal to src/pipeline (not installed): the index of fitted star models shared by the
+// neighbour handling (neighbours.cpp) and the deblending (blends.cpp).
+// Thread-safety: built once, then read-only (safe to query from many threads).
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <numbers>
+#include <vector>
+
+#include "psfphot/algo/psf_photometry.hpp"
+
+namespace psfphot::pipeline::detail {
+
+// The fitted models that can be subtracted (converged, positive flux), how far each reaches
+// (where it falls to 1% of the sky RMS, plus `margin_px`), and a grid of them by position
+// (cells filled in star order, so every list is deterministic).
+struct ModelIndex {
+  static constexpr int kCell = 32;
+  std::vector<char> usable;
+  std::vector<double> reach;
+  double max_reach = 0;
+  int gw = 0, gh = 0;
+  std::vector<std::vector<std::ptrdiff_t>> grid;
+  const std::vector<PsfFit>& fits;
+
+  ModelIndex(const std::vector<PsfFit>& f, const std::vector<double>& sig, double sky_rms,
+             int width, int height, double margin_px)
+      : usable(f.size(), 0), reach(f.size(), 0.0), fits(f) {
+    for (std::size_t j = 0; j < f.size(); ++j) {
+      if (!f[j].converged || !std::isfinite(f[j].flux) || !(f[j].flux > 0)) continue;
+      usable[j] = 1;
+      const double peak = f[j].flux / (2.0 * std::numbers::pi * sig[j] * sig[j]);
+      reach[j] =
+          sig[j] * std::sqrt(2.0 * std::log(std::max(1.0, peak / (0.01 * sky_rms)))) + margin_px;
+      max_reach = std::max(max_reach, reach[j]);
+    }
+    gw = width / kCell + 1;
+    gh = height / kCell + 1;
+    grid.resize(static_cast<std::size_t>(gw) * gh);
+    for (std::size_t j = 0; j < f.size(); ++j)
+      if (usable[j])
+        grid[static_cast<std::size_t>(cell(f[j].y, gh)) * gw + cell(f[j].x, gw)].push_back(
+            static_cast<std::ptrdiff_t>(j));
+  }
+  static int cell(double v, int cells) {
+    return std::clamp(static_cast<int>(v / kCell), 0, cells - 1);
+  }
+  // Every usable model whose cell lies within r + max_reach of (x, y), cell by cell.
+  template <typename Fn>
+  void for_each_near(double x, double y, double r, Fn fn) const {
+    const double R = r + max_reach;
+    for (int gy = cell(y - R, gh); gy <= cell(y + R, gh); ++gy)
+      for (int gx = cell(x - R, gw); gx <= cell(x + R, gw); ++gx)
+        for (std::ptrdiff_t j : grid[static_cast<std::size_t>(gy) * gw + gx]) fn(j);
+  }
+};
+
+}  // namespace psfphot::pipeline::detail
