@@ -185,12 +185,14 @@ int split_blends(FrameContext& c, std::vector<PsfFit>& fits, std::vector<double>
     b.centroid_y = r.b.y;
     b.peak_x = static_cast<std::int32_t>(std::lround(r.b.x));
     b.peak_y = static_cast<std::int32_t>(std::lround(r.b.y));
-    b.flags |= star_flag::kFoundInResidual;
+    // The blend's second moments describe neither star: the new one has none.
+    b.width_x = b.width_y = std::nan("");
+    b.flags |= star_flag::kFoundInResidual | star_flag::kMomentsInvalid;
     fits.push_back(r.b);
     x0.push_back(r.b.x);
     y0.push_back(r.b.y);
     sig.push_back(sig[i]);
-    base.push_back(base[i] | star_flag::kFoundInResidual);
+    base.push_back(base[i] | star_flag::kFoundInResidual | star_flag::kMomentsInvalid);
     extended.push_back(0);
     moved.push_back(1);
     c.stars.push_back(b);

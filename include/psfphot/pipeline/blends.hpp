@@ -24,7 +24,8 @@ std::vector<char> mark_extended(const FrameContext& c, const std::vector<PsfFit>
 // not extended, not itself found in a residual, whose second moments' trace wx^2 + wy^2
 // exceeds 1.15 x the frame's median (stars with S/N >= 20), gets the two-star split test with its
 // neighbours' models subtracted. A split star keeps its id as the brighter component; the other is
-// appended (flag kFoundInResidual, so it must survive its final fit like the residual
+// appended (flags kFoundInResidual and kMomentsInvalid, widths NaN: the blend's moments
+// describe neither star; it must survive its final fit like the residual
 // search's finds). `moved` is set for both, so the next neighbour passes refit around them.
 // Returns the number of stars split. Deterministic: tests in parallel, applied in star order.
 int split_blends(FrameContext& c, std::vector<PsfFit>& fits, std::vector<double>& x0,
