@@ -118,12 +118,7 @@ int split_blends(FrameContext& c, std::vector<PsfFit>& fits, std::vector<double>
       const double mx = 0.5 * (fits[i].x + fits[j].x), my = 0.5 * (fits[i].y + fits[j].y);
       const double half =
           (std::max(3.0, std::ceil((pc.stamp_radius_sigma + kPairSepSigma) * sig[i]))) * 1.4143;
-      idx.clear();
-      index.for_each_near(mx, my, half, [&](std::ptrdiff_t q) {
-        if (q != i && q != j && std::hypot(fits[q].x - mx, fits[q].y - my) < half + index.reach[q])
-          idx.push_back(q);
-      });
-      std::sort(idx.begin(), idx.end());
+      index.reaching(mx, my, half, i, j, idx);
       near.clear();
       for (std::ptrdiff_t q : idx) near.push_back({fits[q].x, fits[q].y, fits[q].flux, sig[q]});
       pair_fit[p] = refit_pair(img, rmsv, msk, fits[i], fits[j], sig[i], gain, pc, near);
@@ -158,12 +153,7 @@ int split_blends(FrameContext& c, std::vector<PsfFit>& fits, std::vector<double>
         continue;
       const double half =
           (std::max(3.0, std::ceil((pc.stamp_radius_sigma + 1.0) * sig[i]))) * 1.4143;
-      idx.clear();
-      index.for_each_near(f.x, f.y, half, [&](std::ptrdiff_t j) {
-        if (j != i && std::hypot(fits[j].x - f.x, fits[j].y - f.y) < half + index.reach[j])
-          idx.push_back(j);
-      });
-      std::sort(idx.begin(), idx.end());
+      index.reaching(f.x, f.y, half, i, -1, idx);
       near.clear();
       for (std::ptrdiff_t j : idx) near.push_back({fits[j].x, fits[j].y, fits[j].flux, sig[j]});
       res[i] = try_split(img, rmsv, msk, f.x, f.y, sig[i], gain, pc, sc, near);

@@ -54,6 +54,17 @@ struct ModelIndex {
       for (int gx = cell(x - R, gw); gx <= cell(x + R, gw); ++gx)
         for (std::ptrdiff_t j : grid[static_cast<std::size_t>(gy) * gw + gx]) fn(j);
   }
+  // The usable models (other than `skip_a`, `skip_b`) that reach within r of (x, y), i.e.
+  // lie closer than r + their reach, in star order (deterministic sums downstream).
+  void reaching(double x, double y, double r, std::ptrdiff_t skip_a, std::ptrdiff_t skip_b,
+                std::vector<std::ptrdiff_t>& out) const {
+    out.clear();
+    for_each_near(x, y, r, [&](std::ptrdiff_t j) {
+      if (j != skip_a && j != skip_b && std::hypot(fits[j].x - x, fits[j].y - y) < r + reach[j])
+        out.push_back(j);
+    });
+    std::sort(out.begin(), out.end());
+  }
 };
 
 }  // namespace psfphot::pipeline::detail

@@ -211,16 +211,11 @@ std::vector<PsfFit> refit_with_neighbours(
       const double xi = prev[i].converged ? prev[i].x : x0[i];
       const double yi = prev[i].converged ? prev[i].y : y0[i];
       const double half = std::max(3.0, std::ceil(pc.stamp_radius_sigma * sig[i])) * 1.4143;
-      idx.clear();
-      index.for_each_near(xi, yi, half, [&](std::ptrdiff_t j) {
-        if (j != i && std::hypot(model[j].x - xi, model[j].y - yi) < half + index.reach[j])
-          idx.push_back(j);
-      });
+      index.reaching(xi, yi, half, i, -1, idx);
       // Nothing to subtract, or no neighbour moved since this star's last fit: it stands.
       if (idx.empty() ||
           std::none_of(idx.begin(), idx.end(), [&](std::ptrdiff_t j) { return moved[j] != 0; }))
         continue;
-      std::sort(idx.begin(), idx.end());
       near.clear();
       for (std::ptrdiff_t j : idx) near.push_back(model[j]);
       out[i] = measure_psf_flux(img, rms, msk, x0[i], y0[i], sig[i], gain, pc, near);
