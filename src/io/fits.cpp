@@ -190,28 +190,43 @@ bool read_pixels_direct(fitsfile* f, const std::string& spec, const FitsImage& i
     int fd;
     ~FdCloser() { ::close(fd); }
   } closer{fd};
-  // Chunks small enough to stay in cache between the kernel's copy and the conversion.
+  // Chunks small enough to stay in cache between the kernel's copy and the conversion, read
+  // and converted by the OpenMP threads side by side (pread has no shared file offset): the
+  // copy, the conversion and the first touch of the new image's pages are then no longer a
+  // serial part of a multi-threaded frame. Each chunk's values do not depend on who reads it.
   constexpr std::size_t kChunkBytes = std::size_t(256) << 10;
-  std::vector<unsigned char> buf(kChunkBytes);
   const std::size_t per_chunk = kChunkBytes / bpp;
-  for (std::size_t done = 0; done < n;) {
-    const std::size_t m = std::min(per_chunk, n - done);
-    const std::size_t bytes = m * bpp;
-    std::size_t got = 0;
-    while (got < bytes) {
-      const ssize_t r = ::pread(fd, buf.data() + got, bytes - got,
-                                static_cast<off_t>(data_start + done * bpp + got));
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0)
-        throw FitsError(spec, "cannot read pixel data (file truncated or being replaced?)");
-      got += static_cast<std::size_t>(r);
+  const auto n_chunks = static_cast<std::ptrdiff_t>((n + per_chunk - 1) / per_chunk);
+  bool failed = false;
+#pragma omp parallel if (n_chunks > 1)
+  {
+    std::vector<unsigned char> buf(kChunkBytes);
+#pragma omp for schedule(static)
+    for (std::ptrdiff_t c = 0; c < n_chunks; ++c) {
+      const std::size_t done = static_cast<std::size_t>(c) * per_chunk;
+      const std::size_t m = std::min(per_chunk, n - done);
+      const std::size_t bytes = m * bpp;
+      std::size_t got = 0;
+      while (got < bytes) {
+        const ssize_t r = ::pread(fd, buf.data() + got, bytes - got,
+                                  static_cast<off_t>(data_start + done * bpp + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += static_cast<std::size_t>(r);
+      }
+      if (got < bytes) {
+        // Exceptions may not leave an OpenMP region: reported after it.
+#pragma omp atomic write
+        failed = true;
+        continue;
+      }
+      if (img.bitpix == 16)
+        detail::be_int16_to_float(buf.data(), m, img.bscale, img.bzero, dst + done);
+      else
+        detail::be_float32_to_float(buf.data(), m, dst + done);
     }
-    if (img.bitpix == 16)
-      detail::be_int16_to_float(buf.data(), m, img.bscale, img.bzero, dst + done);
-    else
-      detail::be_float32_to_float(buf.data(), m, dst + done);
-    done += m;
   }
+  if (failed) throw FitsError(spec, "cannot read pixel data (file truncated or being replaced?)");
   return true;
 }
 
