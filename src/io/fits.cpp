@@ -148,17 +148,20 @@ void parse_header(fitsfile* f, const std::string& path, HeaderFacts& h) {
 // instead of through cfitsio's conversion of its own buffers: for the BITPIX 16 raw frame
 // and the BITPIX -32 masters of `psfphot frame` cfitsio's path (copy into its buffer, byte
 // swap, a second conversion loop, after the image was zero-filled) cost ~10% of the frame's
-// time at 4096^2. The values are cfitsio's, bit for bit (tests/unit/io/fits_test.cpp
-// compares them with fits_read_pix): BITPIX 16 as (float)(v * BSCALE + BZERO) in double,
-// or (float)v when unscaled; BITPIX -32 with cfitsio's null check when the caller passes
-// NaN for nulls: exponent all ones (NaN, +-Inf) -> NaN, exponent zero (+-0, subnormals)
-// -> +0. Returns false, having read nothing, where another case applies (compressed,
-// other BITPIX, a BLANK keyword, scaled floats, a file cfitsio did not open in place).
+// time at 4096^2, and 5-7x a memory copy for BITPIX 32 and -64. The values are cfitsio's,
+// bit for bit (tests/unit/io/fits_test.cpp compares them with fits_read_pix): integers
+// (BITPIX 8, 16, 32) as (float)(v * BSCALE + BZERO) in double, or (float)v when unscaled;
+// floats (BITPIX -32, -64) with cfitsio's null check when the caller passes NaN for nulls:
+// exponent all ones (NaN, +-Inf) -> NaN, exponent zero (+-0, subnormals) -> +0, doubles
+// rounded to float. Returns false, having read nothing, where another case applies
+// (compressed, a BLANK keyword, scaled floats, a file cfitsio did not open in place).
 bool read_pixels_direct(fitsfile* f, const std::string& spec, const FitsImage& img, float* dst,
                         std::size_t n) {
-  if (img.compressed || (img.bitpix != 16 && img.bitpix != -32)) return false;
-  if (img.bitpix == -32 && (img.bscale != 1.0 || img.bzero != 0.0)) return false;
-  if (img.bitpix == 16) {
+  if (img.compressed || (img.bitpix != 8 && img.bitpix != 16 && img.bitpix != 32 &&
+                         img.bitpix != -32 && img.bitpix != -64))
+    return false;
+  if (img.bitpix < 0 && (img.bscale != 1.0 || img.bzero != 0.0)) return false;
+  if (img.bitpix > 0) {
     int st = 0;
     long blank = 0;
     if (fits_read_key(f, TLONG, "BLANK", &blank, nullptr, &st) != KEY_NO_EXIST) return false;
@@ -181,7 +184,7 @@ bool read_pixels_direct(fitsfile* f, const std::string& spec, const FitsImage& i
   LONGLONG head = 0, data_start = 0, data_end = 0;
   int status = 0;
   if (fits_get_hduaddrll(f, &head, &data_start, &data_end, &status)) return false;
-  const std::size_t bpp = img.bitpix == 16 ? 2 : 4;
+  const std::size_t bpp = static_cast<std::size_t>(std::abs(img.bitpix) / 8);
   if (static_cast<std::size_t>(data_end - data_start) < n * bpp) return false;
 
   const int fd = ::open(base.c_str(), O_RDONLY | O_CLOEXEC);
@@ -220,10 +223,13 @@ bool read_pixels_direct(fitsfile* f, const std::string& spec, const FitsImage& i
         failed = true;
         continue;
       }
-      if (img.bitpix == 16)
-        detail::be_int16_to_float(buf.data(), m, img.bscale, img.bzero, dst + done);
-      else
-        detail::be_float32_to_float(buf.data(), m, dst + done);
+      switch (img.bitpix) {
+        case 8: detail::be_uint8_to_float(buf.data(), m, img.bscale, img.bzero, dst + done); break;
+        case 16: detail::be_int16_to_float(buf.data(), m, img.bscale, img.bzero, dst + done); break;
+        case 32: detail::be_int32_to_float(buf.data(), m, img.bscale, img.bzero, dst + done); break;
+        case -32: detail::be_float32_to_float(buf.data(), m, dst + done); break;
+        default: detail::be_float64_to_float(buf.data(), m, dst + done);
+      }
     }
   }
   if (failed) throw FitsError(spec, "cannot read pixel data (file truncated or being replaced?)");

@@ -12,8 +12,19 @@ namespace psfphot::io::detail {
 void be_int16_to_float(const unsigned char* bytes, std::size_t n, double bscale, double bzero,
                        float* out);
 
+// BITPIX 8 and 32: the same rule as BITPIX 16 (unsigned bytes; big-endian int32).
+void be_uint8_to_float(const unsigned char* bytes, std::size_t n, double bscale, double bzero,
+                       float* out);
+void be_int32_to_float(const unsigned char* bytes, std::size_t n, double bscale, double bzero,
+                       float* out);
+
 // BITPIX -32, unscaled, with cfitsio's null check: exponent all ones (NaN, +-inf) -> NaN,
 // exponent zero (+-0, subnormals) -> +0, every other value unchanged.
 void be_float32_to_float(const unsigned char* bytes, std::size_t n, float* out);
+
+// BITPIX -64, unscaled, with cfitsio's null check on the double: exponent all ones -> NaN,
+// exponent zero -> +0, every other value rounded to float (values beyond the float range
+// become +-inf, as in cfitsio's conversion).
+void be_float64_to_float(const unsigned char* bytes, std::size_t n, float* out);
 
 }  // namespace psfphot::io::detail

@@ -302,11 +302,31 @@ TEST_P(FitsDirectRead, PixelsAreCfitsiosBitForBit) {
   const RawCase c = GetParam();
   const int w = 301, h = 257;  // 77357 pixels: 302 kB as floats, over one 256 KiB chunk
   const std::size_t n = static_cast<std::size_t>(w) * h;
-  const int bpp = c.bitpix == 16 ? 2 : 4;
+  const int bpp = std::abs(c.bitpix) / 8;
   std::vector<unsigned char> bytes(n * bpp);
   std::mt19937 rng(7);
   for (std::size_t i = 0; i < n; ++i) {
-    std::uint32_t u = rng();
+    std::uint64_t u = rng();
+    if (c.bitpix == -64) {
+      // Every special class of double, and doubles that do not fit a float's range or
+      // precision (rounding, overflow to infinity, underflow to subnormal floats).
+      const double specials[] = {std::numeric_limits<double>::quiet_NaN(),
+                                 std::numeric_limits<double>::infinity(),
+                                 -std::numeric_limits<double>::infinity(),
+                                 0.0,
+                                 -0.0,
+                                 std::numeric_limits<double>::denorm_min(),
+                                 -1e-310,
+                                 1e-40,
+                                 1e300,
+                                 -1e39,
+                                 0.1,
+                                 16777217.0};
+      double v = std::uniform_real_distribution<double>(-1e4, 6e4)(rng);
+      if (i % 97 < std::size(specials)) v = specials[i % 97];
+      std::memcpy(&u, &v, 8);
+      if (i % 89 == 0) u = 0x7FF0000000000001ull + (rng() & 0xFFFFFu);  // signalling NaNs
+    }
     if (c.bitpix == -32) {
       // Mostly ordinary values, with every special class planted.
       const float specials[] = {std::numeric_limits<float>::quiet_NaN(),
@@ -324,7 +344,10 @@ TEST_P(FitsDirectRead, PixelsAreCfitsiosBitForBit) {
       std::memcpy(&u, &v, 4);
       if (i % 89 == 0) u = 0x7F800001u + (rng() & 0x3FFFFFu);  // signalling NaN payloads
     }
-    if (c.blank && i % 50 == 0) u = static_cast<std::uint16_t>(-7);
+    if (c.bitpix == 32 && i % 61 == 0) u = i % 2 ? 0x7FFFFFFFu : 0x80000000u;  // extremes
+    if (c.blank && i % 50 == 0)  // BLANK = -7 in the type's width
+      u = bpp == 2 ? std::uint64_t{static_cast<std::uint16_t>(-7)}
+                   : std::uint64_t{static_cast<std::uint32_t>(-7)};
     for (int b = 0; b < bpp; ++b) bytes[i * bpp + b] = (u >> (8 * (bpp - 1 - b))) & 0xFF;
   }
   TempDir dir;
@@ -352,27 +375,30 @@ TEST_P(FitsDirectRead, PixelsAreCfitsiosBitForBit) {
     nan_count += std::isnan(ref[i]);
   }
   EXPECT_EQ(differ, 0u);
-  if (c.bitpix == -32 || c.blank) {
+  if (c.bitpix < 0 || (c.blank && c.bitpix != 8)) {
     EXPECT_GT(nan_count, 0u);  // the special cases were there
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(RawFrameAndMasters, FitsDirectRead,
-                         ::testing::Values(RawCase{16, 1, 0, false, false},
-                                           RawCase{16, 1, 32768, false, false},  // uint16 camera
-                                           RawCase{16, 1, 32768, false, true},
-                                           RawCase{16, 2.92273835509, 3713.66692596, false, false},
-                                           RawCase{16, 1, 32768, true, false},  // BLANK
-                                           RawCase{-32, 1, 0, false, false},
-                                           RawCase{-32, 1, 0, false, true},
-                                           RawCase{-32, 0.5, 10, false, false}),
-                         [](const ::testing::TestParamInfo<RawCase>& i) {
-                           const RawCase& c = i.param;
-                           return std::string(c.bitpix == 16 ? "bitpix16" : "bitpixm32") +
-                                  (c.bzero == 32768 ? "_uint" : "") +
-                                  (c.bscale != 1 ? "_scaled" : "") + (c.blank ? "_blank" : "") +
-                                  (c.extension ? "_ext" : "");
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    RawFrameAndMasters, FitsDirectRead,
+    ::testing::Values(
+        RawCase{16, 1, 0, false, false}, RawCase{16, 1, 32768, false, false},  // uint16 camera
+        RawCase{16, 1, 32768, false, true}, RawCase{16, 2.92273835509, 3713.66692596, false, false},
+        RawCase{16, 1, 32768, true, false},  // BLANK
+        RawCase{-32, 1, 0, false, false}, RawCase{-32, 1, 0, false, true},
+        RawCase{-32, 0.5, 10, false, false}, RawCase{8, 1, 0, false, false},
+        RawCase{8, 0.25, -3, false, true}, RawCase{32, 1, 0, false, false},
+        RawCase{32, 1, 2147483648.0, false, false}, RawCase{32, 1.5, -20, false, true},
+        RawCase{32, 1, 0, true, false}, RawCase{-64, 1, 0, false, false},
+        RawCase{-64, 1, 0, false, true}, RawCase{-64, 2, 1, false, false}),
+    [](const ::testing::TestParamInfo<RawCase>& i) {
+      const RawCase& c = i.param;
+      return "bitpix" + std::string(c.bitpix < 0 ? "m" : "") + std::to_string(std::abs(c.bitpix)) +
+             (c.bzero == 32768 || c.bzero == 2147483648.0 ? "_uint" : "") +
+             (c.bscale != 1 ? "_scaled" : "") + (c.blank ? "_blank" : "") +
+             (c.extension ? "_ext" : "");
+    });
 
 TEST(Fits, HeaderIsCarriedOver) {
   TempDir dir;
