@@ -69,12 +69,23 @@ Centroid centroid_windowed(ImageView<const float> image, ImageView<const MaskBit
     c.flags = 0;
   }
   const double inv2s2 = 0.5 / (sw * sw);
+  // The Gaussian window is separable, exp(-(dx^2 + dy^2) k) = exp(-dx^2 k) exp(-dy^2 k):
+  // 2 (2 half + 1) exponentials per iteration instead of one per pixel, which made the
+  // step bound by exp (same weights to a few ulp).
+  const int n = 2 * half + 1;
+  std::vector<double> wx(static_cast<std::size_t>(n)), wy(static_cast<std::size_t>(n));
   bool converged = false;
   int it = 0;
   for (; it < cfg.max_iter; ++it) {
+    for (int k = 0; k < n; ++k) {
+      const double dx = peak_x - half + k - c.x, dy = peak_y - half + k - c.y;
+      wx[static_cast<std::size_t>(k)] = std::exp(-dx * dx * inv2s2);
+      wy[static_cast<std::size_t>(k)] = std::exp(-dy * dy * inv2s2);
+    }
     double s = 0, sx = 0, sy = 0;
     for (int y = peak_y - half; y <= peak_y + half; ++y) {
       const double dy = y - c.y;
+      const double wrow = wy[static_cast<std::size_t>(y - peak_y + half)];
       for (int x = peak_x - half; x <= peak_x + half; ++x) {
         const float v = image(x, y);
         if (!std::isfinite(v) || (!mask.empty() && (mask(x, y) & cfg.exclude_bits))) {
@@ -82,7 +93,7 @@ Centroid centroid_windowed(ImageView<const float> image, ImageView<const MaskBit
           continue;
         }
         const double dx = x - c.x;
-        const double wv = std::exp(-(dx * dx + dy * dy) * inv2s2) * v;
+        const double wv = wx[static_cast<std::size_t>(x - peak_x + half)] * wrow * v;
         s += wv;
         sx += wv * dx;
         sy += wv * dy;
