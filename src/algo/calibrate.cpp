@@ -63,12 +63,16 @@ void normalise_into(ImageView<const float> flat, FlatNorm how, NormalisedFlat& o
   if (how == FlatNorm::kMax) {
     // The maximum and the count need no ordered double sum (the mean's serial chain of
     // additions was most of this pass): kLanes independent float maxima and counts that
-    // the compiler vectorises. A maximum is exact in any order, so the norm is the same.
+    // the compiler vectorises. Rows are split over the threads (a serial pass over the flat
+    // was a visible part of a two-thread frame). A maximum is exact in any order, so the norm
+    // is the same.
     constexpr int kLanes = 16;
-    float lane_max[kLanes];
-    std::size_t lane_n[kLanes] = {};
-    std::fill(lane_max, lane_max + kLanes, -std::numeric_limits<float>::infinity());
+    float frame_max = -std::numeric_limits<float>::infinity();
+#pragma omp parallel for schedule(static) reduction(max : frame_max) reduction(+ : n_good)
     for (int y = 0; y < flat.height(); ++y) {
+      float lane_max[kLanes];
+      std::size_t lane_n[kLanes] = {};
+      std::fill(lane_max, lane_max + kLanes, -std::numeric_limits<float>::infinity());
       const float* r = flat.row(y);
       const int w = flat.width();
       int x = 0;
@@ -86,11 +90,12 @@ void normalise_into(ImageView<const float> flat, FlatNorm how, NormalisedFlat& o
         lane_max[0] = ok && v > lane_max[0] ? v : lane_max[0];
         lane_n[0] += ok;
       }
+      for (int l = 0; l < kLanes; ++l) {
+        frame_max = std::max(frame_max, lane_max[l]);
+        n_good += lane_n[l];
+      }
     }
-    for (int l = 0; l < kLanes; ++l) {
-      mx = std::max<double>(mx, lane_max[l]);
-      n_good += lane_n[l];
-    }
+    mx = frame_max;
   } else {
     for (int y = 0; y < flat.height(); ++y) {
       const float* r = flat.row(y);
