@@ -48,6 +48,45 @@ PSFPHOT_VECTOR_CLONES std::size_t response_row(const float* r, float inv, float*
   return bad;
 }
 
+struct RowMax {
+  float max;
+  std::size_t n_good;
+};
+
+// GCC vector types for the pixel loops below that GCC would not vectorise by itself.
+typedef float V8f __attribute__((vector_size(32)));
+typedef std::int32_t V8i __attribute__((vector_size(32)));
+
+// Maximum and count of the good (finite, > 0) pixels of a row, 8 at a time (GCC compiled the
+// scalar lane loop of the single-threaded version scalar once it sat in an OpenMP loop).
+PSFPHOT_VECTOR_CLONES RowMax row_max(const float* r, int w) {
+  constexpr float kMax = std::numeric_limits<float>::max();
+  const V8f vmax = V8f{} + kMax, vzero = V8f{};
+  V8f lane_max = V8f{} - std::numeric_limits<float>::infinity();
+  V8i lane_n = {};
+  int x = 0;
+  for (; x + 8 <= w; x += 8) {
+    V8f v;
+    std::memcpy(&v, r + x, sizeof v);
+    const V8i ok = (v > vzero) & (v <= vmax);  // finite and > 0 (NaN compares false)
+    lane_max = (ok & (v > lane_max)) ? v : lane_max;
+    lane_n -= ok;  // comparisons give -1 for true
+  }
+  RowMax m{-std::numeric_limits<float>::infinity(), 0};
+  for (int l = 0; l < 8; ++l) {
+    m.max = std::max(m.max, lane_max[l]);
+    m.n_good += static_cast<std::size_t>(lane_n[l]);
+  }
+  for (; x < w; ++x) {
+    const float v = r[x];
+    if (v > 0 && v <= kMax) {
+      m.max = std::max(m.max, v);
+      ++m.n_good;
+    }
+  }
+  return m;
+}
+
 // Fills out.response (already sized, may share flat's buffer: each pixel is read before
 // it is written), out.invalid, out.norm, out.n_invalid.
 void normalise_into(ImageView<const float> flat, FlatNorm how, NormalisedFlat& out,
@@ -66,34 +105,12 @@ void normalise_into(ImageView<const float> flat, FlatNorm how, NormalisedFlat& o
     // the compiler vectorises. Rows are split over the threads (a serial pass over the flat
     // was a visible part of a two-thread frame). A maximum is exact in any order, so the norm
     // is the same.
-    constexpr int kLanes = 16;
     float frame_max = -std::numeric_limits<float>::infinity();
 #pragma omp parallel for schedule(static) reduction(max : frame_max) reduction(+ : n_good)
     for (int y = 0; y < flat.height(); ++y) {
-      float lane_max[kLanes];
-      std::size_t lane_n[kLanes] = {};
-      std::fill(lane_max, lane_max + kLanes, -std::numeric_limits<float>::infinity());
-      const float* r = flat.row(y);
-      const int w = flat.width();
-      int x = 0;
-      for (; x + kLanes <= w; x += kLanes)
-        for (int l = 0; l < kLanes; ++l) {
-          const float v = r[x + l];
-          // finite and > 0; & rather than && (control flow that kept this from vectorising)
-          const bool ok = (v > 0) & (v <= std::numeric_limits<float>::max());
-          lane_max[l] = (ok & (v > lane_max[l])) ? v : lane_max[l];
-          lane_n[l] += ok;
-        }
-      for (; x < w; ++x) {
-        const float v = r[x];
-        const bool ok = v > 0 && v <= std::numeric_limits<float>::max();
-        lane_max[0] = ok && v > lane_max[0] ? v : lane_max[0];
-        lane_n[0] += ok;
-      }
-      for (int l = 0; l < kLanes; ++l) {
-        frame_max = std::max(frame_max, lane_max[l]);
-        n_good += lane_n[l];
-      }
+      const RowMax m = row_max(flat.row(y), flat.width());
+      frame_max = std::max(frame_max, m.max);
+      n_good += m.n_good;
     }
     mx = frame_max;
   } else {
@@ -152,8 +169,6 @@ namespace {
 // level). Returns the first pixel not done; adds the saturated, non-finite and flat-invalid
 // counts to c[0..2]. r and o may be the same row. (__builtin_bit_cast rather than
 // std::bit_cast: a function returning a vector type would change with the clone's ABI.)
-typedef float V8f __attribute__((vector_size(32)));
-typedef std::int32_t V8i __attribute__((vector_size(32)));
 PSFPHOT_VECTOR_CLONES int calibrate_row_dark_flat(const float* r, const float* d, float ds,
                                                   const float* f, float sat, float* o, MaskBits* m,
                                                   int w, std::size_t* c) {

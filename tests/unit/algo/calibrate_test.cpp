@@ -482,6 +482,35 @@ TEST(CalibrateTest, EveryPixelKindWithDarkAndFlatFollowsTheRule) {
   EXPECT_EQ(c.n_flat_invalid, n_fi);
 }
 
+// The max norm over rows of a width that is not a multiple of the 8-pixel vector step, with
+// the maximum planted in turn in every column (vector part and tail), infinities, NaN and
+// negative values beside it: the norm is the largest finite positive pixel and the invalid
+// count that of a plain scalar loop, for 1 and 2 threads.
+TEST(CalibrateTest, FlatMaxFoundInEveryColumnWhateverTheSpecialValuesAround) {
+  const int w = 21, h = 5;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(0.5f, 0.9f);
+  for (int col = 0; col < w; ++col) {
+    Image<float> flat(w, h);
+    for (std::size_t i = 0; i < flat.size(); ++i) flat.data()[i] = u(rng);
+    flat(col, 3) = 1.25f;
+    flat((col + 1) % w, 3) = kInf;
+    flat((col + 2) % w, 1) = kNaN;
+    flat((col + 3) % w, 4) = -7.f;
+    flat((col + 5) % w, 0) = std::numeric_limits<float>::max() * 2.f;  // +inf by overflow
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < flat.size(); ++i)
+      bad += !(flat.data()[i] > 0 && flat.data()[i] <= std::numeric_limits<float>::max());
+    for (int threads : {1, 2}) {
+      omp_set_num_threads(threads);
+      const NormalisedFlat nf = normalise_flat(flat.cview(), FlatNorm::kMax);
+      EXPECT_EQ(nf.norm, 1.25) << "column " << col << ", " << threads << " threads";
+      EXPECT_EQ(nf.n_invalid, bad) << "column " << col;
+    }
+  }
+  omp_set_num_threads(omp_get_num_procs());
+}
+
 // The in-place flat normalisation (rvalue overload) gives the same bytes as the copying one,
 // for each normalisation rule, invalid pixels included.
 TEST(CalibrateTest, FlatNormalisedInItsOwnBufferGivesTheSameBytes) {
