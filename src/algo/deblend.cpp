@@ -196,6 +196,106 @@ SplitResult try_split(ImageView<const float> image, ImageView<const float> rms,
   return res;
 }
 
+SplitResult try_companion(ImageView<const float> image, ImageView<const float> rms,
+                          ImageView<const MaskBits> mask, const PsfFit& star, double sigma_px,
+                          const PixelGain& gain, const PhotometryConfig& cfg, const SplitConfig& sc,
+                          std::span<const NeighbourModel> neighbours) {
+  SplitResult res;
+  // A fit that clipped outlier pixels (a cosmic ray, a hot pixel) would see the outlier as
+  // a companion: the residual search does not know which pixels the fit clipped.
+  if (!(sc.min_dchi2 > 0) || !star.converged || (star.flags & star_flag::kClippedPixel) ||
+      !std::isfinite(star.x) || !std::isfinite(star.y) || !(star.flux > 0) || !(sigma_px > 0))
+    return res;
+  PhotometryConfig wide = cfg;
+  wide.stamp_radius_sigma = cfg.stamp_radius_sigma + 1.0;
+  Stamp s = detail::cut_stamp(image, rms, mask, gain, star.x, star.y, sigma_px, wide);
+  if (s.flags & star_flag::kSaturated) return res;
+  detail::subtract_neighbours(s, neighbours, cfg);
+
+  // The residual of the star's fit and each pixel's variance under it.
+  const std::size_t np = static_cast<std::size_t>(s.nx) * s.ny;
+  Profile1D px, py;
+  detail::profiles(s, star.x, star.y, sigma_px, cfg.integrate_pixels, false, px, py);
+  std::vector<double> r(np, 0.0), iv(np, 0.0);
+  for (int j = 0; j < s.ny; ++j)
+    for (int i = 0; i < s.nx; ++i) {
+      const std::size_t q = static_cast<std::size_t>(j) * s.nx + i;
+      if (!s.use[q]) continue;
+      const double model = star.flux * px.value[i] * py.value[j];
+      double var = s.sky_var[q];
+      if (s.gain[q] > 0) var += std::max(model, 0.0) / s.gain[q];
+      r[q] = s.data[q] - model;
+      iv[q] = 1.0 / var;
+    }
+  // Matched filter over the residual: the S/N of a point source centred on each pixel
+  // between min_sep_sigma and 3 sigma from the star; the best spot seeds the companion.
+  const double rmin = sc.min_sep_sigma * sigma_px, rmax = 3.0 * sigma_px;
+  // A star centred on a pixel has the same profile wherever it is: g[k], k = -reach..reach,
+  // computed once (not per candidate pixel).
+  const int reach = static_cast<int>(std::ceil(3.0 * sigma_px));
+  Profile1D g;
+  if (cfg.integrate_pixels)
+    integrated_profile(0.0, sigma_px, -reach, 2 * reach + 1, false, g);
+  else
+    sampled_profile(0.0, sigma_px, -reach, 2 * reach + 1, false, g);
+  double best = 0, best_a = 0;
+  int bi = -1, bj = -1;
+  for (int j = 0; j < s.ny; ++j)
+    for (int i = 0; i < s.nx; ++i) {
+      const double dx = s.x0 + i - star.x, dy = s.y0 + j - star.y;
+      const double d = std::hypot(dx, dy);
+      if (d < rmin || d > rmax || r[static_cast<std::size_t>(j) * s.nx + i] <= 0) continue;
+      double num = 0, den = 0;
+      for (int jj = std::max(0, j - reach); jj <= std::min(s.ny - 1, j + reach); ++jj) {
+        const double gy = g.value[static_cast<std::size_t>(jj - j + reach)];
+        for (int ii = std::max(0, i - reach); ii <= std::min(s.nx - 1, i + reach); ++ii) {
+          const std::size_t q = static_cast<std::size_t>(jj) * s.nx + ii;
+          const double p = g.value[static_cast<std::size_t>(ii - i + reach)] * gy;
+          num += r[q] * p * iv[q];
+          den += p * p * iv[q];
+        }
+      }
+      if (!(den > 0)) continue;
+      const double snr = num / std::sqrt(den);
+      if (snr > best) {
+        best = snr;
+        best_a = num / den;
+        bi = i;
+        bj = j;
+      }
+    }
+  // A companion that could not reach the chi^2 gain (its S/N^2) is not worth the fit.
+  if (bi < 0 || best * best < sc.min_dchi2) return res;
+
+  std::array<Component, 1> one{{{star.flux, star.x, star.y}}};
+  auto never = [](const auto&, int) { return false; };
+  const JointFit<1> f1 = fit_joint<1>(s, one, sigma_px, cfg, star.x, star.y, 2.0, never);
+  if (!f1.converged) return res;
+  std::array<Component, 2> two{
+      {{std::max(one[0].F - best_a, 0.5 * one[0].F), one[0].x, one[0].y},
+       {best_a, static_cast<double>(s.x0 + bi), static_cast<double>(s.y0 + bj)}}};
+  auto fades = [&](const std::array<Component, 2>& c, int it) {
+    return it >= 4 && std::hypot(c[0].x - c[1].x, c[0].y - c[1].y) < 0.5 * rmin;
+  };
+  const JointFit<2> f2 =
+      fit_joint<2>(s, two, sigma_px, cfg, one[0].x, one[0].y, rmax + sigma_px, fades);
+  if (!f2.converged) return res;
+  res.dchi2 = f1.chi2 - f2.chi2;
+  // A PSF that is not quite the model leaves a chi^2 excess that a second star absorbs in
+  // part: a companion must explain at least half of the single fit's excess over its
+  // degrees of freedom (a true one explains all of it, up to noise).
+  std::size_t n_used = 0;
+  for (char u : s.use) n_used += u != 0;
+  const double excess = f1.chi2 - (static_cast<double>(n_used) - 3.0);
+  const double sep = std::hypot(two[0].x - two[1].x, two[0].y - two[1].y);
+  if (res.dchi2 < sc.min_dchi2 || sep < rmin || sep > rmax || excess > 2.0 * res.dchi2) return res;
+  const int ia = two[0].F >= two[1].F ? 0 : 1;
+  res.split = true;
+  res.a = component_fit(two[ia], f2, ia, sigma_px, s.flags);
+  res.b = component_fit(two[1 - ia], f2, 1 - ia, sigma_px, s.flags);
+  return res;
+}
+
 std::array<PsfFit, 2> refit_pair(ImageView<const float> image, ImageView<const float> rms,
                                  ImageView<const MaskBits> mask, const PsfFit& a, const PsfFit& b,
                                  double sigma_px, const PixelGain& gain,

@@ -18,6 +18,9 @@ using detail::ModelIndex;
 // brighter stars are where a PSF mismatch, not a companion, widens the moments) and how much
 // larger than the frame's median star the trace of the second moments (wx^2 + wy^2) must be.
 constexpr double kSplitMinSnr = 10.0, kSplitMaxSnr = 300.0, kSplitWidthFactor = 1.15;
+// Stars at least this bright are searched for a faint companion (try_companion): below, a
+// companion that shifts them by a bound is itself below the detection limit.
+constexpr double kCompanionMinSnr = 50.0;
 // Stars closer than this many PSF sigmas are fitted jointly as a pair.
 constexpr double kPairSepSigma = 2.5;
 
@@ -157,6 +160,21 @@ int split_blends(FrameContext& c, std::vector<PsfFit>& fits, std::vector<double>
       near.clear();
       for (std::ptrdiff_t j : idx) near.push_back({fits[j].x, fits[j].y, fits[j].flux, sig[j]});
       res[i] = try_split(img, rmsv, msk, f.x, f.y, sig[i], gain, pc, sc, near);
+    }
+    // Faint companions of the brighter stars that the split test did not split.
+#pragma omp for schedule(dynamic, 16)
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
+      const PsfFit& f = fits[i];
+      if (res[i].split || !f.converged || extended[i] || paired[i] ||
+          (base[i] & star_flag::kFoundInResidual) || (f.flags & star_flag::kSaturated) ||
+          snr(i) < kCompanionMinSnr)
+        continue;
+      const double half =
+          (std::max(3.0, std::ceil((pc.stamp_radius_sigma + 1.0) * sig[i]))) * 1.4143;
+      index.reaching(f.x, f.y, half, i, -1, idx);
+      near.clear();
+      for (std::ptrdiff_t j : idx) near.push_back({fits[j].x, fits[j].y, fits[j].flux, sig[j]});
+      res[i] = try_companion(img, rmsv, msk, f, sig[i], gain, pc, sc, near);
     }
   }
   // Apply in star order: star i becomes the brighter component, the other is appended.

@@ -46,6 +46,24 @@ SplitResult try_split(ImageView<const float> image, ImageView<const float> rms,
                       const PixelGain& gain, const PhotometryConfig& cfg, const SplitConfig& sc,
                       std::span<const NeighbourModel> neighbours = {});
 
+// Faint companion of a star (a few % of its flux, 1-3 sigma away: no peak of its own in
+// the filtered image, and the star's one-at-a-time fit absorbs part of it, which biased
+// bright stars' centroids by up to 20 bounds on the scorecard frames). The residual of the
+// star's fit `star` (neighbours subtracted) is searched with a matched filter for the best
+// point-source position between `min_sep_sigma` and 3 sigma; where that S/N^2 reaches
+// `min_dchi2`, star and companion are fitted jointly (as in try_split) and the companion
+// accepted when chi^2 drops by at least `min_dchi2`, the two stay `min_sep_sigma` apart,
+// and the companion explains at least half of the single fit's chi^2 excess over its
+// degrees of freedom (a PSF that differs from the model leaves an excess a second star
+// only partly absorbs), and it ends within 3 sigma. No flux-ratio limit. Stars whose fit
+// clipped outlier pixels (flag clipped_pixel: a cosmic ray, a hot pixel) are not searched.
+// Result as try_split's (a the brighter).
+// Thread-safety: pure function.
+SplitResult try_companion(ImageView<const float> image, ImageView<const float> rms,
+                          ImageView<const MaskBits> mask, const PsfFit& star, double sigma_px,
+                          const PixelGain& gain, const PhotometryConfig& cfg, const SplitConfig& sc,
+                          std::span<const NeighbourModel> neighbours = {});
+
 // Joint fit of two stars already known (a close pair, < ~2.5 sigma apart, whose one-at-a-
 // time neighbour passes can settle on a wrong solution: each absorbs part of the other's
 // light). Starts from `a` and `b` (x, y, flux), other neighbours subtracted; the same

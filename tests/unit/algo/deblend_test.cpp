@@ -10,6 +10,7 @@
 #include <numbers>
 #include <random>
 
+#include "psfphot/core/star.hpp"
 #include "support/synth.hpp"
 
 namespace psfphot {
@@ -97,6 +98,100 @@ TEST(Deblend, SingleStarsAreNotSplit) {
   EXPECT_LT(max_dchi2, sc.min_dchi2);
   std::printf("single stars: %d of %d two-star fits converged, largest chi^2 gain %.1f\n", judged,
               n, max_dchi2);
+}
+
+// A bright star (S/N 600) with a 4% companion 1.8 sigma away: no peak of its own, and the
+// star's fit absorbs part of it (biased by many of its errors). try_companion finds it from
+// the fit's residual, and the joint fit puts both where they are.
+TEST(Deblend, FaintCompanionOfABrightStarIsFound) {
+  std::mt19937 rng(17);
+  const PhotometryConfig cfg;
+  const SplitConfig sc;
+  int found = 0, n = 0;
+  double bias_before = 0, bias_after = 0;
+  for (int t = 0; t < 8; ++t) {
+    const double ang = 0.21 + t * std::numbers::pi / 4, sep = 3.6;
+    // make_pair centres the pair; put the bright star at the stamp's centre instead.
+    Pair p = make_pair(600, 24, sep, ang, rng);
+    const PsfFit single =
+        measure_psf_flux(p.image.cview(), p.rms.cview(), {}, p.a.x, p.a.y, kSigma, kGain, cfg);
+    ASSERT_TRUE(single.converged);
+    const SplitResult r =
+        try_companion(p.image.cview(), p.rms.cview(), {}, single, kSigma, kGain, cfg, sc);
+    ++n;
+    bias_before += std::hypot(single.x - p.a.x, single.y - p.a.y) / single.x_err;
+    if (!r.split) continue;
+    ++found;
+    bias_after += std::hypot(r.a.x - p.a.x, r.a.y - p.a.y) / r.a.x_err;
+    EXPECT_NEAR(r.a.x, p.a.x, 4 * r.a.x_err) << ang;
+    EXPECT_NEAR(r.a.y, p.a.y, 4 * r.a.y_err) << ang;
+    EXPECT_NEAR(r.b.x, p.b.x, 4 * r.b.x_err) << ang;
+    EXPECT_NEAR(r.b.y, p.b.y, 4 * r.b.y_err) << ang;
+    EXPECT_NEAR(r.b.flux, p.b.flux, 4 * r.b.flux_err) << ang;
+    EXPECT_GE(r.dchi2, sc.min_dchi2);
+  }
+  EXPECT_EQ(found, n);
+  // Alone, the star's fit sits several of its errors towards the companion.
+  EXPECT_GT(bias_before / n, 3.0);
+  EXPECT_LT(bias_after / std::max(found, 1), 2.0);
+}
+
+TEST(Deblend, SingleStarsGetNoCompanion) {
+  std::mt19937 rng(23);
+  const PhotometryConfig cfg;
+  const SplitConfig sc;
+  int found = 0, n = 0;
+  for (double snr : {50.0, 150.0, 600.0, 3000.0})
+    for (int t = 0; t < 40; ++t) {
+      Pair p = make_pair(snr, 0.0, 0.0, 0.0, rng);
+      const PsfFit single = measure_psf_flux(p.image.cview(), p.rms.cview(), {}, p.a.x + 0.1,
+                                             p.a.y - 0.1, kSigma, kGain, cfg);
+      ++n;
+      found +=
+          try_companion(p.image.cview(), p.rms.cview(), {}, single, kSigma, kGain, cfg, sc).split;
+    }
+  EXPECT_EQ(found, 0) << "of " << n;
+}
+
+// A star whose PSF is wider and elongated next to the model's (real optics): its fit leaves a
+// large chi^2 excess, part of which a second star would absorb; that is not a companion.
+TEST(Deblend, PsfMismatchIsNotTakenForACompanion) {
+  std::mt19937 rng(31);
+  const PhotometryConfig cfg;
+  const SplitConfig sc;
+  int found = 0, n = 0;
+  for (double snr : {300.0, 1000.0, 3000.0})
+    for (int t = 0; t < 20; ++t) {
+      Image<double> model(kSize, kSize, 0.0);
+      const double x = kC + 0.1 * t / 20, y = kC - 0.3;
+      // Core of the model's width plus a 3 sigma-wide halo with 8% of the light, off centre.
+      test::add_star(model, {x, y, 0.92 * flux_for_snr(snr), kSigma});
+      test::add_star(model, {x + 0.6, y + 0.3, 0.08 * flux_for_snr(snr), 3 * kSigma});
+      Image<float> img = test::to_float(model);
+      test::add_noise(img, model, kSkyRms, kGain, rng);
+      const Image<float> rms(kSize, kSize, static_cast<float>(kSkyRms));
+      const PsfFit single =
+          measure_psf_flux(img.cview(), rms.cview(), {}, x, y, kSigma, kGain, cfg);
+      ++n;
+      found += try_companion(img.cview(), rms.cview(), {}, single, kSigma, kGain, cfg, sc).split;
+    }
+  EXPECT_EQ(found, 0) << "of " << n;
+}
+
+// A fit that clipped outlier pixels (a cosmic ray beside the star) is not searched: the
+// outlier would otherwise be taken for a companion.
+TEST(Deblend, CompanionSearchSkipsFitsWithClippedPixels) {
+  std::mt19937 rng(29);
+  const Pair p = make_pair(600, 24, 3.6, 0.7, rng);
+  PsfFit single = measure_psf_flux(p.image.cview(), p.rms.cview(), {}, p.a.x, p.a.y, kSigma, kGain,
+                                   PhotometryConfig{});
+  ASSERT_TRUE(
+      try_companion(p.image.cview(), p.rms.cview(), {}, single, kSigma, kGain, {}, SplitConfig{})
+          .split);
+  single.flags |= star_flag::kClippedPixel;
+  EXPECT_FALSE(
+      try_companion(p.image.cview(), p.rms.cview(), {}, single, kSigma, kGain, {}, SplitConfig{})
+          .split);
 }
 
 TEST(Deblend, DisabledOrSaturatedNeverSplits) {
