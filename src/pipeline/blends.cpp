@@ -151,30 +151,23 @@ int split_blends(FrameContext& c, std::vector<PsfFit>& fits, std::vector<double>
       const Star& s = c.stars[i];
       const PsfFit& f = fits[i];
       if (!f.converged || extended[i] || paired[i] || (base[i] & star_flag::kFoundInResidual) ||
-          (f.flags & star_flag::kSaturated) || snr(i) < kSplitMinSnr || snr(i) > kSplitMaxSnr ||
-          !(s.width_x * s.width_x + s.width_y * s.width_y > kSplitWidthFactor * typical))
+          (f.flags & star_flag::kSaturated))
         continue;
+      const bool split_candidate =
+          snr(i) >= kSplitMinSnr && snr(i) <= kSplitMaxSnr &&
+          s.width_x * s.width_x + s.width_y * s.width_y > kSplitWidthFactor * typical;
+      // Stars bright enough for a faint companion to matter, which the split test did not
+      // split, get the companion search.
+      const bool companion_candidate = snr(i) >= kCompanionMinSnr;
+      if (!split_candidate && !companion_candidate) continue;
       const double half =
           (std::max(3.0, std::ceil((pc.stamp_radius_sigma + 1.0) * sig[i]))) * 1.4143;
       index.reaching(f.x, f.y, half, i, -1, idx);
       near.clear();
       for (std::ptrdiff_t j : idx) near.push_back({fits[j].x, fits[j].y, fits[j].flux, sig[j]});
-      res[i] = try_split(img, rmsv, msk, f.x, f.y, sig[i], gain, pc, sc, near);
-    }
-    // Faint companions of the brighter stars that the split test did not split.
-#pragma omp for schedule(dynamic, 16)
-    for (std::ptrdiff_t i = 0; i < n; ++i) {
-      const PsfFit& f = fits[i];
-      if (res[i].split || !f.converged || extended[i] || paired[i] ||
-          (base[i] & star_flag::kFoundInResidual) || (f.flags & star_flag::kSaturated) ||
-          snr(i) < kCompanionMinSnr)
-        continue;
-      const double half =
-          (std::max(3.0, std::ceil((pc.stamp_radius_sigma + 1.0) * sig[i]))) * 1.4143;
-      index.reaching(f.x, f.y, half, i, -1, idx);
-      near.clear();
-      for (std::ptrdiff_t j : idx) near.push_back({fits[j].x, fits[j].y, fits[j].flux, sig[j]});
-      res[i] = try_companion(img, rmsv, msk, f, sig[i], gain, pc, sc, near);
+      if (split_candidate) res[i] = try_split(img, rmsv, msk, f.x, f.y, sig[i], gain, pc, sc, near);
+      if (!res[i].split && companion_candidate)
+        res[i] = try_companion(img, rmsv, msk, f, sig[i], gain, pc, sc, near);
     }
   }
   // Apply in star order: star i becomes the brighter component, the other is appended.
