@@ -1,8 +1,8 @@
 #pragma once
 // Conversion of FITS pixel bytes (big-endian, as on disk) to float, exactly as cfitsio's
 // fits_read_pix(TFLOAT, nulval = NaN) converts them; internal to io/ (fits_direct.cpp reads
-// uncompressed BITPIX 8, 16, 32, -32 and -64 images through these). Own file so that it can be built
-// at -O3 (vectorised) without the rest of io/.
+// uncompressed BITPIX 8, 16, 32, -32 and -64 images through these). Own file so that it can be
+// built at -O3 (vectorised) without the rest of io/.
 #include <cstddef>
 
 namespace psfphot::io::detail {
