@@ -331,7 +331,8 @@ std::vector<Key> build() {
                   [](Config& c) -> double& { return c.frame.photometry.extended_sigma_ratio; }));
   r.push_back(dbl("photometry", "split_min_dchi2", "", 0.0, 1e6,
                   "split a detection into two stars when a joint two-star fit improves chi^2 by "
-                  "at least this (blended pairs, algo/deblend.hpp); 0 = off (the lab)",
+                  "at least this (blended pairs), and add a faint companion found in a S/N >= 50 "
+                  "star's residual on the same terms (algo/deblend.hpp); 0 = off (the lab)",
                   [](Config& c) -> double& { return c.frame.photometry.split_min_dchi2; }));
   // [night]
   r.push_back(string("night", "name", "name of the night (stored in the catalogue)",
