@@ -15,91 +15,8 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-}  // namespace
-
-namespace detail {
-
-Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
-                ImageView<const MaskBits> mask, const PixelGain& gain, double x, double y,
-                double sigma, const PhotometryConfig& cfg) {
-  Stamp s;
-  const int half = std::max(3, static_cast<int>(std::ceil(cfg.stamp_radius_sigma * sigma)));
-  const int cx = static_cast<int>(std::lround(x)), cy = static_cast<int>(std::lround(y));
-  int xa = cx - half, xb = cx + half, ya = cy - half, yb = cy + half;
-  if (xa < 0 || ya < 0 || xb >= image.width() || yb >= image.height()) s.flags |= star_flag::kEdge;
-  xa = std::max(xa, 0);
-  ya = std::max(ya, 0);
-  xb = std::min(xb, image.width() - 1);
-  yb = std::min(yb, image.height() - 1);
-  s.x0 = xa;
-  s.y0 = ya;
-  s.nx = std::max(0, xb - xa + 1);
-  s.ny = std::max(0, yb - ya + 1);
-  const std::size_t n = static_cast<std::size_t>(s.nx) * s.ny;
-  s.data.resize(n);
-  s.sky_var.resize(n);
-  s.gain.resize(n);
-  s.use.resize(n);
-  s.any_gain = gain.any();
-  for (int j = 0; j < s.ny; ++j)
-    for (int i = 0; i < s.nx; ++i) {
-      const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
-      const int px = xa + i, py = ya + j;
-      const float v = image(px, py);
-      const MaskBits mb = mask.empty() ? 0 : mask(px, py);
-      const double r = rms.empty() ? 1.0 : rms(px, py);
-      bool ok = std::isfinite(v) && std::isfinite(r) && r > 0 && !(mb & cfg.exclude_bits);
-      if (mb & mask::kSaturated) s.flags |= star_flag::kSaturated;
-      if (!ok && !(mb & mask::kSaturated)) s.flags |= star_flag::kMaskedPixel;
-      s.data[k] = ok ? v : 0.0;
-      s.sky_var[k] = ok ? r * r : 1.0;
-      s.gain[k] = ok ? gain.at(px, py) : 0.0;
-      s.use[k] = ok;
-    }
-  return s;
-}
-
-// Neighbours' models are taken out of the stamp's data, and their photon noise goes into
-// the fixed part of each pixel's variance (their light is still there in the noise).
-void subtract_neighbours(Stamp& s, std::span<const NeighbourModel> neighbours,
-                         const PhotometryConfig& cfg) {
-  Profile1D px, py;
-  for (const NeighbourModel& n : neighbours) {
-    if (!std::isfinite(n.flux) || !std::isfinite(n.x) || !std::isfinite(n.y) || !(n.sigma > 0))
-      continue;
-    if (cfg.integrate_pixels) {
-      integrated_profile(n.x, n.sigma, s.x0, s.nx, false, px);
-      integrated_profile(n.y, n.sigma, s.y0, s.ny, false, py);
-    } else {
-      sampled_profile(n.x, n.sigma, s.x0, s.nx, false, px);
-      sampled_profile(n.y, n.sigma, s.y0, s.ny, false, py);
-    }
-    for (int j = 0; j < s.ny; ++j)
-      for (int i = 0; i < s.nx; ++i) {
-        const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
-        const double m = n.flux * px.value[i] * py.value[j];
-        s.data[k] -= m;
-        if (s.gain[k] > 0 && s.use[k]) s.sky_var[k] += std::max(m, 0.0) / s.gain[k];
-      }
-  }
-}
-
-void profiles(const Stamp& s, double x, double y, double sigma, bool integrate, bool derivs,
-              Profile1D& px, Profile1D& py) {
-  if (integrate) {
-    integrated_profile(x, sigma, s.x0, s.nx, derivs, px);
-    integrated_profile(y, sigma, s.y0, s.ny, derivs, py);
-  } else {
-    sampled_profile(x, sigma, s.x0, s.nx, derivs, px);
-    sampled_profile(y, sigma, s.y0, s.ny, derivs, py);
-  }
-}
-
-}  // namespace detail
-
-namespace {
-
 using detail::cut_stamp;
+using detail::normal_equations_xy;
 using detail::profiles;
 using detail::Stamp;
 using detail::subtract_neighbours;
@@ -152,31 +69,34 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
     return out;
   }
   Profile1D px, py;
+  std::vector<double> fx;
   Eigen::Matrix4d A;
   Eigen::Vector4d b;
   bool converged = false;
   int it = 0;
   for (; it < cfg.max_iter; ++it) {
     profiles(s, x, y, sg, cfg.integrate_pixels, true, px, py);
-    A.setZero();
-    b.setZero();
-    for (int j = 0; j < s.ny; ++j)
-      for (int i = 0; i < s.nx; ++i) {
-        const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
-        if (!s.use[k]) continue;
-        const double ex = px.value[i], ey = py.value[j];
-        const double p = ex * ey, m = F * p;
-        double var = s.sky_var[k];
-        if (s.gain[k] > 0) var += std::max(m, 0.0) / s.gain[k];
-        const double w = cfg.weighted ? 1.0 / var : 1.0;
-        Eigen::Vector4d J;
-        J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j],
-            fit_sigma ? F * (px.d_s[i] * ey + ex * py.d_s[j]) : 0.0;
-        const double r = s.data[k] - m;
-        A.noalias() += w * J * J.transpose();
-        b.noalias() += (w * r) * J;
-      }
-    if (!fit_sigma) A(3, 3) = 1.0;  // decouple the unused parameter
+    if (fit_sigma) {
+      A.setZero();
+      b.setZero();
+      for (int j = 0; j < s.ny; ++j)
+        for (int i = 0; i < s.nx; ++i) {
+          const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
+          if (!s.use[k]) continue;
+          const double ex = px.value[i], ey = py.value[j];
+          const double p = ex * ey, m = F * p;
+          double var = s.sky_var[k];
+          if (s.gain[k] > 0) var += std::max(m, 0.0) / s.gain[k];
+          const double w = cfg.weighted ? 1.0 / var : 1.0;
+          Eigen::Vector4d J;
+          J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j], F * (px.d_s[i] * ey + ex * py.d_s[j]);
+          const double r = s.data[k] - m;
+          A.noalias() += w * J * J.transpose();
+          b.noalias() += (w * r) * J;
+        }
+    } else {
+      normal_equations_xy(s, px, py, F, cfg.weighted, false, fx, A, b);
+    }
     Eigen::LDLT<Eigen::Matrix4d> ldlt(A);
     if (ldlt.info() != Eigen::Success || !ldlt.isPositive()) break;
     Eigen::Vector4d d = ldlt.solve(b);
@@ -201,21 +121,23 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
   }
   // Covariance at the solution: inverse of the Fisher matrix J^T W J.
   profiles(s, x, y, sg, cfg.integrate_pixels, true, px, py);
-  A.setZero();
-  for (int j = 0; j < s.ny; ++j)
-    for (int i = 0; i < s.nx; ++i) {
-      const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
-      if (!s.use[k]) continue;
-      const double ex = px.value[i], ey = py.value[j];
-      const double p = ex * ey;
-      double var = s.sky_var[k];
-      if (s.gain[k] > 0) var += std::max(F * p, 0.0) / s.gain[k];
-      Eigen::Vector4d J;
-      J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j],
-          fit_sigma ? F * (px.d_s[i] * ey + ex * py.d_s[j]) : 0.0;
-      A.noalias() += (1.0 / var) * J * J.transpose();
-    }
-  if (!fit_sigma) A(3, 3) = 1.0;
+  if (fit_sigma) {
+    A.setZero();
+    for (int j = 0; j < s.ny; ++j)
+      for (int i = 0; i < s.nx; ++i) {
+        const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
+        if (!s.use[k]) continue;
+        const double ex = px.value[i], ey = py.value[j];
+        const double p = ex * ey;
+        double var = s.sky_var[k];
+        if (s.gain[k] > 0) var += std::max(F * p, 0.0) / s.gain[k];
+        Eigen::Vector4d J;
+        J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j], F * (px.d_s[i] * ey + ex * py.d_s[j]);
+        A.noalias() += (1.0 / var) * J * J.transpose();
+      }
+  } else {
+    normal_equations_xy(s, px, py, F, true, true, fx, A, b);
+  }
   Eigen::Matrix4d cov = A.inverse();
   out.flux = F;
   out.x = x;

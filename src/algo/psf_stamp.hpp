@@ -2,6 +2,7 @@
 // Internal to src/algo (not installed): the fitting stamp shared by the PSF photometry
 // (psf_photometry.cpp) and the two-star split test (deblend.cpp).
 // Thread-safety: plain values and pure functions.
+#include <Eigen/Dense>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -35,5 +36,15 @@ void subtract_neighbours(Stamp& s, std::span<const NeighbourModel> neighbours,
 // The x and y profiles of a unit-flux Gaussian at (x, y) over the stamp's columns and rows.
 void profiles(const Stamp& s, double x, double y, double sigma, bool integrate, bool derivs,
               Profile1D& px, Profile1D& py);
+
+// The normal equations J^T W J d = J^T W r of the (F, x, y) fit at flux F, from the profiles
+// of the model position (with derivatives), weights 1/var from the model variance (or 1 when
+// `weighted` is false), as 4x4 with the fourth parameter (the width) decoupled: A(3, 3) = 1,
+// zeros elsewhere in its row and column. `covariance`: the full matrix at weights 1/var,
+// for A.inverse() (b untouched); otherwise the lower triangle (what an LDLT reads) and b.
+// `scratch` is working space (reused between calls to spare allocations).
+void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& py, double F,
+                         bool weighted, bool covariance, std::vector<double>& scratch,
+                         Eigen::Matrix4d& A, Eigen::Vector4d& b);
 
 }  // namespace psfphot::detail
