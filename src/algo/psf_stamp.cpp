@@ -151,4 +151,70 @@ void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& p
   if (!covariance) b << b0, b1, b2, 0.0;
 }
 
+template <int K>
+double joint_normal_equations(const Stamp& s, const std::array<Profile1D, K>& px,
+                              const std::array<Profile1D, K>& py, const std::array<double, K>& F,
+                              bool weighted, bool full, std::vector<double>& scratch,
+                              Eigen::Matrix<double, 3 * K, 3 * K>& A,
+                              Eigen::Matrix<double, 3 * K, 1>& b) {
+  constexpr int n = 3 * K;
+  const int nx = s.nx;
+  // Per star and column: E, F dE/dx0, F E (so (F E) E_y is the product F * ex * ey).
+  scratch.resize(3 * static_cast<std::size_t>(K) * nx);
+  std::array<const double*, K> ex, fdx, fex;
+  for (int m = 0; m < K; ++m) {
+    double* const d = scratch.data() + 3 * static_cast<std::size_t>(m) * nx;
+    for (int i = 0; i < nx; ++i) {
+      d[i] = F[m] * px[m].d_x0[i];
+      d[nx + i] = F[m] * px[m].value[i];
+    }
+    ex[m] = px[m].value.data();
+    fdx[m] = d;
+    fex[m] = d + nx;
+  }
+  double a[n][n] = {}, bb[n] = {}, chi2 = 0, J[n];
+  for (int j = 0; j < s.ny; ++j) {
+    const std::size_t row = static_cast<std::size_t>(j) * nx;
+    for (int i = 0; i < nx; ++i) {
+      if (!s.use[row + i]) continue;
+      double model = 0;
+      for (int m = 0; m < K; ++m) {
+        const double ey = py[m].value[j];
+        model += fex[m][i] * ey;
+        J[3 * m] = ex[m][i] * ey;
+        J[3 * m + 1] = fdx[m][i] * ey;
+        J[3 * m + 2] = fex[m][i] * py[m].d_x0[j];
+      }
+      double var = s.sky_var[row + i];
+      if (s.gain[row + i] > 0) var += std::max(model, 0.0) / s.gain[row + i];
+      const double w = weighted ? 1.0 / var : 1.0;
+      const double r = s.data[row + i] - model;
+      if (full) chi2 += r * r / var;
+      const double wr = w * r;
+      for (int p = 0; p < n; ++p) {
+        const double wp = w * J[p];
+        const int last = full ? n - 1 : p;
+        for (int q = 0; q <= last; ++q) a[p][q] += wp * J[q];
+        bb[p] += wr * J[p];
+      }
+    }
+  }
+  for (int p = 0; p < n; ++p) {
+    b(p) = bb[p];
+    for (int q = 0; q < n; ++q) A(p, q) = full || q <= p ? a[p][q] : 0.0;
+  }
+  return chi2;
+}
+
+template double joint_normal_equations<1>(const Stamp&, const std::array<Profile1D, 1>&,
+                                          const std::array<Profile1D, 1>&,
+                                          const std::array<double, 1>&, bool, bool,
+                                          std::vector<double>&, Eigen::Matrix<double, 3, 3>&,
+                                          Eigen::Matrix<double, 3, 1>&);
+template double joint_normal_equations<2>(const Stamp&, const std::array<Profile1D, 2>&,
+                                          const std::array<Profile1D, 2>&,
+                                          const std::array<double, 2>&, bool, bool,
+                                          std::vector<double>&, Eigen::Matrix<double, 6, 6>&,
+                                          Eigen::Matrix<double, 6, 1>&);
+
 }  // namespace psfphot::detail

@@ -3,6 +3,7 @@
 // (psf_photometry.cpp) and the two-star split test (deblend.cpp).
 // Thread-safety: plain values and pure functions.
 #include <Eigen/Dense>
+#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -46,5 +47,19 @@ void profiles(const Stamp& s, double x, double y, double sigma, bool integrate, 
 void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& py, double F,
                          bool weighted, bool covariance, std::vector<double>& scratch,
                          Eigen::Matrix4d& A, Eigen::Vector4d& b);
+
+// The same for K stars fitted jointly (deblend.cpp): parameters (F, x, y) of star 0, then of
+// star 1, ...; the model at a pixel is the sum of the stars' models, its variance the sky's
+// plus the summed model's photon noise. `full`: the whole matrix (for A.inverse()), else
+// the lower triangle only (what an LDLT reads). Returns chi^2 = sum r^2 / var over the used
+// pixels when `full` (0 otherwise: a step does not need it). Each term is the product the Eigen
+// form w J J^T, (w r) J computes, summed in pixel order, so the results are those bits.
+// Instantiated for K = 1 and 2.
+template <int K>
+double joint_normal_equations(const Stamp& s, const std::array<Profile1D, K>& px,
+                              const std::array<Profile1D, K>& py, const std::array<double, K>& F,
+                              bool weighted, bool full, std::vector<double>& scratch,
+                              Eigen::Matrix<double, 3 * K, 3 * K>& A,
+                              Eigen::Matrix<double, 3 * K, 1>& b);
 
 }  // namespace psfphot::detail
