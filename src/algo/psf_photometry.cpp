@@ -43,7 +43,7 @@ PsfFit amplitude(const Stamp& s, double x, double y, double sigma, const Photome
         if (!s.use[k]) continue;
         const double p = px.value[i] * py.value[j];
         double var = s.sky_var[k];
-        if (s.gain[k] > 0 && pass > 0) var += std::max(flux * p, 0.0) / s.gain[k];
+        if (pass > 0) var += std::max(flux * p, 0.0) / s.gain[k];
         const double w = cfg.weighted ? 1.0 / var : 1.0;
         num += w * s.data[k] * p;
         den += w * p * p;
@@ -86,7 +86,7 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
           const double ex = px.value[i], ey = py.value[j];
           const double p = ex * ey, m = F * p;
           double var = s.sky_var[k];
-          if (s.gain[k] > 0) var += std::max(m, 0.0) / s.gain[k];
+          var += std::max(m, 0.0) / s.gain[k];
           const double w = cfg.weighted ? 1.0 / var : 1.0;
           Eigen::Vector4d J;
           J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j], F * (px.d_s[i] * ey + ex * py.d_s[j]);
@@ -130,7 +130,7 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
         const double ex = px.value[i], ey = py.value[j];
         const double p = ex * ey;
         double var = s.sky_var[k];
-        if (s.gain[k] > 0) var += std::max(F * p, 0.0) / s.gain[k];
+        var += std::max(F * p, 0.0) / s.gain[k];
         Eigen::Vector4d J;
         J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j], F * (px.d_s[i] * ey + ex * py.d_s[j]);
         A.noalias() += (1.0 / var) * J * J.transpose();
@@ -168,7 +168,7 @@ int clip_outliers(Stamp& s, double F, double x, double y, double sigma, double m
       if (min_r_px > 0 && std::hypot(s.x0 + i - x, s.y0 + j - y) <= min_r_px) continue;
       const double m = F * px.value[i] * py.value[j];
       double var = s.sky_var[k];
-      if (s.gain[k] > 0) var += std::max(m, 0.0) / s.gain[k];
+      var += std::max(m, 0.0) / s.gain[k];
       if (std::abs(s.data[k] - m) > cfg.clip_sigma * std::sqrt(var)) {
         s.use[k] = 0;
         ++dropped;

@@ -3,8 +3,10 @@
 // equations of the (F, x, y) fit.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "psf_stamp.hpp"
+#include "psfphot/core/simd.hpp"
 #include "psfphot/core/star.hpp"
 
 namespace psfphot::detail {
@@ -43,7 +45,8 @@ Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
       if (!ok && !(mb & mask::kSaturated)) s.flags |= star_flag::kMaskedPixel;
       s.data[k] = ok ? v : 0.0;
       s.sky_var[k] = ok ? r * r : 1.0;
-      s.gain[k] = ok ? gain.at(px, py) : 0.0;
+      const double g = ok ? gain.at(px, py) : 0.0;
+      s.gain[k] = g > 0 ? g : std::numeric_limits<double>::infinity();
       s.use[k] = ok;
     }
   return s;
@@ -69,7 +72,7 @@ void subtract_neighbours(Stamp& s, std::span<const NeighbourModel> neighbours,
         const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
         const double m = n.flux * px.value[i] * py.value[j];
         s.data[k] -= m;
-        if (s.gain[k] > 0 && s.use[k]) s.sky_var[k] += std::max(m, 0.0) / s.gain[k];
+        if (s.use[k]) s.sky_var[k] += std::max(m, 0.0) / s.gain[k];
       }
   }
 }
@@ -85,70 +88,102 @@ void profiles(const Stamp& s, double x, double y, double sigma, bool integrate, 
   }
 }
 
-// The normal equations J^T W J d = J^T W r of the (F, x, y) fit at flux F over the stamp, in
-// the 4x4 layout of the width-fitting path with the unused fourth parameter decoupled
-// (A(3, 3) = 1, zeros elsewhere in its row and column). The general path builds each pixel's
-// Jacobian as an Eigen vector and adds w J J^T: an outer product of 16 terms that GCC compiles
-// into two 8-byte stores read back as one 16-byte load (a store-forwarding stall per pixel),
-// for ten useful terms. Here the terms are plain scalars, each the same product in the same
-// order as there ((w J_a) J_b, (w r) J_a, F dE/dx0 per column), so every sum keeps its bits.
-// The upper triangle is only summed for the covariance (A.inverse() reads it; its products
-// round differently, (w J_b) J_a); the LDLT reads the lower one only, so for a step it stays 0.
-// `covariance`: weights always 1/var, and b is left alone. `scratch` holds F dE/dx0 and F E
-// per column.
+// The nine terms of every pixel of one stamp row, elementwise, into t[0..8][i] (vectorised:
+// the two divisions per pixel, the star's photon noise and 1/var, held the fit up when they
+// ran one at a time). A pixel not in use gets weight 0, so its terms are +-0 and leave every
+// sum's bits alone (a sum that starts at +0 never becomes -0). Terms: w J0 J0, w J1 J0,
+// w J1 J1, w J2 J0, w J2 J1, w J2 J2, then (w r) J0..2, or with `upper` w J0 J1, w J0 J2,
+// w J1 J2. Branch-free and with restrict outputs, or GCC does not vectorise it.
+struct RowIn {
+  const double *ex, *fdx, *fex;  // per column: E, F dE/dx0, F E
+  double ey, dy, F;              // the row's E and dE/dy0; the flux
+};
+template <bool kWeighted, bool kUpper>
+PSFPHOT_VECTOR_CLONES void row_terms(int nx, RowIn in, const double* __restrict on,
+                                     const double* __restrict data, const double* __restrict sky,
+                                     const double* __restrict gain, double* __restrict t0,
+                                     double* __restrict t1, double* __restrict t2,
+                                     double* __restrict t3, double* __restrict t4,
+                                     double* __restrict t5, double* __restrict t6,
+                                     double* __restrict t7, double* __restrict t8) {
+  const double* __restrict ex = in.ex, * __restrict fdx = in.fdx, * __restrict fex = in.fex;
+  const double ey = in.ey, dy = in.dy, F = in.F;
+  for (int i = 0; i < nx; ++i) {
+    const double p = ex[i] * ey, m = F * p;
+    const double var = sky[i] + std::max(m, 0.0) / gain[i];  // + 0 where gain is +inf
+    const double w = (kWeighted ? 1.0 / var : 1.0) * on[i];
+    const double j0 = p, j1 = fdx[i] * ey, j2 = fex[i] * dy;
+    const double w0 = w * j0, w1 = w * j1, w2 = w * j2;
+    t0[i] = w0 * j0;
+    t1[i] = w1 * j0;
+    t2[i] = w1 * j1;
+    t3[i] = w2 * j0;
+    t4[i] = w2 * j1;
+    t5[i] = w2 * j2;
+    if constexpr (kUpper) {
+      t6[i] = w0 * j1;
+      t7[i] = w0 * j2;
+      t8[i] = w1 * j2;
+    } else {
+      const double wr = w * (data[i] - m);
+      t6[i] = wr * j0;
+      t7[i] = wr * j1;
+      t8[i] = wr * j2;
+    }
+  }
+}
+
+// The width-fitting path builds each pixel's Jacobian as an Eigen vector and adds w J J^T: an
+// outer product of 16 terms that GCC compiles into two 8-byte stores read back as one 16-byte
+// load (a store-forwarding stall per pixel), for ten useful terms. Here each term is the same
+// product ((w J_a) J_b, (w r) J_a, with F dE/dx0 and F E per column) computed for a whole row
+// at once (row_terms), then summed in pixel order, so every sum keeps its bits. The upper
+// triangle is only summed for the covariance (A.inverse() reads it; its products round
+// differently, (w J_b) J_a); the LDLT reads the lower one only, so for a step it stays 0.
 void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& py, double F,
                          bool weighted, bool covariance, std::vector<double>& scratch,
                          Eigen::Matrix4d& A, Eigen::Vector4d& b) {
   const int nx = s.nx;
-  scratch.resize(2 * static_cast<std::size_t>(nx));
+  const std::size_t n = static_cast<std::size_t>(nx) * s.ny;
+  scratch.resize(11 * static_cast<std::size_t>(nx) + n);
   double* const fdx = scratch.data();
   double* const fex = fdx + nx;
+  double* const t = fex + nx;
+  // The use flags as 0/1 weights: as chars they would make GCC vectorise 16 pixels at a time,
+  // more than a stamp row has.
+  double* const on = t + 9 * static_cast<std::size_t>(nx);
+  for (std::size_t k = 0; k < n; ++k) on[k] = s.use[k] != 0 ? 1.0 : 0.0;
   for (int i = 0; i < nx; ++i) {
     fdx[i] = F * px.d_x0[i];
     fex[i] = F * px.value[i];
   }
-  double a00 = 0, a10 = 0, a11 = 0, a20 = 0, a21 = 0, a22 = 0;
-  double u01 = 0, u02 = 0, u12 = 0;  // upper triangle (covariance only)
-  double b0 = 0, b1 = 0, b2 = 0;
-  const double* const ex = px.value.data();
+  // The sums, in pixel order as the per-pixel Eigen form added them: a00 .. a22 the lower
+  // triangle, then b0..2 or the upper triangle u01, u02, u12.
+  double sum[9] = {};
   for (int j = 0; j < s.ny; ++j) {
-    const double ey = py.value[j], dy = py.d_x0[j];
     const std::size_t row = static_cast<std::size_t>(j) * nx;
-    const char* const use = s.use.data() + row;
-    const double* const data = s.data.data() + row;
-    const double* const sky = s.sky_var.data() + row;
-    const double* const gain = s.gain.data() + row;
-    for (int i = 0; i < nx; ++i) {
-      if (!use[i]) continue;
-      const double p = ex[i] * ey, m = F * p;
-      double var = sky[i];
-      if (gain[i] > 0) var += std::max(m, 0.0) / gain[i];
-      const double w = (weighted || covariance) ? 1.0 / var : 1.0;
-      const double j0 = p, j1 = fdx[i] * ey, j2 = fex[i] * dy;
-      const double w0 = w * j0, w1 = w * j1, w2 = w * j2;
-      a00 += w0 * j0;
-      a10 += w1 * j0;
-      a11 += w1 * j1;
-      a20 += w2 * j0;
-      a21 += w2 * j1;
-      a22 += w2 * j2;
-      if (covariance) {
-        u01 += w0 * j1;
-        u02 += w0 * j2;
-        u12 += w1 * j2;
-      } else {
-        const double wr = w * (data[i] - m);
-        b0 += wr * j0;
-        b1 += wr * j1;
-        b2 += wr * j2;
-      }
-    }
+    auto* const terms = covariance ? row_terms<true, true>
+                        : weighted ? row_terms<true, false>
+                                   : row_terms<false, false>;
+    terms(nx, {px.value.data(), fdx, fex, py.value[j], py.d_x0[j], F}, on + row,
+          s.data.data() + row, s.sky_var.data() + row, s.gain.data() + row, t, t + nx, t + 2 * nx,
+          t + 3 * nx, t + 4 * nx, t + 5 * nx, t + 6 * nx, t + 7 * nx, t + 8 * nx);
+    for (int i = 0; i < nx; ++i)
+      for (int k = 0; k < 9; ++k) sum[k] += t[k * nx + i];
   }
-  A << a00, u01, u02, 0.0,  //
-      a10, a11, u12, 0.0,   //
-      a20, a21, a22, 0.0,   //
-      0.0, 0.0, 0.0, 1.0;
-  if (!covariance) b << b0, b1, b2, 0.0;
+  const double *a = sum, *u = sum + 6;
+  if (covariance) {
+    A << a[0], u[0], u[1], 0.0,  //
+        a[1], a[2], u[2], 0.0,   //
+        a[3], a[4], a[5], 0.0,   //
+        0.0, 0.0, 0.0, 1.0;
+  } else {
+    A << a[0], 0.0, 0.0, 0.0,   //
+        a[1], a[2], 0.0, 0.0,   //
+        a[3], a[4], a[5], 0.0,  //
+        0.0, 0.0, 0.0, 1.0;
+    b << u[0], u[1], u[2], 0.0;
+  }
 }
 
 template <int K>
@@ -186,7 +221,7 @@ double joint_normal_equations(const Stamp& s, const std::array<Profile1D, K>& px
         J[3 * m + 2] = fex[m][i] * py[m].d_x0[j];
       }
       double var = s.sky_var[row + i];
-      if (s.gain[row + i] > 0) var += std::max(model, 0.0) / s.gain[row + i];
+      var += std::max(model, 0.0) / s.gain[row + i];
       const double w = weighted ? 1.0 / var : 1.0;
       const double r = s.data[row + i] - model;
       if (full) chi2 += r * r / var;

@@ -19,7 +19,9 @@ namespace psfphot::detail {
 struct Stamp {
   int x0 = 0, y0 = 0, nx = 0, ny = 0;  // frame px of the first pixel; size
   std::vector<double> data, sky_var;   // ADU; ADU^2
-  std::vector<double> gain;            // effective e-/ADU per pixel (0: no photon-noise term)
+  // Effective e-/ADU per pixel; +inf where there is no photon-noise term (no gain, or the
+  // pixel is not used), so max(model, 0) / gain is the term everywhere, with no branch.
+  std::vector<double> gain;
   bool any_gain = false;
   std::vector<char> use;
   std::uint32_t flags = 0;  // kEdge, kSaturated, kMaskedPixel from the pixels
