@@ -184,6 +184,47 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
   }
 }
 
+namespace {
+
+// need[i]: some model that moved in the last pass reaches star i's stamp, by the test
+// ModelIndex::reaching makes (the same expression, so the same answer); stars without are
+// not refitted. When few stars moved (the late passes move a few dozen of thousands), asking
+// from each moved model is much cheaper than querying the index around every star.
+template <typename Centre, typename Half>
+std::vector<char> stars_near_moved(const ModelIndex& index, const std::vector<char>& moved,
+                                   const std::vector<double>& x0, Centre centre, Half half_of) {
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(moved.size());
+  std::vector<std::ptrdiff_t> from;
+  for (std::ptrdiff_t j = 0; j < n; ++j)
+    if (moved[j] && index.usable[j]) from.push_back(j);
+  if (from.size() * 8 > static_cast<std::size_t>(n)) return std::vector<char>(moved.size(), 1);
+  // The stars' search centres in a grid of the index's cells.
+  const int gw = index.gw, gh = index.gh;
+  std::vector<std::vector<std::ptrdiff_t>> cells(static_cast<std::size_t>(gw) * gh);
+  double max_half = 0;
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x0[i])) continue;
+    const Position p = centre(i);
+    if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
+    max_half = std::max(max_half, half_of(i));
+    cells[static_cast<std::size_t>(ModelIndex::cell(p.y, gh)) * gw + ModelIndex::cell(p.x, gw)]
+        .push_back(i);
+  }
+  std::vector<char> need(moved.size(), 0);
+  for (std::ptrdiff_t j : from) {
+    const double fx = index.fits[j].x, fy = index.fits[j].y, R = max_half + index.reach[j];
+    for (int gy = ModelIndex::cell(fy - R, gh); gy <= ModelIndex::cell(fy + R, gh); ++gy)
+      for (int gx = ModelIndex::cell(fx - R, gw); gx <= ModelIndex::cell(fx + R, gw); ++gx)
+        for (std::ptrdiff_t i : cells[static_cast<std::size_t>(gy) * gw + gx]) {
+          const Position p = centre(i);
+          if (i != j && std::hypot(fx - p.x, fy - p.y) < half_of(i) + index.reach[j]) need[i] = 1;
+        }
+  }
+  return need;
+}
+
+}  // namespace
+
 // One neighbour pass. Star j's model reaches star i's stamp when their distance is below
 // i's stamp half-size (times sqrt 2, the corner) plus the radius where j's model drops
 // to 1% of the sky RMS.
@@ -201,16 +242,23 @@ std::vector<PsfFit> refit_with_neighbours(
     if (index.usable[j]) model[j] = {prev[j].x, prev[j].y, prev[j].flux, sig[j]};
   std::vector<PsfFit> out(prev);
   std::vector<char> now(n, 0);
+  // Where star i's stamp is searched for neighbours, and how far (its half-diagonal).
+  auto centre = [&](std::ptrdiff_t i) {
+    return prev[i].converged ? Position{prev[i].x, prev[i].y} : Position{x0[i], y0[i]};
+  };
+  auto half_of = [&](std::ptrdiff_t i) {
+    return std::max(3.0, std::ceil(pc.stamp_radius_sigma * sig[i])) * 1.4143;
+  };
+  const std::vector<char> need = stars_near_moved(index, moved, x0, centre, half_of);
 #pragma omp parallel
   {
     std::vector<NeighbourModel> near;
     std::vector<std::ptrdiff_t> idx;
 #pragma omp for schedule(dynamic, 32)
     for (std::ptrdiff_t i = 0; i < n; ++i) {
-      if (!std::isfinite(x0[i])) continue;
-      const double xi = prev[i].converged ? prev[i].x : x0[i];
-      const double yi = prev[i].converged ? prev[i].y : y0[i];
-      const double half = std::max(3.0, std::ceil(pc.stamp_radius_sigma * sig[i])) * 1.4143;
+      if (!std::isfinite(x0[i]) || !need[i]) continue;
+      const auto [xi, yi] = centre(i);
+      const double half = half_of(i);
       index.reaching(xi, yi, half, i, -1, idx);
       // Nothing to subtract, or no neighbour moved since this star's last fit: it stands.
       if (idx.empty() ||
