@@ -26,6 +26,56 @@ struct Found {
   double sigma = 0;
 };
 
+// find_peaks(gaussian_smooth(image, mask, kUnusable, sigma, lowered), rms, mask, pk)
+// restricted to the pixels x0..x1, y0..y1 (the caller drops the others): only the rows around
+// the window are smoothed (SmoothRowStreamer gives each row the bits of gaussian_smooth's)
+// and only the window searched, with find_peaks' test. A candidate with an equal neighbour
+// needs find_peaks' plateau rule over the whole image: then this returns false, and the
+// caller searches the whole image instead.
+bool window_peaks(ImageView<const float> image, ImageView<const float> rms,
+                  ImageView<const MaskBits> mask, const DetectionConfig& d, const PeakConfig& pk,
+                  int x0, int x1, int y0, int y1, std::vector<float>& ring,
+                  std::vector<Peak>& peaks) {
+  peaks.clear();
+  const int w = image.width(), h = image.height();
+  x0 = std::max(x0, 1);
+  y0 = std::max(y0, 1);
+  x1 = std::min(x1, w - 2);
+  y1 = std::min(y1, h - 2);
+  if (x0 > x1 || y0 > y1) return true;
+  ring.resize(static_cast<std::size_t>(3) * w);
+  auto line = [&](int y) { return ring.data() + static_cast<std::size_t>(y % 3) * w; };
+  const double kscale = pk.k_sigma * pk.rms_scale;
+  const bool sigma_mode = pk.mode == ThresholdMode::kSigma;
+  bool tie = false;
+  auto search = [&](int y) {
+    const float *up = line(y - 1), *r = line(y), *dn = line(y + 1);
+    const float* s = sigma_mode ? rms.row(y) : nullptr;
+    for (int x = x0; x <= x1; ++x) {
+      const float v = r[x];
+      const double t = s ? kscale * s[x] : pk.absolute;
+      if (!(v > t)) continue;
+      if (!mask.empty() && (mask(x, y) & pk.exclude_bits)) continue;
+      const float nb[8] = {up[x - 1], up[x],     up[x + 1], r[x - 1],
+                           r[x + 1],  dn[x - 1], dn[x],     dn[x + 1]};
+      bool higher = false, equal = false;
+      for (float n : nb) {
+        higher |= n > v;
+        equal |= n == v;
+      }
+      if (higher) continue;
+      tie |= equal;
+      peaks.push_back({x, y, v});
+    }
+  };
+  SmoothRowStreamer st(image, mask, mask::kUnusable, d.filter_sigma_px, d.lowered_kernel);
+  st.run(y0 - 1, y1 + 2, [&](int y, const float* row) {
+    std::copy(row, row + w, line(y));
+    if (y - 1 >= y0) search(y - 1);
+  });
+  return !tie;
+}
+
 }  // namespace
 
 void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<double>& x0,
@@ -58,6 +108,7 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
   {
     Profile1D px, py;
     std::vector<Peak> peaks;
+    std::vector<float> ring;
 #pragma omp for schedule(dynamic, 8)
     for (std::ptrdiff_t bi = 0; bi < static_cast<std::ptrdiff_t>(bright.size()); ++bi) {
       const std::ptrdiff_t b = bright[bi];
@@ -104,9 +155,14 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
               : PixelGain(gain.e_per_adu, gain.flat_response.subview(xa, ya, bw, bh));
       ImageView<const float> rv(res.data(), bw, bh, bw, xa, ya);
       if (d.filter_sigma_px > 0) {
-        Image<float> sm =
-            gaussian_smooth(rv, bmsk, mask::kUnusable, d.filter_sigma_px, d.lowered_kernel);
-        peaks = find_peaks(sm.cview(), brms, bmsk, pk);
+        // Only peaks within `inner` of the star count: smooth and search just that window.
+        const bool ok = window_peaks(rv, brms, bmsk, d, pk, bx - inner - xa, bx + inner - xa,
+                                     by - inner - ya, by + inner - ya, ring, peaks);
+        if (!ok) {
+          Image<float> sm =
+              gaussian_smooth(rv, bmsk, mask::kUnusable, d.filter_sigma_px, d.lowered_kernel);
+          peaks = find_peaks(sm.cview(), brms, bmsk, pk);
+        }
       } else {
         peaks = find_peaks(rv, brms, bmsk, pk);
       }
