@@ -199,57 +199,118 @@ void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& p
   }
 }
 
+namespace {
+
+typedef double V4 __attribute__((vector_size(32)));
+
+// Joint fit, first pass over a row: per pixel the weight w (0 for a pixel not in use), w r
+// and the chi^2 term r^2 / var (x 0 or 1), elementwise so that GCC vectorises the divisions.
+// The model is summed as the scalar form did: 0 + (F E_x) E_y over the stars in order.
+template <int K, bool kWeighted>
+PSFPHOT_VECTOR_CLONES void joint_row_weights(
+    int nx, const std::array<const double*, K>& fex, const std::array<double, K>& ey,
+    const double* __restrict on, const double* __restrict data, const double* __restrict sky,
+    const double* __restrict gain, double* __restrict w_out, double* __restrict wr_out,
+    double* __restrict chi_out) {
+  for (int i = 0; i < nx; ++i) {
+    double model = 0;
+    for (int m = 0; m < K; ++m) model += fex[m][i] * ey[m];
+    const double var = sky[i] + std::max(model, 0.0) / gain[i];  // + 0 where gain is +inf
+    const double w = (kWeighted ? 1.0 / var : 1.0) * on[i];
+    const double r = data[i] - model;
+    w_out[i] = w;
+    wr_out[i] = w * r;
+    chi_out[i] = r * r / var * on[i];
+  }
+}
+
+// Second pass: the sums of (w J_p) J_q and (w r) J_p in pixel order, each pixel's terms four
+// parameters at a time (lanes of V4, so each lane's sum runs in pixel order as the scalar one
+// did). cols: per column the 4 * NV factors of J (E, F dE/dx0, F E per star, zero padded);
+// rowf: the row's factors (E_y, E_y, dE_y/dy0 per star). Rows p of the lower triangle only
+// need lanes q <= p unless kFull.
+template <int NV, int N, bool kFull>
+PSFPHOT_VECTOR_CLONES void joint_row_sums(int nx, const double* __restrict cols, const V4* rowf,
+                                          const double* __restrict w, const double* __restrict wr,
+                                          V4 (&acc)[N][NV], V4 (&accb)[NV]) {
+  for (int i = 0; i < nx; ++i) {
+    V4 J[NV], wJ[NV];
+    for (int v = 0; v < NV; ++v) {
+      V4 c;
+      __builtin_memcpy(&c, cols + (static_cast<std::size_t>(i) * NV + v) * 4, sizeof c);
+      J[v] = c * rowf[v];
+      wJ[v] = w[i] * J[v];
+      accb[v] += wr[i] * J[v];
+    }
+    for (int p = 0; p < N; ++p) {
+      const double wp = wJ[p / 4][p % 4];
+      for (int v = 0; v < NV; ++v)
+        if (kFull || v <= p / 4) acc[p][v] += wp * J[v];
+    }
+  }
+}
+
+}  // namespace
+
 template <int K>
 double joint_normal_equations(const Stamp& s, const std::array<Profile1D, K>& px,
                               const std::array<Profile1D, K>& py, const std::array<double, K>& F,
                               bool weighted, bool full, std::vector<double>& scratch,
                               Eigen::Matrix<double, 3 * K, 3 * K>& A,
                               Eigen::Matrix<double, 3 * K, 1>& b) {
-  constexpr int n = 3 * K;
+  constexpr int n = 3 * K, nv = (n + 3) / 4;
   const int nx = s.nx;
-  // Per star and column: E, F dE/dx0, F E (so (F E) E_y is the product F * ex * ey).
-  scratch.resize(3 * static_cast<std::size_t>(K) * nx);
-  std::array<const double*, K> ex, fdx, fex;
+  const std::size_t npx = static_cast<std::size_t>(nx) * s.ny;
+  // Scratch: F E per star and column; the J factors per column (4 nv each); the use flags as
+  // 0/1 weights; a row's w, w r and chi^2 terms.
+  scratch.resize(static_cast<std::size_t>(K) * nx + 4 * nv * static_cast<std::size_t>(nx) + npx +
+                 3 * static_cast<std::size_t>(nx));
+  double* const fexd = scratch.data();
+  double* const cols = fexd + static_cast<std::size_t>(K) * nx;
+  double* const on = cols + 4 * nv * static_cast<std::size_t>(nx);
+  double* const wrow = on + npx;
+  double* const wrrow = wrow + nx;
+  double* const chirow = wrrow + nx;
+  std::array<const double*, K> fex;
   for (int m = 0; m < K; ++m) {
-    double* const d = scratch.data() + 3 * static_cast<std::size_t>(m) * nx;
-    for (int i = 0; i < nx; ++i) {
-      d[i] = F[m] * px[m].d_x0[i];
-      d[nx + i] = F[m] * px[m].value[i];
-    }
-    ex[m] = px[m].value.data();
-    fdx[m] = d;
-    fex[m] = d + nx;
+    double* const f = fexd + static_cast<std::size_t>(m) * nx;
+    for (int i = 0; i < nx; ++i) f[i] = F[m] * px[m].value[i];
+    fex[m] = f;
   }
-  double a[n][n] = {}, bb[n] = {}, chi2 = 0, J[n];
+  for (int i = 0; i < nx; ++i) {
+    double* const c = cols + static_cast<std::size_t>(i) * 4 * nv;
+    for (int q = 0; q < 4 * nv; ++q) c[q] = 0.0;
+    for (int m = 0; m < K; ++m) {
+      c[3 * m] = px[m].value[i];
+      c[3 * m + 1] = F[m] * px[m].d_x0[i];
+      c[3 * m + 2] = fex[m][i];
+    }
+  }
+  for (std::size_t k = 0; k < npx; ++k) on[k] = s.use[k] != 0 ? 1.0 : 0.0;
+  V4 acc[n][nv] = {}, accb[nv] = {};
+  double chi2 = 0;
   for (int j = 0; j < s.ny; ++j) {
     const std::size_t row = static_cast<std::size_t>(j) * nx;
-    for (int i = 0; i < nx; ++i) {
-      if (!s.use[row + i]) continue;
-      double model = 0;
-      for (int m = 0; m < K; ++m) {
-        const double ey = py[m].value[j];
-        model += fex[m][i] * ey;
-        J[3 * m] = ex[m][i] * ey;
-        J[3 * m + 1] = fdx[m][i] * ey;
-        J[3 * m + 2] = fex[m][i] * py[m].d_x0[j];
-      }
-      double var = s.sky_var[row + i];
-      var += std::max(model, 0.0) / s.gain[row + i];
-      const double w = weighted ? 1.0 / var : 1.0;
-      const double r = s.data[row + i] - model;
-      if (full) chi2 += r * r / var;
-      const double wr = w * r;
-      for (int p = 0; p < n; ++p) {
-        const double wp = w * J[p];
-        const int last = full ? n - 1 : p;
-        for (int q = 0; q <= last; ++q) a[p][q] += wp * J[q];
-        bb[p] += wr * J[p];
-      }
+    std::array<double, K> ey;
+    V4 rowf[nv] = {};
+    for (int m = 0; m < K; ++m) {
+      ey[m] = py[m].value[j];
+      rowf[(3 * m) / 4][(3 * m) % 4] = ey[m];
+      rowf[(3 * m + 1) / 4][(3 * m + 1) % 4] = ey[m];
+      rowf[(3 * m + 2) / 4][(3 * m + 2) % 4] = py[m].d_x0[j];
     }
+    (weighted ? joint_row_weights<K, true>
+              : joint_row_weights<K, false>)(nx, fex, ey, on + row, s.data.data() + row,
+                                             s.sky_var.data() + row, s.gain.data() + row, wrow,
+                                             wrrow, chirow);
+    (full ? joint_row_sums<nv, n, true> : joint_row_sums<nv, n, false>)(nx, cols, rowf, wrow, wrrow,
+                                                                        acc, accb);
+    if (full)
+      for (int i = 0; i < nx; ++i) chi2 += chirow[i];
   }
   for (int p = 0; p < n; ++p) {
-    b(p) = bb[p];
-    for (int q = 0; q < n; ++q) A(p, q) = full || q <= p ? a[p][q] : 0.0;
+    b(p) = accb[p / 4][p % 4];
+    for (int q = 0; q < n; ++q) A(p, q) = full || q <= p ? acc[p][q / 4][q % 4] : 0.0;
   }
   return chi2;
 }
