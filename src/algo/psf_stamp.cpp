@@ -101,104 +101,6 @@ void profiles(const Stamp& s, double x, double y, double sigma, bool integrate, 
   }
 }
 
-// The nine terms of every pixel of one stamp row, elementwise, into t[0..8][i] (vectorised:
-// the two divisions per pixel, the star's photon noise and 1/var, held the fit up when they
-// ran one at a time). A pixel not in use gets weight 0, so its terms are +-0 and leave every
-// sum's bits alone (a sum that starts at +0 never becomes -0). Terms: w J0 J0, w J1 J0,
-// w J1 J1, w J2 J0, w J2 J1, w J2 J2, then (w r) J0..2, or with `upper` w J0 J1, w J0 J2,
-// w J1 J2. Branch-free and with restrict outputs, or GCC does not vectorise it.
-struct RowIn {
-  const double *ex, *fdx, *fex;  // per column: E, F dE/dx0, F E
-  double ey, dy, F;              // the row's E and dE/dy0; the flux
-};
-template <bool kWeighted, bool kUpper>
-PSFPHOT_VECTOR_CLONES void row_terms(int nx, RowIn in, const double* __restrict on,
-                                     const double* __restrict data, const double* __restrict sky,
-                                     const double* __restrict gain, double* __restrict t0,
-                                     double* __restrict t1, double* __restrict t2,
-                                     double* __restrict t3, double* __restrict t4,
-                                     double* __restrict t5, double* __restrict t6,
-                                     double* __restrict t7, double* __restrict t8) {
-  const double* __restrict ex = in.ex, * __restrict fdx = in.fdx, * __restrict fex = in.fex;
-  const double ey = in.ey, dy = in.dy, F = in.F;
-  for (int i = 0; i < nx; ++i) {
-    const double p = ex[i] * ey, m = F * p;
-    const double var = sky[i] + std::max(m, 0.0) / gain[i];  // + 0 where gain is +inf
-    const double w = (kWeighted ? 1.0 / var : 1.0) * on[i];
-    const double j0 = p, j1 = fdx[i] * ey, j2 = fex[i] * dy;
-    const double w0 = w * j0, w1 = w * j1, w2 = w * j2;
-    t0[i] = w0 * j0;
-    t1[i] = w1 * j0;
-    t2[i] = w1 * j1;
-    t3[i] = w2 * j0;
-    t4[i] = w2 * j1;
-    t5[i] = w2 * j2;
-    if constexpr (kUpper) {
-      t6[i] = w0 * j1;
-      t7[i] = w0 * j2;
-      t8[i] = w1 * j2;
-    } else {
-      const double wr = w * (data[i] - m);
-      t6[i] = wr * j0;
-      t7[i] = wr * j1;
-      t8[i] = wr * j2;
-    }
-  }
-}
-
-// The width-fitting path builds each pixel's Jacobian as an Eigen vector and adds w J J^T: an
-// outer product of 16 terms that GCC compiles into two 8-byte stores read back as one 16-byte
-// load (a store-forwarding stall per pixel), for ten useful terms. Here each term is the same
-// product ((w J_a) J_b, (w r) J_a, with F dE/dx0 and F E per column) computed for a whole row
-// at once (row_terms), then summed in pixel order, so every sum keeps its bits. The upper
-// triangle is only summed for the covariance (A.inverse() reads it; its products round
-// differently, (w J_b) J_a); the LDLT reads the lower one only, so for a step it stays 0.
-void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& py, double F,
-                         bool weighted, bool covariance, std::vector<double>& scratch,
-                         Eigen::Matrix4d& A, Eigen::Vector4d& b) {
-  const int nx = s.nx;
-  const std::size_t n = static_cast<std::size_t>(nx) * s.ny;
-  scratch.resize(11 * static_cast<std::size_t>(nx) + n);
-  double* const fdx = scratch.data();
-  double* const fex = fdx + nx;
-  double* const t = fex + nx;
-  // The use flags as 0/1 weights: as chars they would make GCC vectorise 16 pixels at a time,
-  // more than a stamp row has.
-  double* const on = t + 9 * static_cast<std::size_t>(nx);
-  for (std::size_t k = 0; k < n; ++k) on[k] = s.use[k] != 0 ? 1.0 : 0.0;
-  for (int i = 0; i < nx; ++i) {
-    fdx[i] = F * px.d_x0[i];
-    fex[i] = F * px.value[i];
-  }
-  // The sums, in pixel order as the per-pixel Eigen form added them: a00 .. a22 the lower
-  // triangle, then b0..2 or the upper triangle u01, u02, u12.
-  double sum[9] = {};
-  for (int j = 0; j < s.ny; ++j) {
-    const std::size_t row = static_cast<std::size_t>(j) * nx;
-    auto* const terms = covariance ? row_terms<true, true>
-                        : weighted ? row_terms<true, false>
-                                   : row_terms<false, false>;
-    terms(nx, {px.value.data(), fdx, fex, py.value[j], py.d_x0[j], F}, on + row,
-          s.data.data() + row, s.sky_var.data() + row, s.gain.data() + row, t, t + nx, t + 2 * nx,
-          t + 3 * nx, t + 4 * nx, t + 5 * nx, t + 6 * nx, t + 7 * nx, t + 8 * nx);
-    for (int i = 0; i < nx; ++i)
-      for (int k = 0; k < 9; ++k) sum[k] += t[k * nx + i];
-  }
-  const double *a = sum, *u = sum + 6;
-  if (covariance) {
-    A << a[0], u[0], u[1], 0.0,  //
-        a[1], a[2], u[2], 0.0,   //
-        a[3], a[4], a[5], 0.0,   //
-        0.0, 0.0, 0.0, 1.0;
-  } else {
-    A << a[0], 0.0, 0.0, 0.0,   //
-        a[1], a[2], 0.0, 0.0,   //
-        a[3], a[4], a[5], 0.0,  //
-        0.0, 0.0, 0.0, 1.0;
-    b << u[0], u[1], u[2], 0.0;
-  }
-}
-
 namespace {
 
 typedef double V4 __attribute__((vector_size(32)));
@@ -232,7 +134,13 @@ PSFPHOT_VECTOR_CLONES void joint_row_weights(
 template <int NV, int N, bool kFull>
 PSFPHOT_VECTOR_CLONES void joint_row_sums(int nx, const double* __restrict cols, const V4* rowf,
                                           const double* __restrict w, const double* __restrict wr,
-                                          V4 (&acc)[N][NV], V4 (&accb)[NV]) {
+                                          V4 (&acc_io)[N][NV], V4 (&accb_io)[NV]) {
+  // Local copies, so that the sums stay in registers (the outputs might alias the inputs).
+  V4 acc[N][NV], accb[NV];
+  for (int v = 0; v < NV; ++v) {
+    accb[v] = accb_io[v];
+    for (int p = 0; p < N; ++p) acc[p][v] = acc_io[p][v];
+  }
   for (int i = 0; i < nx; ++i) {
     V4 J[NV], wJ[NV];
     for (int v = 0; v < NV; ++v) {
@@ -248,9 +156,83 @@ PSFPHOT_VECTOR_CLONES void joint_row_sums(int nx, const double* __restrict cols,
         if (kFull || v <= p / 4) acc[p][v] += wp * J[v];
     }
   }
+  for (int v = 0; v < NV; ++v) {
+    accb_io[v] = accb[v];
+    for (int p = 0; p < N; ++p) acc_io[p][v] = acc[p][v];
+  }
+}
+
+// The (F, x, y) fit's first pass over a row: per pixel w (0 for a pixel not in use) and
+// w r, with the model F (E_x E_y) as the scalar form had it.
+template <bool kWeighted>
+PSFPHOT_VECTOR_CLONES void xy_row_weights(int nx, const double* __restrict ex, double ey, double F,
+                                          const double* __restrict on,
+                                          const double* __restrict data,
+                                          const double* __restrict sky,
+                                          const double* __restrict gain, double* __restrict w_out,
+                                          double* __restrict wr_out) {
+  for (int i = 0; i < nx; ++i) {
+    const double m = F * (ex[i] * ey);
+    const double var = sky[i] + std::max(m, 0.0) / gain[i];  // + 0 where gain is +inf
+    const double w = (kWeighted ? 1.0 / var : 1.0) * on[i];
+    w_out[i] = w;
+    wr_out[i] = w * (data[i] - m);
+  }
 }
 
 }  // namespace
+
+// The width-fitting path builds each pixel's Jacobian as an Eigen vector and adds w J J^T: an
+// outer product of 16 terms that GCC compiles into two 8-byte stores read back as one 16-byte
+// load (a store-forwarding stall per pixel). Here each term is the same product ((w J_a) J_b,
+// (w r) J_a, with F dE/dx0 and F E per column), the weights computed a row at a time and the
+// sums four parameters to a lane, each summed in pixel order, so every sum keeps its bits.
+// The upper triangle is only read for the covariance (A.inverse(); its products round
+// differently, (w J_b) J_a); the LDLT reads the lower one only, so for a step it is 0.
+void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& py, double F,
+                         bool weighted, bool covariance, std::vector<double>& scratch,
+                         Eigen::Matrix4d& A, Eigen::Vector4d& b) {
+  const int nx = s.nx;
+  const std::size_t npx = static_cast<std::size_t>(nx) * s.ny;
+  scratch.resize(6 * static_cast<std::size_t>(nx) + npx);
+  double* const cols = scratch.data();  // per column: E, F dE/dx0, F E, 0
+  double* const wrow = cols + 4 * static_cast<std::size_t>(nx);
+  double* const wrrow = wrow + nx;
+  double* const on = wrrow + nx;  // the use flags as 0/1 weights
+  for (int i = 0; i < nx; ++i) {
+    double* const c = cols + 4 * static_cast<std::size_t>(i);
+    c[0] = px.value[i];
+    c[1] = F * px.d_x0[i];
+    c[2] = F * px.value[i];
+    c[3] = 0.0;
+  }
+  for (std::size_t k = 0; k < npx; ++k) on[k] = s.use[k] != 0 ? 1.0 : 0.0;
+  V4 acc[3][1] = {}, accb[1] = {};
+  const bool w_on = weighted || covariance;
+  for (int j = 0; j < s.ny; ++j) {
+    const std::size_t row = static_cast<std::size_t>(j) * nx;
+    const double ey = py.value[j];
+    const V4 rowf[1] = {V4{ey, ey, py.d_x0[j], 0.0}};
+    (w_on ? xy_row_weights<true>
+          : xy_row_weights<false>)(nx, px.value.data(), ey, F, on + row, s.data.data() + row,
+                                   s.sky_var.data() + row, s.gain.data() + row, wrow, wrrow);
+    (covariance ? joint_row_sums<1, 3, true> : joint_row_sums<1, 3, false>)(nx, cols, rowf, wrow,
+                                                                            wrrow, acc, accb);
+  }
+  const auto a = [&](int p, int q) { return acc[p][0][q]; };
+  if (covariance) {
+    A << a(0, 0), a(0, 1), a(0, 2), 0.0,  //
+        a(1, 0), a(1, 1), a(1, 2), 0.0,   //
+        a(2, 0), a(2, 1), a(2, 2), 0.0,   //
+        0.0, 0.0, 0.0, 1.0;
+  } else {
+    A << a(0, 0), 0.0, 0.0, 0.0,         //
+        a(1, 0), a(1, 1), 0.0, 0.0,      //
+        a(2, 0), a(2, 1), a(2, 2), 0.0,  //
+        0.0, 0.0, 0.0, 1.0;
+    b << accb[0][0], accb[0][1], accb[0][2], 0.0;
+  }
+}
 
 template <int K>
 double joint_normal_equations(const Stamp& s, const std::array<Profile1D, K>& px,
