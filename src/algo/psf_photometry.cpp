@@ -35,20 +35,10 @@ PsfFit amplitude(const Stamp& s, double x, double y, double sigma, const Photome
   // modes: unweighted, the star's Poisson noise still enters flux_err) need a flux estimate.
   const int passes = s.any_gain ? 2 : 1;
   double num = 0, den = 0, var_num = 0;
+  std::vector<double> scratch;
   for (int pass = 0; pass < passes; ++pass) {
-    num = den = var_num = 0;
-    for (int j = 0; j < s.ny; ++j)
-      for (int i = 0; i < s.nx; ++i) {
-        const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
-        if (!s.use[k]) continue;
-        const double p = px.value[i] * py.value[j];
-        double var = s.sky_var[k];
-        if (pass > 0) var += std::max(flux * p, 0.0) / s.gain[k];
-        const double w = cfg.weighted ? 1.0 / var : 1.0;
-        num += w * s.data[k] * p;
-        den += w * p * p;
-        var_num += w * w * p * p * var;
-      }
+    detail::amplitude_sums(s, px, py, pass > 0 ? flux : 0.0, cfg.weighted, scratch, num, den,
+                           var_num);
     flux = den > 0 ? num / den : kNaN;
   }
   f.flux = flux;

@@ -58,7 +58,16 @@ Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
       if (!ok && !(mb & mask::kSaturated)) s.flags |= star_flag::kMaskedPixel;
       s.data[k] = ok ? v : 0.0;
       s.sky_var[k] = ok ? r * r : 1.0;
-      const double g = ok ? gain.at(px, py) : 0.0;
+      // gain.at(px, py), written out: GCC did not inline it here.
+      double g = 0.0;
+      if (ok && gain.e_per_adu > 0) {
+        if (gain.flat_response.empty()) {
+          g = gain.e_per_adu;
+        } else {
+          const float fr = gain.flat_response(px, py);
+          g = fr > 0 && fr < 1e30f ? gain.e_per_adu * fr : 0.0;
+        }
+      }
       s.gain[k] = g > 0 ? g : std::numeric_limits<double>::infinity();
       s.use[k] = ok;
     }
@@ -180,6 +189,26 @@ PSFPHOT_VECTOR_CLONES void xy_row_weights(int nx, const double* __restrict ex, d
   }
 }
 
+// The fixed-position amplitude's terms over a row: (w d) p, (w p) p and (((w w) p) p) var,
+// the products psf_photometry.cpp's scalar loop formed, with var = sky + max(F p, 0) / gain
+// (F = 0: the sky alone, as sky + 0 is sky) and w = 0 for a pixel not in use.
+template <bool kWeighted>
+PSFPHOT_VECTOR_CLONES void amplitude_row_terms(int nx, const double* __restrict ex, double ey,
+                                               double F, const double* __restrict on,
+                                               const double* __restrict data,
+                                               const double* __restrict sky,
+                                               const double* __restrict gain, double* __restrict t0,
+                                               double* __restrict t1, double* __restrict t2) {
+  for (int i = 0; i < nx; ++i) {
+    const double p = ex[i] * ey;
+    const double var = sky[i] + std::max(F * p, 0.0) / gain[i];
+    const double w = (kWeighted ? 1.0 / var : 1.0) * on[i];
+    t0[i] = w * data[i] * p;
+    t1[i] = w * p * p;
+    t2[i] = w * w * p * p * var;
+  }
+}
+
 }  // namespace
 
 // The width-fitting path builds each pixel's Jacobian as an Eigen vector and adds w J J^T: an
@@ -231,6 +260,30 @@ void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& p
         a(2, 0), a(2, 1), a(2, 2), 0.0,  //
         0.0, 0.0, 0.0, 1.0;
     b << accb[0][0], accb[0][1], accb[0][2], 0.0;
+  }
+}
+
+void amplitude_sums(const Stamp& s, const Profile1D& px, const Profile1D& py, double F,
+                    bool weighted, std::vector<double>& scratch, double& num, double& den,
+                    double& var_num) {
+  const int nx = s.nx;
+  const std::size_t npx = static_cast<std::size_t>(nx) * s.ny;
+  scratch.resize(3 * static_cast<std::size_t>(nx) + npx);
+  double* const t = scratch.data();
+  double* const on = t + 3 * static_cast<std::size_t>(nx);
+  for (std::size_t k = 0; k < npx; ++k) on[k] = s.use[k] != 0 ? 1.0 : 0.0;
+  num = den = var_num = 0;
+  for (int j = 0; j < s.ny; ++j) {
+    const std::size_t row = static_cast<std::size_t>(j) * nx;
+    (weighted ? amplitude_row_terms<true>
+              : amplitude_row_terms<false>)(nx, px.value.data(), py.value[j], F, on + row,
+                                            s.data.data() + row, s.sky_var.data() + row,
+                                            s.gain.data() + row, t, t + nx, t + 2 * nx);
+    for (int i = 0; i < nx; ++i) {
+      num += t[i];
+      den += t[nx + i];
+      var_num += t[2 * nx + i];
+    }
   }
 }
 

@@ -50,6 +50,13 @@ void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& p
                          bool weighted, bool covariance, std::vector<double>& scratch,
                          Eigen::Matrix4d& A, Eigen::Vector4d& b);
 
+// The sums of the fixed-position amplitude f = sum(w d p) / sum(w p^2) and of its variance
+// sum(w^2 p^2 var), over the used pixels in pixel order, with var the sky's plus the photon
+// noise of the model F p (F = 0: the sky's alone) and w = 1/var (1 when not `weighted`).
+void amplitude_sums(const Stamp& s, const Profile1D& px, const Profile1D& py, double F,
+                    bool weighted, std::vector<double>& scratch, double& num, double& den,
+                    double& var_num);
+
 // The same for K stars fitted jointly (deblend.cpp): parameters (F, x, y) of star 0, then of
 // star 1, ...; the model at a pixel is the sum of the stars' models, its variance the sky's
 // plus the summed model's photon noise. `full`: the whole matrix (for A.inverse()), else
