@@ -254,24 +254,36 @@ std::vector<char> stars_near_moved(const ModelIndex& index, const std::vector<ch
   for (std::ptrdiff_t j = 0; j < n; ++j)
     if (moved[j] && index.usable[j]) from.push_back(j);
   if (from.size() * 8 > static_cast<std::size_t>(n)) return std::vector<char>(moved.size(), 1);
-  // The stars' search centres in a grid of the index's cells.
+  // The stars' search centres in a grid of the index's cells (one array, cell c holding
+  // members[start[c] .. start[c + 1])).
   const int gw = index.gw, gh = index.gh;
-  std::vector<std::vector<std::ptrdiff_t>> cells(static_cast<std::size_t>(gw) * gh);
+  const std::size_t ncell = static_cast<std::size_t>(gw) * gh;
+  std::vector<std::ptrdiff_t> start(ncell + 1, 0), members;
+  std::vector<std::size_t> where(static_cast<std::size_t>(n), ncell);
   double max_half = 0;
   for (std::ptrdiff_t i = 0; i < n; ++i) {
     if (!std::isfinite(x0[i])) continue;
     const Position p = centre(i);
     if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
     max_half = std::max(max_half, half_of(i));
-    cells[static_cast<std::size_t>(ModelIndex::cell(p.y, gh)) * gw + ModelIndex::cell(p.x, gw)]
-        .push_back(i);
+    where[i] = static_cast<std::size_t>(ModelIndex::cell(p.y, gh)) * gw + ModelIndex::cell(p.x, gw);
+    ++start[where[i] + 1];
+  }
+  for (std::size_t c = 0; c < ncell; ++c) start[c + 1] += start[c];
+  members.resize(static_cast<std::size_t>(start[ncell]));
+  {
+    std::vector<std::ptrdiff_t> fill(start.begin(), start.end() - 1);
+    for (std::ptrdiff_t i = 0; i < n; ++i)
+      if (where[i] < ncell) members[static_cast<std::size_t>(fill[where[i]]++)] = i;
   }
   std::vector<char> need(moved.size(), 0);
   for (std::ptrdiff_t j : from) {
     const double fx = index.fits[j].x, fy = index.fits[j].y, R = max_half + index.reach[j];
     for (int gy = ModelIndex::cell(fy - R, gh); gy <= ModelIndex::cell(fy + R, gh); ++gy)
       for (int gx = ModelIndex::cell(fx - R, gw); gx <= ModelIndex::cell(fx + R, gw); ++gx)
-        for (std::ptrdiff_t i : cells[static_cast<std::size_t>(gy) * gw + gx]) {
+        for (std::ptrdiff_t k = start[static_cast<std::size_t>(gy) * gw + gx];
+             k < start[static_cast<std::size_t>(gy) * gw + gx + 1]; ++k) {
+          const std::ptrdiff_t i = members[static_cast<std::size_t>(k)];
           const Position p = centre(i);
           if (i != j && std::hypot(fx - p.x, fy - p.y) < half_of(i) + index.reach[j]) need[i] = 1;
         }
@@ -306,13 +318,19 @@ std::vector<PsfFit> refit_with_neighbours(
     return std::max(3.0, std::ceil(pc.stamp_radius_sigma * sig[i])) * 1.4143;
   };
   const std::vector<char> need = stars_near_moved(index, moved, x0, centre, half_of);
+  // The candidates as a list: in the late passes a few dozen stars, often in one stretch of the
+  // star order, which chunks of the whole range would give to one thread.
+  std::vector<std::ptrdiff_t> todo;
+  for (std::ptrdiff_t i = 0; i < n; ++i)
+    if (std::isfinite(x0[i]) && need[i]) todo.push_back(i);
+  const std::ptrdiff_t nt = static_cast<std::ptrdiff_t>(todo.size());
 #pragma omp parallel
   {
     std::vector<NeighbourModel> near;
     std::vector<std::ptrdiff_t> idx;
-#pragma omp for schedule(dynamic, 32)
-    for (std::ptrdiff_t i = 0; i < n; ++i) {
-      if (!std::isfinite(x0[i]) || !need[i]) continue;
+#pragma omp for schedule(dynamic, 4)
+    for (std::ptrdiff_t t = 0; t < nt; ++t) {
+      const std::ptrdiff_t i = todo[static_cast<std::size_t>(t)];
       const auto [xi, yi] = centre(i);
       const double half = half_of(i);
       index.reaching(xi, yi, half, i, -1, idx);
