@@ -21,15 +21,40 @@ using detail::profiles;
 using detail::Stamp;
 using detail::subtract_neighbours;
 
+// The profiles of the last model position asked for on one stamp. A fit's first iteration is at
+// the position its start amplitude was measured at, and the outlier clipping after a fit (and
+// the refit's start amplitude) at the position its covariance was computed at: their erf calls
+// are not made again (a third of a fit's erf calls; the values are the same numbers).
+struct ProfileCache {
+  Profile1D px, py;
+  double x = kNaN, y = kNaN, sigma = kNaN;  // NaN: empty (never equal)
+  bool derivs = false;
+  void at(const Stamp& s, double xx, double yy, double sg, bool integrate, bool want_derivs) {
+    const bool same = xx == x && yy == y && sg == sigma;
+    if (same && (derivs || !want_derivs)) return;
+    if (same && integrate) {
+      integrated_profile_derivs(xx, sg, px);
+      integrated_profile_derivs(yy, sg, py);
+    } else {
+      profiles(s, xx, yy, sg, integrate, want_derivs, px, py);
+      x = xx;
+      y = yy;
+      sigma = sg;
+    }
+    derivs = want_derivs;
+  }
+};
+
 // Fixed-position amplitude: f = sum(w d p) / sum(w p^2), w from sky (+ star) variance.
-PsfFit amplitude(const Stamp& s, double x, double y, double sigma, const PhotometryConfig& cfg) {
+PsfFit amplitude(const Stamp& s, double x, double y, double sigma, const PhotometryConfig& cfg,
+                 ProfileCache& pc) {
   PsfFit f;
   f.x = x;
   f.y = y;
   f.sigma = sigma;
   f.x_err = f.y_err = kNaN;
-  Profile1D px, py;
-  profiles(s, x, y, sigma, cfg.integrate_pixels, false, px, py);
+  pc.at(s, x, y, sigma, cfg.integrate_pixels, false);
+  const Profile1D &px = pc.px, &py = pc.py;
   double flux = 0;
   // Two passes with star noise: the weights (weighted) and the reported variance (both
   // modes: unweighted, the star's Poisson noise still enters flux_err) need a flux estimate.
@@ -49,23 +74,23 @@ PsfFit amplitude(const Stamp& s, double x, double y, double sigma, const Photome
 
 // Gauss-Newton on (F, x, y[, sigma]) with model-based inverse-variance weights.
 PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
-                         const PhotometryConfig& cfg, bool fit_sigma) {
+                         const PhotometryConfig& cfg, bool fit_sigma, ProfileCache& pc) {
   const int np = fit_sigma ? 4 : 3;
-  PsfFit start = amplitude(s, x0, y0, sigma0, cfg);
+  PsfFit start = amplitude(s, x0, y0, sigma0, cfg, pc);
   double F = start.flux, x = x0, y = y0, sg = sigma0;
   PsfFit out = start;
   if (!std::isfinite(F) || F <= 0) {
     out.flags |= star_flag::kFitFailed;
     return out;
   }
-  Profile1D px, py;
+  const Profile1D &px = pc.px, &py = pc.py;
   std::vector<double> fx;
   Eigen::Matrix4d A;
   Eigen::Vector4d b;
   bool converged = false;
   int it = 0;
   for (; it < cfg.max_iter; ++it) {
-    profiles(s, x, y, sg, cfg.integrate_pixels, true, px, py);
+    pc.at(s, x, y, sg, cfg.integrate_pixels, true);
     if (fit_sigma) {
       A.setZero();
       b.setZero();
@@ -110,7 +135,7 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
     return out;
   }
   // Covariance at the solution: inverse of the Fisher matrix J^T W J.
-  profiles(s, x, y, sg, cfg.integrate_pixels, true, px, py);
+  pc.at(s, x, y, sg, cfg.integrate_pixels, true);
   if (fit_sigma) {
     A.setZero();
     for (int j = 0; j < s.ny; ++j)
@@ -147,9 +172,9 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
 // clip_sigma times the pixel's expected noise, only beyond `min_r_px` of (x, y); returns
 // how many were dropped.
 int clip_outliers(Stamp& s, double F, double x, double y, double sigma, double min_r_px,
-                  const PhotometryConfig& cfg) {
-  Profile1D px, py;
-  profiles(s, x, y, sigma, cfg.integrate_pixels, false, px, py);
+                  const PhotometryConfig& cfg, ProfileCache& pc) {
+  pc.at(s, x, y, sigma, cfg.integrate_pixels, false);
+  const Profile1D &px = pc.px, &py = pc.py;
   int dropped = 0;
   for (int j = 0; j < s.ny; ++j)
     for (int i = 0; i < s.nx; ++i) {
@@ -171,8 +196,8 @@ int clip_outliers(Stamp& s, double F, double x, double y, double sigma, double m
 // pixel, a cosmic-ray hit, an undetected neighbour's core) are dropped and the fit
 // repeated: one bad pixel must not pull a bright star's position by many sigmas.
 PsfFit gauss_newton(Stamp& s, double x0, double y0, double sigma0, const PhotometryConfig& cfg,
-                    bool fit_sigma) {
-  PsfFit f = gauss_newton_once(s, x0, y0, sigma0, cfg, fit_sigma);
+                    bool fit_sigma, ProfileCache& pc) {
+  PsfFit f = gauss_newton_once(s, x0, y0, sigma0, cfg, fit_sigma, pc);
   if (!(cfg.clip_sigma > 0)) return f;
   if (!f.converged) {
     // A bright outlier in the wings (a hot pixel 5 px from an S/N 300 star) can drag the
@@ -180,18 +205,18 @@ PsfFit gauss_newton(Stamp& s, double x0, double y0, double sigma0, const Photome
     // converged model, never runs. Judge the wings against the model at the start
     // instead: beyond 1.5 sigma a start off by a few tenths of a pixel leaves residuals
     // of a few sigma at most, well under clip_sigma, so only true outliers go.
-    const PsfFit a = amplitude(s, x0, y0, sigma0, cfg);
+    const PsfFit a = amplitude(s, x0, y0, sigma0, cfg, pc);
     if (std::isfinite(a.flux) && a.flux > 0 &&
-        clip_outliers(s, a.flux, x0, y0, sigma0, 1.5 * sigma0, cfg) > 0) {
-      PsfFit g = gauss_newton_once(s, x0, y0, sigma0, cfg, fit_sigma);
+        clip_outliers(s, a.flux, x0, y0, sigma0, 1.5 * sigma0, cfg, pc) > 0) {
+      PsfFit g = gauss_newton_once(s, x0, y0, sigma0, cfg, fit_sigma, pc);
       if (!g.converged) return f;
       g.flags |= star_flag::kClippedPixel;
       f = g;
     }
   }
   for (int round = 0; round < 2 && f.converged; ++round) {
-    if (!clip_outliers(s, f.flux, f.x, f.y, f.sigma, 0.0, cfg)) break;
-    PsfFit g = gauss_newton_once(s, f.x, f.y, f.sigma, cfg, fit_sigma);
+    if (!clip_outliers(s, f.flux, f.x, f.y, f.sigma, 0.0, cfg, pc)) break;
+    PsfFit g = gauss_newton_once(s, f.x, f.y, f.sigma, cfg, fit_sigma, pc);
     if (!g.converged) break;
     g.flags |= f.flags | star_flag::kClippedPixel;
     f = g;
@@ -228,15 +253,16 @@ PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms
   }
   subtract_neighbours(s, neighbours, cfg);
   const std::vector<char> use0 = s.use;
+  ProfileCache pc;  // for this stamp (its final cut)
   PsfFit f;
   if (cfg.method == PhotometryMethod::kLab) {
-    f = amplitude(s, x0, y0, sigma_px, cfg);
+    f = amplitude(s, x0, y0, sigma_px, cfg, pc);
   } else {
-    f = gauss_newton(s, x0, y0, sigma_px, cfg, false);
+    f = gauss_newton(s, x0, y0, sigma_px, cfg, false, pc);
     if (!f.converged) {
       // Keep the measurement at the centroid, flagged.
       s.use = use0;
-      PsfFit a = amplitude(s, x0, y0, sigma_px, cfg);
+      PsfFit a = amplitude(s, x0, y0, sigma_px, cfg, pc);
       a.flags |= f.flags | star_flag::kFitFailed;
       f = a;
     }
@@ -253,7 +279,8 @@ PsfFit fit_psf_sigma(ImageView<const float> image, ImageView<const float> rms,
   PhotometryConfig c = cfg;
   c.stamp_radius_sigma = std::max(cfg.stamp_radius_sigma, 4.0);
   Stamp s = cut_stamp(image, rms, mask, gain, x0, y0, sigma0, c);
-  PsfFit f = gauss_newton(s, x0, y0, sigma0, c, true);
+  ProfileCache pc;
+  PsfFit f = gauss_newton(s, x0, y0, sigma0, c, true, pc);
   f.flags |= s.flags;
   return f;
 }
