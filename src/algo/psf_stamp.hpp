@@ -1,6 +1,7 @@
 #pragma once
 // Internal to src/algo (not installed): the fitting stamp shared by the PSF photometry
-// (psf_photometry.cpp) and the two-star split test (deblend.cpp).
+// (psf_photometry.cpp) and the two-star split test (deblend.cpp), and the sums their fits
+// make over it (vectorised in psf_stamp.cpp, each the same products summed in pixel order).
 // Thread-safety: plain values and pure functions.
 #include <Eigen/Dense>
 #include <array>
@@ -57,8 +58,8 @@ void amplitude_sums(const Stamp& s, const Profile1D& px, const Profile1D& py, do
                     bool weighted, std::vector<double>& scratch, double& num, double& den,
                     double& var_num);
 
-// The same for K stars fitted jointly (deblend.cpp): parameters (F, x, y) of star 0, then of
-// star 1, ...; the model at a pixel is the sum of the stars' models, its variance the sky's
+// The normal equations of K stars fitted jointly (deblend.cpp): parameters (F, x, y) of star 0,
+// then of star 1, ...; the model at a pixel is the sum of the stars' models, its variance the sky's
 // plus the summed model's photon noise. `full`: the whole matrix (for A.inverse()), else
 // the lower triangle only (what an LDLT reads). Returns chi^2 = sum r^2 / var over the used
 // pixels when `full` (0 otherwise: a step does not need it). Each term is the product the Eigen
