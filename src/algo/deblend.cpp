@@ -40,39 +40,21 @@ JointFit<K> fit_joint(const Stamp& s, std::array<Component, K>& c, double sigma,
   constexpr int k = K;
   std::array<Profile1D, K> px, py;
   Eigen::Matrix<double, 3 * K, 3 * K> A;
-  Eigen::Matrix<double, 3 * K, 1> b, J;
+  Eigen::Matrix<double, 3 * K, 1> b;
+  std::vector<double> scratch;
   JointFit<K> out;
   // Accumulates the normal equations (and chi^2) at the current components.
-  auto accumulate = [&]() {
-    for (int m = 0; m < k; ++m)
+  // `full`: the whole matrix, for the covariance; the LDLT reads the lower triangle only.
+  auto accumulate = [&](bool full) {
+    std::array<double, K> F;
+    for (int m = 0; m < k; ++m) {
       detail::profiles(s, c[m].x, c[m].y, sigma, cfg.integrate_pixels, true, px[m], py[m]);
-    A.setZero();
-    b.setZero();
-    double chi2 = 0;
-    for (int j = 0; j < s.ny; ++j)
-      for (int i = 0; i < s.nx; ++i) {
-        const std::size_t q = static_cast<std::size_t>(j) * s.nx + i;
-        if (!s.use[q]) continue;
-        double model = 0;
-        for (int m = 0; m < k; ++m) {
-          const double ex = px[m].value[i], ey = py[m].value[j];
-          model += c[m].F * ex * ey;
-          J(3 * m) = ex * ey;
-          J(3 * m + 1) = c[m].F * px[m].d_x0[i] * ey;
-          J(3 * m + 2) = c[m].F * ex * py[m].d_x0[j];
-        }
-        double var = s.sky_var[q];
-        if (s.gain[q] > 0) var += std::max(model, 0.0) / s.gain[q];
-        const double w = cfg.weighted ? 1.0 / var : 1.0;
-        const double r = s.data[q] - model;
-        chi2 += r * r / var;
-        A.noalias() += w * J * J.transpose();
-        b.noalias() += (w * r) * J;
-      }
-    return chi2;
+      F[m] = c[m].F;
+    }
+    return detail::joint_normal_equations<K>(s, px, py, F, cfg.weighted, full, scratch, A, b);
   };
   for (int it = 0; it < 2 * cfg.max_iter; ++it) {
-    accumulate();
+    accumulate(false);
     Eigen::LDLT<Eigen::Matrix<double, 3 * K, 3 * K>> ldlt(A);
     if (ldlt.info() != Eigen::Success || !ldlt.isPositive()) return out;
     const Eigen::Matrix<double, 3 * K, 1> d = ldlt.solve(b);
@@ -98,7 +80,7 @@ JointFit<K> fit_joint(const Stamp& s, std::array<Component, K>& c, double sigma,
     if (give_up(c, it)) return out;
   }
   if (!out.converged) return out;
-  out.chi2 = accumulate();
+  out.chi2 = accumulate(true);
   out.cov = A.inverse();
   return out;
 }

@@ -37,6 +37,24 @@ void integrated_profile(double x0, double sigma, int first, int n, bool derivs, 
   }
 }
 
+void integrated_profile_derivs(double x0, double sigma, Profile1D& p) {
+  const int first = p.first, n = static_cast<int>(p.value.size());
+  p.d_x0.resize(n);
+  p.d_s.resize(n);
+  // integrated_profile's expressions, without its erf calls.
+  const double k = kInvSqrt2 / sigma;
+  double u_lo = (first - 0.5 - x0) * k;
+  double g_lo = std::exp(-u_lo * u_lo);
+  for (int i = 0; i < n; ++i) {
+    const double u_hi = (first + i + 0.5 - x0) * k;
+    const double g_hi = std::exp(-u_hi * u_hi);
+    p.d_x0[i] = -kInvSqrtPi * k * (g_hi - g_lo);
+    p.d_s[i] = -kInvSqrtPi * (g_hi * u_hi - g_lo * u_lo) / sigma;
+    g_lo = g_hi;
+    u_lo = u_hi;
+  }
+}
+
 void sampled_profile(double x0, double sigma, int first, int n, bool derivs, Profile1D& out) {
   out.first = first;
   out.value.resize(n);

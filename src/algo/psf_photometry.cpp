@@ -15,123 +15,55 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-}  // namespace
-
-namespace detail {
-
-Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
-                ImageView<const MaskBits> mask, const PixelGain& gain, double x, double y,
-                double sigma, const PhotometryConfig& cfg) {
-  Stamp s;
-  const int half = std::max(3, static_cast<int>(std::ceil(cfg.stamp_radius_sigma * sigma)));
-  const int cx = static_cast<int>(std::lround(x)), cy = static_cast<int>(std::lround(y));
-  int xa = cx - half, xb = cx + half, ya = cy - half, yb = cy + half;
-  if (xa < 0 || ya < 0 || xb >= image.width() || yb >= image.height()) s.flags |= star_flag::kEdge;
-  xa = std::max(xa, 0);
-  ya = std::max(ya, 0);
-  xb = std::min(xb, image.width() - 1);
-  yb = std::min(yb, image.height() - 1);
-  s.x0 = xa;
-  s.y0 = ya;
-  s.nx = std::max(0, xb - xa + 1);
-  s.ny = std::max(0, yb - ya + 1);
-  const std::size_t n = static_cast<std::size_t>(s.nx) * s.ny;
-  s.data.resize(n);
-  s.sky_var.resize(n);
-  s.gain.resize(n);
-  s.use.resize(n);
-  s.any_gain = gain.any();
-  for (int j = 0; j < s.ny; ++j)
-    for (int i = 0; i < s.nx; ++i) {
-      const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
-      const int px = xa + i, py = ya + j;
-      const float v = image(px, py);
-      const MaskBits mb = mask.empty() ? 0 : mask(px, py);
-      const double r = rms.empty() ? 1.0 : rms(px, py);
-      bool ok = std::isfinite(v) && std::isfinite(r) && r > 0 && !(mb & cfg.exclude_bits);
-      if (mb & mask::kSaturated) s.flags |= star_flag::kSaturated;
-      if (!ok && !(mb & mask::kSaturated)) s.flags |= star_flag::kMaskedPixel;
-      s.data[k] = ok ? v : 0.0;
-      s.sky_var[k] = ok ? r * r : 1.0;
-      s.gain[k] = ok ? gain.at(px, py) : 0.0;
-      s.use[k] = ok;
-    }
-  return s;
-}
-
-// Neighbours' models are taken out of the stamp's data, and their photon noise goes into
-// the fixed part of each pixel's variance (their light is still there in the noise).
-void subtract_neighbours(Stamp& s, std::span<const NeighbourModel> neighbours,
-                         const PhotometryConfig& cfg) {
-  Profile1D px, py;
-  for (const NeighbourModel& n : neighbours) {
-    if (!std::isfinite(n.flux) || !std::isfinite(n.x) || !std::isfinite(n.y) || !(n.sigma > 0))
-      continue;
-    if (cfg.integrate_pixels) {
-      integrated_profile(n.x, n.sigma, s.x0, s.nx, false, px);
-      integrated_profile(n.y, n.sigma, s.y0, s.ny, false, py);
-    } else {
-      sampled_profile(n.x, n.sigma, s.x0, s.nx, false, px);
-      sampled_profile(n.y, n.sigma, s.y0, s.ny, false, py);
-    }
-    for (int j = 0; j < s.ny; ++j)
-      for (int i = 0; i < s.nx; ++i) {
-        const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
-        const double m = n.flux * px.value[i] * py.value[j];
-        s.data[k] -= m;
-        if (s.gain[k] > 0 && s.use[k]) s.sky_var[k] += std::max(m, 0.0) / s.gain[k];
-      }
-  }
-}
-
-void profiles(const Stamp& s, double x, double y, double sigma, bool integrate, bool derivs,
-              Profile1D& px, Profile1D& py) {
-  if (integrate) {
-    integrated_profile(x, sigma, s.x0, s.nx, derivs, px);
-    integrated_profile(y, sigma, s.y0, s.ny, derivs, py);
-  } else {
-    sampled_profile(x, sigma, s.x0, s.nx, derivs, px);
-    sampled_profile(y, sigma, s.y0, s.ny, derivs, py);
-  }
-}
-
-}  // namespace detail
-
-namespace {
-
 using detail::cut_stamp;
+using detail::normal_equations_xy;
 using detail::profiles;
 using detail::Stamp;
 using detail::subtract_neighbours;
 
+// The profiles of the last model position asked for on one stamp. A fit's first iteration is at
+// the position its start amplitude was measured at, and the outlier clipping after a fit (and
+// the refit's start amplitude) at the position its covariance was computed at: their erf calls
+// are not made again (a third of a fit's erf calls; the values are the same numbers).
+struct ProfileCache {
+  Profile1D px, py;
+  double x = kNaN, y = kNaN, sigma = kNaN;  // NaN: empty (never equal)
+  bool derivs = false;
+  void at(const Stamp& s, double xx, double yy, double sg, bool integrate, bool want_derivs) {
+    const bool same = xx == x && yy == y && sg == sigma;
+    if (same && (derivs || !want_derivs)) return;
+    if (same && integrate) {
+      integrated_profile_derivs(xx, sg, px);
+      integrated_profile_derivs(yy, sg, py);
+    } else {
+      profiles(s, xx, yy, sg, integrate, want_derivs, px, py);
+      x = xx;
+      y = yy;
+      sigma = sg;
+    }
+    derivs = want_derivs;
+  }
+};
+
 // Fixed-position amplitude: f = sum(w d p) / sum(w p^2), w from sky (+ star) variance.
-PsfFit amplitude(const Stamp& s, double x, double y, double sigma, const PhotometryConfig& cfg) {
+PsfFit amplitude(const Stamp& s, double x, double y, double sigma, const PhotometryConfig& cfg,
+                 ProfileCache& pc) {
   PsfFit f;
   f.x = x;
   f.y = y;
   f.sigma = sigma;
   f.x_err = f.y_err = kNaN;
-  Profile1D px, py;
-  profiles(s, x, y, sigma, cfg.integrate_pixels, false, px, py);
+  pc.at(s, x, y, sigma, cfg.integrate_pixels, false);
+  const Profile1D &px = pc.px, &py = pc.py;
   double flux = 0;
   // Two passes with star noise: the weights (weighted) and the reported variance (both
   // modes: unweighted, the star's Poisson noise still enters flux_err) need a flux estimate.
   const int passes = s.any_gain ? 2 : 1;
   double num = 0, den = 0, var_num = 0;
+  std::vector<double> scratch;
   for (int pass = 0; pass < passes; ++pass) {
-    num = den = var_num = 0;
-    for (int j = 0; j < s.ny; ++j)
-      for (int i = 0; i < s.nx; ++i) {
-        const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
-        if (!s.use[k]) continue;
-        const double p = px.value[i] * py.value[j];
-        double var = s.sky_var[k];
-        if (s.gain[k] > 0 && pass > 0) var += std::max(flux * p, 0.0) / s.gain[k];
-        const double w = cfg.weighted ? 1.0 / var : 1.0;
-        num += w * s.data[k] * p;
-        den += w * p * p;
-        var_num += w * w * p * p * var;
-      }
+    detail::amplitude_sums(s, px, py, pass > 0 ? flux : 0.0, cfg.weighted, scratch, num, den,
+                           var_num);
     flux = den > 0 ? num / den : kNaN;
   }
   f.flux = flux;
@@ -142,41 +74,44 @@ PsfFit amplitude(const Stamp& s, double x, double y, double sigma, const Photome
 
 // Gauss-Newton on (F, x, y[, sigma]) with model-based inverse-variance weights.
 PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
-                         const PhotometryConfig& cfg, bool fit_sigma) {
+                         const PhotometryConfig& cfg, bool fit_sigma, ProfileCache& pc) {
   const int np = fit_sigma ? 4 : 3;
-  PsfFit start = amplitude(s, x0, y0, sigma0, cfg);
+  PsfFit start = amplitude(s, x0, y0, sigma0, cfg, pc);
   double F = start.flux, x = x0, y = y0, sg = sigma0;
   PsfFit out = start;
   if (!std::isfinite(F) || F <= 0) {
     out.flags |= star_flag::kFitFailed;
     return out;
   }
-  Profile1D px, py;
+  const Profile1D &px = pc.px, &py = pc.py;
+  std::vector<double> fx;
   Eigen::Matrix4d A;
   Eigen::Vector4d b;
   bool converged = false;
   int it = 0;
   for (; it < cfg.max_iter; ++it) {
-    profiles(s, x, y, sg, cfg.integrate_pixels, true, px, py);
-    A.setZero();
-    b.setZero();
-    for (int j = 0; j < s.ny; ++j)
-      for (int i = 0; i < s.nx; ++i) {
-        const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
-        if (!s.use[k]) continue;
-        const double ex = px.value[i], ey = py.value[j];
-        const double p = ex * ey, m = F * p;
-        double var = s.sky_var[k];
-        if (s.gain[k] > 0) var += std::max(m, 0.0) / s.gain[k];
-        const double w = cfg.weighted ? 1.0 / var : 1.0;
-        Eigen::Vector4d J;
-        J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j],
-            fit_sigma ? F * (px.d_s[i] * ey + ex * py.d_s[j]) : 0.0;
-        const double r = s.data[k] - m;
-        A.noalias() += w * J * J.transpose();
-        b.noalias() += (w * r) * J;
-      }
-    if (!fit_sigma) A(3, 3) = 1.0;  // decouple the unused parameter
+    pc.at(s, x, y, sg, cfg.integrate_pixels, true);
+    if (fit_sigma) {
+      A.setZero();
+      b.setZero();
+      for (int j = 0; j < s.ny; ++j)
+        for (int i = 0; i < s.nx; ++i) {
+          const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
+          if (!s.use[k]) continue;
+          const double ex = px.value[i], ey = py.value[j];
+          const double p = ex * ey, m = F * p;
+          double var = s.sky_var[k];
+          var += std::max(m, 0.0) / s.gain[k];
+          const double w = cfg.weighted ? 1.0 / var : 1.0;
+          Eigen::Vector4d J;
+          J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j], F * (px.d_s[i] * ey + ex * py.d_s[j]);
+          const double r = s.data[k] - m;
+          A.noalias() += w * J * J.transpose();
+          b.noalias() += (w * r) * J;
+        }
+    } else {
+      normal_equations_xy(s, px, py, F, cfg.weighted, false, fx, A, b);
+    }
     Eigen::LDLT<Eigen::Matrix4d> ldlt(A);
     if (ldlt.info() != Eigen::Success || !ldlt.isPositive()) break;
     Eigen::Vector4d d = ldlt.solve(b);
@@ -200,22 +135,24 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
     return out;
   }
   // Covariance at the solution: inverse of the Fisher matrix J^T W J.
-  profiles(s, x, y, sg, cfg.integrate_pixels, true, px, py);
-  A.setZero();
-  for (int j = 0; j < s.ny; ++j)
-    for (int i = 0; i < s.nx; ++i) {
-      const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
-      if (!s.use[k]) continue;
-      const double ex = px.value[i], ey = py.value[j];
-      const double p = ex * ey;
-      double var = s.sky_var[k];
-      if (s.gain[k] > 0) var += std::max(F * p, 0.0) / s.gain[k];
-      Eigen::Vector4d J;
-      J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j],
-          fit_sigma ? F * (px.d_s[i] * ey + ex * py.d_s[j]) : 0.0;
-      A.noalias() += (1.0 / var) * J * J.transpose();
-    }
-  if (!fit_sigma) A(3, 3) = 1.0;
+  pc.at(s, x, y, sg, cfg.integrate_pixels, true);
+  if (fit_sigma) {
+    A.setZero();
+    for (int j = 0; j < s.ny; ++j)
+      for (int i = 0; i < s.nx; ++i) {
+        const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
+        if (!s.use[k]) continue;
+        const double ex = px.value[i], ey = py.value[j];
+        const double p = ex * ey;
+        double var = s.sky_var[k];
+        var += std::max(F * p, 0.0) / s.gain[k];
+        Eigen::Vector4d J;
+        J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j], F * (px.d_s[i] * ey + ex * py.d_s[j]);
+        A.noalias() += (1.0 / var) * J * J.transpose();
+      }
+  } else {
+    normal_equations_xy(s, px, py, F, true, true, fx, A, b);
+  }
   Eigen::Matrix4d cov = A.inverse();
   out.flux = F;
   out.x = x;
@@ -235,9 +172,9 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
 // clip_sigma times the pixel's expected noise, only beyond `min_r_px` of (x, y); returns
 // how many were dropped.
 int clip_outliers(Stamp& s, double F, double x, double y, double sigma, double min_r_px,
-                  const PhotometryConfig& cfg) {
-  Profile1D px, py;
-  profiles(s, x, y, sigma, cfg.integrate_pixels, false, px, py);
+                  const PhotometryConfig& cfg, ProfileCache& pc) {
+  pc.at(s, x, y, sigma, cfg.integrate_pixels, false);
+  const Profile1D &px = pc.px, &py = pc.py;
   int dropped = 0;
   for (int j = 0; j < s.ny; ++j)
     for (int i = 0; i < s.nx; ++i) {
@@ -246,7 +183,7 @@ int clip_outliers(Stamp& s, double F, double x, double y, double sigma, double m
       if (min_r_px > 0 && std::hypot(s.x0 + i - x, s.y0 + j - y) <= min_r_px) continue;
       const double m = F * px.value[i] * py.value[j];
       double var = s.sky_var[k];
-      if (s.gain[k] > 0) var += std::max(m, 0.0) / s.gain[k];
+      var += std::max(m, 0.0) / s.gain[k];
       if (std::abs(s.data[k] - m) > cfg.clip_sigma * std::sqrt(var)) {
         s.use[k] = 0;
         ++dropped;
@@ -259,8 +196,8 @@ int clip_outliers(Stamp& s, double F, double x, double y, double sigma, double m
 // pixel, a cosmic-ray hit, an undetected neighbour's core) are dropped and the fit
 // repeated: one bad pixel must not pull a bright star's position by many sigmas.
 PsfFit gauss_newton(Stamp& s, double x0, double y0, double sigma0, const PhotometryConfig& cfg,
-                    bool fit_sigma) {
-  PsfFit f = gauss_newton_once(s, x0, y0, sigma0, cfg, fit_sigma);
+                    bool fit_sigma, ProfileCache& pc) {
+  PsfFit f = gauss_newton_once(s, x0, y0, sigma0, cfg, fit_sigma, pc);
   if (!(cfg.clip_sigma > 0)) return f;
   if (!f.converged) {
     // A bright outlier in the wings (a hot pixel 5 px from an S/N 300 star) can drag the
@@ -268,18 +205,18 @@ PsfFit gauss_newton(Stamp& s, double x0, double y0, double sigma0, const Photome
     // converged model, never runs. Judge the wings against the model at the start
     // instead: beyond 1.5 sigma a start off by a few tenths of a pixel leaves residuals
     // of a few sigma at most, well under clip_sigma, so only true outliers go.
-    const PsfFit a = amplitude(s, x0, y0, sigma0, cfg);
+    const PsfFit a = amplitude(s, x0, y0, sigma0, cfg, pc);
     if (std::isfinite(a.flux) && a.flux > 0 &&
-        clip_outliers(s, a.flux, x0, y0, sigma0, 1.5 * sigma0, cfg) > 0) {
-      PsfFit g = gauss_newton_once(s, x0, y0, sigma0, cfg, fit_sigma);
+        clip_outliers(s, a.flux, x0, y0, sigma0, 1.5 * sigma0, cfg, pc) > 0) {
+      PsfFit g = gauss_newton_once(s, x0, y0, sigma0, cfg, fit_sigma, pc);
       if (!g.converged) return f;
       g.flags |= star_flag::kClippedPixel;
       f = g;
     }
   }
   for (int round = 0; round < 2 && f.converged; ++round) {
-    if (!clip_outliers(s, f.flux, f.x, f.y, f.sigma, 0.0, cfg)) break;
-    PsfFit g = gauss_newton_once(s, f.x, f.y, f.sigma, cfg, fit_sigma);
+    if (!clip_outliers(s, f.flux, f.x, f.y, f.sigma, 0.0, cfg, pc)) break;
+    PsfFit g = gauss_newton_once(s, f.x, f.y, f.sigma, cfg, fit_sigma, pc);
     if (!g.converged) break;
     g.flags |= f.flags | star_flag::kClippedPixel;
     f = g;
@@ -316,15 +253,16 @@ PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms
   }
   subtract_neighbours(s, neighbours, cfg);
   const std::vector<char> use0 = s.use;
+  ProfileCache pc;  // for this stamp (its final cut)
   PsfFit f;
   if (cfg.method == PhotometryMethod::kLab) {
-    f = amplitude(s, x0, y0, sigma_px, cfg);
+    f = amplitude(s, x0, y0, sigma_px, cfg, pc);
   } else {
-    f = gauss_newton(s, x0, y0, sigma_px, cfg, false);
+    f = gauss_newton(s, x0, y0, sigma_px, cfg, false, pc);
     if (!f.converged) {
       // Keep the measurement at the centroid, flagged.
       s.use = use0;
-      PsfFit a = amplitude(s, x0, y0, sigma_px, cfg);
+      PsfFit a = amplitude(s, x0, y0, sigma_px, cfg, pc);
       a.flags |= f.flags | star_flag::kFitFailed;
       f = a;
     }
@@ -341,7 +279,8 @@ PsfFit fit_psf_sigma(ImageView<const float> image, ImageView<const float> rms,
   PhotometryConfig c = cfg;
   c.stamp_radius_sigma = std::max(cfg.stamp_radius_sigma, 4.0);
   Stamp s = cut_stamp(image, rms, mask, gain, x0, y0, sigma0, c);
-  PsfFit f = gauss_newton(s, x0, y0, sigma0, c, true);
+  ProfileCache pc;
+  PsfFit f = gauss_newton(s, x0, y0, sigma0, c, true, pc);
   f.flags |= s.flags;
   return f;
 }

@@ -1,7 +1,10 @@
 #pragma once
 // Internal to src/algo (not installed): the fitting stamp shared by the PSF photometry
-// (psf_photometry.cpp) and the two-star split test (deblend.cpp).
+// (psf_photometry.cpp) and the two-star split test (deblend.cpp), and the sums their fits
+// make over it (vectorised in psf_stamp.cpp, each the same products summed in pixel order).
 // Thread-safety: plain values and pure functions.
+#include <Eigen/Dense>
+#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -17,7 +20,9 @@ namespace psfphot::detail {
 struct Stamp {
   int x0 = 0, y0 = 0, nx = 0, ny = 0;  // frame px of the first pixel; size
   std::vector<double> data, sky_var;   // ADU; ADU^2
-  std::vector<double> gain;            // effective e-/ADU per pixel (0: no photon-noise term)
+  // Effective e-/ADU per pixel; +inf where there is no photon-noise term (no gain, or the
+  // pixel is not used), so max(model, 0) / gain is the term everywhere, with no branch.
+  std::vector<double> gain;
   bool any_gain = false;
   std::vector<char> use;
   std::uint32_t flags = 0;  // kEdge, kSaturated, kMaskedPixel from the pixels
@@ -35,5 +40,36 @@ void subtract_neighbours(Stamp& s, std::span<const NeighbourModel> neighbours,
 // The x and y profiles of a unit-flux Gaussian at (x, y) over the stamp's columns and rows.
 void profiles(const Stamp& s, double x, double y, double sigma, bool integrate, bool derivs,
               Profile1D& px, Profile1D& py);
+
+// The normal equations J^T W J d = J^T W r of the (F, x, y) fit at flux F, from the profiles
+// of the model position (with derivatives), weights 1/var from the model variance (or 1 when
+// `weighted` is false), as 4x4 with the fourth parameter (the width) decoupled: A(3, 3) = 1,
+// zeros elsewhere in its row and column. `covariance`: the full matrix at weights 1/var,
+// for A.inverse() (b untouched); otherwise the lower triangle (what an LDLT reads) and b.
+// `scratch` is working space (reused between calls to spare allocations).
+void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& py, double F,
+                         bool weighted, bool covariance, std::vector<double>& scratch,
+                         Eigen::Matrix4d& A, Eigen::Vector4d& b);
+
+// The sums of the fixed-position amplitude f = sum(w d p) / sum(w p^2) and of its variance
+// sum(w^2 p^2 var), over the used pixels in pixel order, with var the sky's plus the photon
+// noise of the model F p (F = 0: the sky's alone) and w = 1/var (1 when not `weighted`).
+void amplitude_sums(const Stamp& s, const Profile1D& px, const Profile1D& py, double F,
+                    bool weighted, std::vector<double>& scratch, double& num, double& den,
+                    double& var_num);
+
+// The normal equations of K stars fitted jointly (deblend.cpp): parameters (F, x, y) of star 0,
+// then of star 1, ...; the model at a pixel is the sum of the stars' models, its variance the sky's
+// plus the summed model's photon noise. `full`: the whole matrix (for A.inverse()), else
+// the lower triangle only (what an LDLT reads). Returns chi^2 = sum r^2 / var over the used
+// pixels when `full` (0 otherwise: a step does not need it). Each term is the product the Eigen
+// form w J J^T, (w r) J computes, summed in pixel order, so the results are those bits.
+// Instantiated for K = 1 and 2.
+template <int K>
+double joint_normal_equations(const Stamp& s, const std::array<Profile1D, K>& px,
+                              const std::array<Profile1D, K>& py, const std::array<double, K>& F,
+                              bool weighted, bool full, std::vector<double>& scratch,
+                              Eigen::Matrix<double, 3 * K, 3 * K>& A,
+                              Eigen::Matrix<double, 3 * K, 1>& b);
 
 }  // namespace psfphot::detail

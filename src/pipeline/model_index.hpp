@@ -21,7 +21,10 @@ struct ModelIndex {
   std::vector<double> reach;
   double max_reach = 0;
   int gw = 0, gh = 0;
-  std::vector<std::vector<std::ptrdiff_t>> grid;
+  // The grid as one array: cell c holds members[start[c] .. start[c + 1]) (built once per
+  // neighbour pass, so no vector per cell: 16641 of them at 4096^2 cost more than the pass
+  // when only a few stars are refitted).
+  std::vector<std::ptrdiff_t> start, members;
   const std::vector<PsfFit>& fits;
 
   ModelIndex(const std::vector<PsfFit>& f, const std::vector<double>& sig, double sky_rms,
@@ -37,11 +40,20 @@ struct ModelIndex {
     }
     gw = width / kCell + 1;
     gh = height / kCell + 1;
-    grid.resize(static_cast<std::size_t>(gw) * gh);
+    const std::size_t cells = static_cast<std::size_t>(gw) * gh;
+    std::vector<std::size_t> where(f.size());
+    start.assign(cells + 1, 0);
     for (std::size_t j = 0; j < f.size(); ++j)
+      if (usable[j]) {
+        where[j] = static_cast<std::size_t>(cell(f[j].y, gh)) * gw + cell(f[j].x, gw);
+        ++start[where[j] + 1];
+      }
+    for (std::size_t c = 0; c < cells; ++c) start[c + 1] += start[c];
+    members.resize(static_cast<std::size_t>(start[cells]));
+    std::vector<std::ptrdiff_t> fill(start.begin(), start.end() - 1);
+    for (std::size_t j = 0; j < f.size(); ++j)  // in star order within each cell
       if (usable[j])
-        grid[static_cast<std::size_t>(cell(f[j].y, gh)) * gw + cell(f[j].x, gw)].push_back(
-            static_cast<std::ptrdiff_t>(j));
+        members[static_cast<std::size_t>(fill[where[j]]++)] = static_cast<std::ptrdiff_t>(j);
   }
   static int cell(double v, int cells) {
     return std::clamp(static_cast<int>(v / kCell), 0, cells - 1);
@@ -51,8 +63,11 @@ struct ModelIndex {
   void for_each_near(double x, double y, double r, Fn fn) const {
     const double R = r + max_reach;
     for (int gy = cell(y - R, gh); gy <= cell(y + R, gh); ++gy)
-      for (int gx = cell(x - R, gw); gx <= cell(x + R, gw); ++gx)
-        for (std::ptrdiff_t j : grid[static_cast<std::size_t>(gy) * gw + gx]) fn(j);
+      for (int gx = cell(x - R, gw); gx <= cell(x + R, gw); ++gx) {
+        const std::size_t c = static_cast<std::size_t>(gy) * gw + gx;
+        for (std::ptrdiff_t k = start[c]; k < start[c + 1]; ++k)
+          fn(members[static_cast<std::size_t>(k)]);
+      }
   }
   // The usable models (other than `skip_a`, `skip_b`) that reach within r of (x, y), i.e.
   // lie closer than r + their reach, in star order (deterministic sums downstream).

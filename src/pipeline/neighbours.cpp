@@ -26,6 +26,56 @@ struct Found {
   double sigma = 0;
 };
 
+// find_peaks(gaussian_smooth(image, mask, kUnusable, sigma, lowered), rms, mask, pk)
+// restricted to the pixels x0..x1, y0..y1 (the caller drops the others): only the rows around
+// the window are smoothed (SmoothRowStreamer gives each row the bits of gaussian_smooth's)
+// and only the window searched, with find_peaks' test. A candidate with an equal neighbour
+// needs find_peaks' plateau rule over the whole image: then this returns false, and the
+// caller searches the whole image instead.
+bool window_peaks(ImageView<const float> image, ImageView<const float> rms,
+                  ImageView<const MaskBits> mask, const DetectionConfig& d, const PeakConfig& pk,
+                  int x0, int x1, int y0, int y1, std::vector<float>& ring,
+                  std::vector<Peak>& peaks) {
+  peaks.clear();
+  const int w = image.width(), h = image.height();
+  x0 = std::max(x0, 1);
+  y0 = std::max(y0, 1);
+  x1 = std::min(x1, w - 2);
+  y1 = std::min(y1, h - 2);
+  if (x0 > x1 || y0 > y1) return true;
+  ring.resize(static_cast<std::size_t>(3) * w);
+  auto line = [&](int y) { return ring.data() + static_cast<std::size_t>(y % 3) * w; };
+  const double kscale = pk.k_sigma * pk.rms_scale;
+  const bool sigma_mode = pk.mode == ThresholdMode::kSigma;
+  bool tie = false;
+  auto search = [&](int y) {
+    const float *up = line(y - 1), *r = line(y), *dn = line(y + 1);
+    const float* s = sigma_mode ? rms.row(y) : nullptr;
+    for (int x = x0; x <= x1; ++x) {
+      const float v = r[x];
+      const double t = s ? kscale * s[x] : pk.absolute;
+      if (!(v > t)) continue;
+      if (!mask.empty() && (mask(x, y) & pk.exclude_bits)) continue;
+      const float nb[8] = {up[x - 1], up[x],     up[x + 1], r[x - 1],
+                           r[x + 1],  dn[x - 1], dn[x],     dn[x + 1]};
+      bool higher = false, equal = false;
+      for (float n : nb) {
+        higher |= n > v;
+        equal |= n == v;
+      }
+      if (higher) continue;
+      tie |= equal;
+      peaks.push_back({x, y, v});
+    }
+  };
+  SmoothRowStreamer st(image, mask, mask::kUnusable, d.filter_sigma_px, d.lowered_kernel);
+  st.run(y0 - 1, y1 + 2, [&](int y, const float* row) {
+    std::copy(row, row + w, line(y));
+    if (y - 1 >= y0) search(y - 1);
+  });
+  return !tie;
+}
+
 }  // namespace
 
 void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<double>& x0,
@@ -58,6 +108,8 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
   {
     Profile1D px, py;
     std::vector<Peak> peaks;
+    std::vector<float> ring;
+    std::vector<double> fpx;
 #pragma omp for schedule(dynamic, 8)
     for (std::ptrdiff_t bi = 0; bi < static_cast<std::ptrdiff_t>(bright.size()); ++bi) {
       const std::ptrdiff_t b = bright[bi];
@@ -71,9 +123,12 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
       const int xb = std::min(w - 1, bx + half), yb = std::min(h - 1, by + half);
       if (xa > xb || ya > yb) continue;
       const int bw = xb - xa + 1, bh = yb - ya + 1;
-      Image<float> res(bw, bh);
+      // The box's rows lie a frame row apart: ask for all of them before copying, so that
+      // their cache misses overlap instead of coming one after another.
       for (int y = 0; y < bh; ++y)
-        for (int x = 0; x < bw; ++x) res(x, y) = img(xa + x, ya + y);
+        for (int x = 0; x < bw; x += 16) __builtin_prefetch(&img(xa + x, ya + y));
+      Image<float> res(bw, bh);
+      for (int y = 0; y < bh; ++y) std::copy_n(&img(xa, ya + y), bw, &res(0, y));
       // Every model reaching the box, in star order (deterministic floats).
       std::vector<std::ptrdiff_t> touch;
       index.for_each_near(0.5 * (xa + xb), 0.5 * (ya + yb), 0.5 * std::max(bw, bh) * 1.4143,
@@ -92,9 +147,14 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
           sampled_profile(fits[j].x, sig[j], xa, bw, false, px);
           sampled_profile(fits[j].y, sig[j], ya, bh, false, py);
         }
-        for (int y = 0; y < bh; ++y)
-          for (int x = 0; x < bw; ++x)
-            res(x, y) -= static_cast<float>(fits[j].flux * px.value[x] * py.value[y]);
+        // flux E_x E_y as (flux E_x) E_y, the column factor computed once per column.
+        fpx.resize(static_cast<std::size_t>(bw));
+        for (int x = 0; x < bw; ++x) fpx[x] = fits[j].flux * px.value[x];
+        for (int y = 0; y < bh; ++y) {
+          float* const r = &res(0, y);
+          const double ey = py.value[y];
+          for (int x = 0; x < bw; ++x) r[x] -= static_cast<float>(fpx[x] * ey);
+        }
       }
       const auto bmsk = msk.subview(xa, ya, bw, bh);
       const auto brms = rmsv.subview(xa, ya, bw, bh);
@@ -104,9 +164,14 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
               : PixelGain(gain.e_per_adu, gain.flat_response.subview(xa, ya, bw, bh));
       ImageView<const float> rv(res.data(), bw, bh, bw, xa, ya);
       if (d.filter_sigma_px > 0) {
-        Image<float> sm =
-            gaussian_smooth(rv, bmsk, mask::kUnusable, d.filter_sigma_px, d.lowered_kernel);
-        peaks = find_peaks(sm.cview(), brms, bmsk, pk);
+        // Only peaks within `inner` of the star count: smooth and search just that window.
+        const bool ok = window_peaks(rv, brms, bmsk, d, pk, bx - inner - xa, bx + inner - xa,
+                                     by - inner - ya, by + inner - ya, ring, peaks);
+        if (!ok) {
+          Image<float> sm =
+              gaussian_smooth(rv, bmsk, mask::kUnusable, d.filter_sigma_px, d.lowered_kernel);
+          peaks = find_peaks(sm.cview(), brms, bmsk, pk);
+        }
       } else {
         peaks = find_peaks(rv, brms, bmsk, pk);
       }
@@ -184,6 +249,59 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
   }
 }
 
+namespace {
+
+// need[i]: some model that moved in the last pass reaches star i's stamp, by the test
+// ModelIndex::reaching makes (the same expression, so the same answer); stars without are
+// not refitted. When few stars moved (the late passes move a few dozen of thousands), asking
+// from each moved model is much cheaper than querying the index around every star.
+template <typename Centre, typename Half>
+std::vector<char> stars_near_moved(const ModelIndex& index, const std::vector<char>& moved,
+                                   const std::vector<double>& x0, Centre centre, Half half_of) {
+  const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(moved.size());
+  std::vector<std::ptrdiff_t> from;
+  for (std::ptrdiff_t j = 0; j < n; ++j)
+    if (moved[j] && index.usable[j]) from.push_back(j);
+  if (from.size() * 8 > static_cast<std::size_t>(n)) return std::vector<char>(moved.size(), 1);
+  // The stars' search centres in a grid of the index's cells (one array, cell c holding
+  // members[start[c] .. start[c + 1])).
+  const int gw = index.gw, gh = index.gh;
+  const std::size_t ncell = static_cast<std::size_t>(gw) * gh;
+  std::vector<std::ptrdiff_t> start(ncell + 1, 0), members;
+  std::vector<std::size_t> where(static_cast<std::size_t>(n), ncell);
+  double max_half = 0;
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x0[i])) continue;
+    const Position p = centre(i);
+    if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
+    max_half = std::max(max_half, half_of(i));
+    where[i] = static_cast<std::size_t>(ModelIndex::cell(p.y, gh)) * gw + ModelIndex::cell(p.x, gw);
+    ++start[where[i] + 1];
+  }
+  for (std::size_t c = 0; c < ncell; ++c) start[c + 1] += start[c];
+  members.resize(static_cast<std::size_t>(start[ncell]));
+  {
+    std::vector<std::ptrdiff_t> fill(start.begin(), start.end() - 1);
+    for (std::ptrdiff_t i = 0; i < n; ++i)
+      if (where[i] < ncell) members[static_cast<std::size_t>(fill[where[i]]++)] = i;
+  }
+  std::vector<char> need(moved.size(), 0);
+  for (std::ptrdiff_t j : from) {
+    const double fx = index.fits[j].x, fy = index.fits[j].y, R = max_half + index.reach[j];
+    for (int gy = ModelIndex::cell(fy - R, gh); gy <= ModelIndex::cell(fy + R, gh); ++gy)
+      for (int gx = ModelIndex::cell(fx - R, gw); gx <= ModelIndex::cell(fx + R, gw); ++gx)
+        for (std::ptrdiff_t k = start[static_cast<std::size_t>(gy) * gw + gx];
+             k < start[static_cast<std::size_t>(gy) * gw + gx + 1]; ++k) {
+          const std::ptrdiff_t i = members[static_cast<std::size_t>(k)];
+          const Position p = centre(i);
+          if (i != j && std::hypot(fx - p.x, fy - p.y) < half_of(i) + index.reach[j]) need[i] = 1;
+        }
+  }
+  return need;
+}
+
+}  // namespace
+
 // One neighbour pass. Star j's model reaches star i's stamp when their distance is below
 // i's stamp half-size (times sqrt 2, the corner) plus the radius where j's model drops
 // to 1% of the sky RMS.
@@ -201,16 +319,29 @@ std::vector<PsfFit> refit_with_neighbours(
     if (index.usable[j]) model[j] = {prev[j].x, prev[j].y, prev[j].flux, sig[j]};
   std::vector<PsfFit> out(prev);
   std::vector<char> now(n, 0);
+  // Where star i's stamp is searched for neighbours, and how far (its half-diagonal).
+  auto centre = [&](std::ptrdiff_t i) {
+    return prev[i].converged ? Position{prev[i].x, prev[i].y} : Position{x0[i], y0[i]};
+  };
+  auto half_of = [&](std::ptrdiff_t i) {
+    return std::max(3.0, std::ceil(pc.stamp_radius_sigma * sig[i])) * 1.4143;
+  };
+  const std::vector<char> need = stars_near_moved(index, moved, x0, centre, half_of);
+  // The candidates as a list: in the late passes a few dozen stars, often in one stretch of the
+  // star order, which chunks of the whole range would give to one thread.
+  std::vector<std::ptrdiff_t> todo;
+  for (std::ptrdiff_t i = 0; i < n; ++i)
+    if (std::isfinite(x0[i]) && need[i]) todo.push_back(i);
+  const std::ptrdiff_t nt = static_cast<std::ptrdiff_t>(todo.size());
 #pragma omp parallel
   {
     std::vector<NeighbourModel> near;
     std::vector<std::ptrdiff_t> idx;
-#pragma omp for schedule(dynamic, 32)
-    for (std::ptrdiff_t i = 0; i < n; ++i) {
-      if (!std::isfinite(x0[i])) continue;
-      const double xi = prev[i].converged ? prev[i].x : x0[i];
-      const double yi = prev[i].converged ? prev[i].y : y0[i];
-      const double half = std::max(3.0, std::ceil(pc.stamp_radius_sigma * sig[i])) * 1.4143;
+#pragma omp for schedule(dynamic, 4)
+    for (std::ptrdiff_t t = 0; t < nt; ++t) {
+      const std::ptrdiff_t i = todo[static_cast<std::size_t>(t)];
+      const auto [xi, yi] = centre(i);
+      const double half = half_of(i);
       index.reaching(xi, yi, half, i, -1, idx);
       // Nothing to subtract, or no neighbour moved since this star's last fit: it stands.
       if (idx.empty() ||

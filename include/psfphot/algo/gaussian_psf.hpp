@@ -19,6 +19,9 @@ struct Profile1D {
 
 // Pixel-integrated profile over pixels first..first+n-1 (derivatives when `derivs`).
 void integrated_profile(double x0, double sigma, int first, int n, bool derivs, Profile1D& out);
+// The derivatives (d_x0, d_s) of a profile whose values integrated_profile made for the same
+// x0 and sigma: the numbers integrated_profile(..., derivs = true) gives, without its erf calls.
+void integrated_profile_derivs(double x0, double sigma, Profile1D& p);
 // Profile sampled at pixel centres: exp(-(i-x0)^2/2s^2) / (sqrt(2 pi) s).
 void sampled_profile(double x0, double sigma, int first, int n, bool derivs, Profile1D& out);
 

@@ -1,8 +1,8 @@
 #pragma once
 // Deblending and source classification of the photometry step (PhotometryStep,
-// steps.cpp), over the per-star vectors it keeps (indexed like FrameContext::stars: the
-// fits, each fit's start position, PSF sigma, flags set before photometry, and whether
-// the source is extended). Configured by photometry.split_min_dchi2 and
+// photometry_step.cpp), over the per-star vectors it keeps (indexed like
+// FrameContext::stars: the fits, each fit's start position, PSF sigma, flags set before
+// photometry, and whether the source is extended). Configured by photometry.split_min_dchi2 and
 // photometry.extended_sigma_ratio. Thread-safety: OpenMP inside; deterministic.
 #include <cstdint>
 #include <vector>

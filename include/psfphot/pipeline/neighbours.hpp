@@ -1,7 +1,7 @@
 #pragma once
 // Neighbour handling of the photometry step (DAOPHOT style; Stetson 1987, PASP 99, 191):
 // finding stars hidden in brighter ones' light in the star-subtracted frame, and refitting
-// every star with its neighbours' models subtracted. Used by PhotometryStep (steps.cpp);
+// every star with its neighbours' models subtracted. Used by PhotometryStep (photometry_step.cpp);
 // configured by photometry.neighbour_passes and photometry.residual_detection.
 // Per-star state is kept in parallel vectors indexed like FrameContext::stars: the fits,
 // each fit's start position (x0, y0, px), its PSF sigma (px) and the flags set before

@@ -137,5 +137,25 @@ TEST(GaussianPsfTest, ValuesOnlyCallLeavesDerivativeVectorsAlone) {
   EXPECT_EQ(p.first, -1);
 }
 
+TEST(GaussianPsfTest, DerivativesAloneAreTheFullCallsBits) {
+  // The photometry adds the derivatives to a profile it already has the values of
+  // (integrated_profile_derivs); the fitted numbers stay those of the one-call form only if
+  // every derivative is the same double.
+  for (double sigma : {0.7, 2.003, 4.5})
+    for (double x0 : {12.0, 12.37, -3.499, 4095.5001}) {
+      const int first = static_cast<int>(std::floor(x0)) - 8;
+      Profile1D full, part;
+      integrated_profile(x0, sigma, first, 17, true, full);
+      integrated_profile(x0, sigma, first, 17, false, part);
+      integrated_profile_derivs(x0, sigma, part);
+      ASSERT_EQ(part.d_x0.size(), full.d_x0.size());
+      for (std::size_t k = 0; k < full.value.size(); ++k) {
+        EXPECT_EQ(part.value[k], full.value[k]);
+        EXPECT_EQ(part.d_x0[k], full.d_x0[k]) << sigma << " " << x0 << " " << k;
+        EXPECT_EQ(part.d_s[k], full.d_s[k]) << sigma << " " << x0 << " " << k;
+      }
+    }
+}
+
 }  // namespace
 }  // namespace psfphot
