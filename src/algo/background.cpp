@@ -7,6 +7,7 @@
 #include <limits>
 #include <vector>
 
+#include "background_mesh.hpp"
 #include "psfphot/algo/stats.hpp"
 #include "psfphot/core/simd.hpp"
 
@@ -44,133 +45,6 @@ double spline_eval(const std::vector<double>& x, const std::vector<double>& y,
   const double a = (x[hi] - t) / h, b = (t - x[lo]) / h;
   return a * y[lo] + b * y[hi] +
          ((a * a * a - a) * y2[lo] + (b * b * b - b) * y2[hi]) * (h * h) / 6.0;
-}
-
-// Ascending sort of finite floats by LSD radix sort on their order-preserving integer keys.
-// std::sort here made the background step slower than the nth_element iteration it
-// replaced. The keys are sorted relative to the mesh's smallest key, in as few passes of
-// at most 11 bits as their spread needs (a mesh of sky with stars up to saturation spans
-// ~27 bits: 3 passes of 9 bits; a star-free mesh ~20 bits: 2 passes), with digit tables
-// sized to the digit: fixed 11-bit digits over all 32 bits spent as much time clearing and
-// summing 3 x 2048 counters as sorting a 64 x 64 mesh. Any LSD radix sort of the same keys
-// gives the same (fully sorted) order.
-void radix_sort(float* v, std::size_t n, std::vector<std::uint32_t>& k0,
-                std::vector<std::uint32_t>& k1) {
-  if (n < 2) return;
-  k0.resize(n);
-  k1.resize(n);
-  std::uint32_t lo = 0xFFFFFFFFu, hi = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint32_t u;
-    std::memcpy(&u, &v[i], sizeof u);
-    u ^= (u >> 31) ? 0xFFFFFFFFu : 0x80000000u;
-    k0[i] = u;
-    lo = std::min(lo, u);
-    hi = std::max(hi, u);
-  }
-  const std::uint32_t span = hi - lo;
-  if (span == 0) return;  // all equal: already sorted
-  const int bits = 32 - __builtin_clz(span);
-  constexpr int kMaxBits = 11;
-  const int passes = (bits + kMaxBits - 1) / kMaxBits;
-  const int dbits = (bits + passes - 1) / passes;
-  const std::uint32_t dmask = (1u << dbits) - 1;
-  std::uint32_t count[3][1 << kMaxBits];
-  for (int p = 0; p < passes; ++p) std::fill(count[p], count[p] + (1u << dbits), 0u);
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t d = k0[i] - lo;
-    k0[i] = d;
-    for (int p = 0; p < passes; ++p) ++count[p][(d >> (p * dbits)) & dmask];
-  }
-  for (int p = 0; p < passes; ++p) {
-    std::uint32_t run = 0;
-    for (std::uint32_t b = 0; b <= dmask; ++b) {
-      const std::uint32_t t = count[p][b];
-      count[p][b] = run;
-      run += t;
-    }
-  }
-  for (int p = 0; p < passes; ++p) {
-    const int shift = p * dbits;
-    std::uint32_t* c = count[p];
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::uint32_t d = k0[i];
-      k1[c[(d >> shift) & dmask]++] = d;
-    }
-    k0.swap(k1);
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint32_t u = k0[i] + lo;
-    u ^= (u >> 31) ? 0x80000000u : 0xFFFFFFFFu;
-    std::memcpy(&v[i], &u, sizeof u);
-  }
-}
-
-// sigma_clip_inplace's iteration (same kept pixels, same median; mean and standard
-// deviation equal to ~1e-12 relative) at a fraction of its cost: it ran nth_element and two
-// passes over the remaining pixels on every iteration (most of the background step). The
-// pixels kept after any number of iterations are those strictly inside the intersection
-// (L, H) of the clipping intervals so far: a contiguous range of the once-sorted values, whose
-// middle is the median. Sums of (x - c) and (x - c)^2 about the first median c are taken
-// once and the pixels clipped off either end subtracted, so an iteration costs only the
-// pixels it removes.
-ClippedStats clip_mesh(float* v, std::size_t n0, std::vector<std::uint32_t>& k0,
-                       std::vector<std::uint32_t>& k1, double kappa, int max_iter) {
-  radix_sort(v, n0, k0, k1);
-  ClippedStats s;
-  if (n0 == 0) return s;
-  const double c = v[n0 / 2];
-  double s1 = 0, s2 = 0;
-  for (std::size_t i = 0; i < n0; ++i) {
-    const double d = v[i] - c;
-    s1 += d;
-    s2 += d * d;
-  }
-  double lo_bound = -std::numeric_limits<double>::infinity();
-  double hi_bound = std::numeric_limits<double>::infinity();
-  std::size_t a = 0, b = n0;
-  for (int it = 0; it < max_iter && b > a; ++it) {
-    const std::size_t n = b - a;
-    const double dm = s1 / static_cast<double>(n);
-    const double mean = c + dm;
-    const double sd = std::sqrt(std::max(0.0, s2 / static_cast<double>(n) - dm * dm));
-    const std::size_t mid = n / 2;
-    const double upper = v[a + mid];
-    const double med = n % 2 == 1 ? upper : 0.5 * (double(v[a + mid - 1]) + upper);
-    s.mean = mean;
-    s.median = med;
-    s.stddev = sd;
-    s.n = n;
-    s.iterations = it + 1;
-    if (sd == 0) break;
-    lo_bound = std::max(lo_bound, med - kappa * sd);
-    hi_bound = std::min(hi_bound, med + kappa * sd);
-    const float* first = v + a;
-    const float* last = v + b;
-    const auto na = std::partition_point(first, last, [&](float x) { return !(x > lo_bound); });
-    const auto nb = std::partition_point(na, last, [&](float x) { return x < hi_bound; });
-    const std::size_t new_a = static_cast<std::size_t>(na - v);
-    const std::size_t new_b = static_cast<std::size_t>(nb - v);
-    if (new_a == a && new_b == b) break;
-    if (new_b <= new_a) {
-      a = b = new_a;
-      break;
-    }
-    for (std::size_t i = a; i < new_a; ++i) {
-      const double d = v[i] - c;
-      s1 -= d;
-      s2 -= d * d;
-    }
-    for (std::size_t i = new_b; i < b; ++i) {
-      const double d = v[i] - c;
-      s1 -= d;
-      s2 -= d * d;
-    }
-    a = new_a;
-    b = new_b;
-  }
-  if (b == a) s.n = 0;
-  return s;
 }
 
 // Pixels of r[0, n) that are non-finite or have an `excl` bit in m (if given).
@@ -382,7 +256,7 @@ Background estimate_background(ImageView<const float> image, ImageView<const Mas
 #pragma omp parallel
   {
     std::vector<float> v;
-    std::vector<std::uint32_t> k0, k1;
+    detail::MeshScratch scratch;
     v.resize(static_cast<std::size_t>(m) * m);
 #pragma omp for schedule(dynamic, 4)
     for (int k = 0; k < nx * ny; ++k) {
@@ -414,7 +288,7 @@ Background estimate_background(ImageView<const float> image, ImageView<const Mas
       if (nv < std::max<std::size_t>(3, static_cast<std::size_t>(cfg.min_good_fraction * npix))) {
         continue;
       }
-      ClippedStats s = clip_mesh(v.data(), nv, k0, k1, cfg.clip_kappa, cfg.clip_max_iter);
+      ClippedStats s = detail::clip_mesh(v.data(), nv, scratch, cfg.clip_kappa, cfg.clip_max_iter);
       if (s.n < 3) continue;
       const bool skewed = s.stddev > 0 && (s.mean - s.median) / s.stddev >= 0.3;
       lev(i, j) = static_cast<float>(skewed ? s.median : 2.5 * s.median - 1.5 * s.mean);
