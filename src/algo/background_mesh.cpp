@@ -264,6 +264,7 @@ ClippedStats clip_mesh(const float* v, std::size_t n0, MeshScratch& scratch, dou
       break;
     }
     const float* w = ar.data();
+    const double s2_before = s2;
     for (std::size_t i = a; i < new_a; ++i) {
       const double d = w[i] - c;
       s1 -= d;
@@ -276,6 +277,9 @@ ClippedStats clip_mesh(const float* v, std::size_t n0, MeshScratch& scratch, dou
     }
     a = new_a;
     b = new_b;
+    // Subtracting loses the digits of what is left once the clipped values held nearly all
+    // of the sum (a pixel ~1e38 among sky values): then sum the kept values afresh.
+    if (!(s2 > 1e-6 * s2_before)) double_sums(w + a, b - a, c, &s1, &s2);
   }
   if (b == a) s.n = 0;
   return s;
