@@ -47,16 +47,38 @@ double spline_eval(const std::vector<double>& x, const std::vector<double>& y,
          ((a * a * a - a) * y2[lo] + (b * b * b - b) * y2[hi]) * (h * h) / 6.0;
 }
 
-// Pixels of r[0, n) that are non-finite or have an `excl` bit in m (if given).
-PSFPHOT_VECTOR_CLONES int count_unusable(const float* r, const MaskBits* m, MaskBits excl, int n) {
+// Appends the usable pixels of one image row to the meshes' buffers: segment i (pixels
+// [i m, min(w, (i + 1) m))) goes to buf + i * cap + nv[i]. A segment with no unusable
+// pixel (most of them; counted in a loop that vectorises) is copied whole; others are
+// compacted without a branch per pixel: every pixel is stored and the count advances only for
+// usable ones. One call per row rather than per segment: the clone dispatch is an indirect
+// call.
+PSFPHOT_VECTOR_CLONES void gather_row(const float* r, const MaskBits* mr, MaskBits excl, int w,
+                                      int m, float* buf, std::size_t cap, std::size_t* nv) {
   constexpr float kMax = std::numeric_limits<float>::max();
-  int bad = 0;
-  if (m) {
-    for (int i = 0; i < n; ++i) bad += !(std::fabs(r[i]) <= kMax) | ((m[i] & excl) != 0);
-  } else {
-    for (int i = 0; i < n; ++i) bad += !(std::fabs(r[i]) <= kMax);
+  for (int i = 0, x0 = 0; x0 < w; ++i, x0 += m) {
+    const int n = std::min(m, w - x0);
+    const float* src = r + x0;
+    const MaskBits* ms = mr ? mr + x0 : nullptr;
+    float* dst = buf + static_cast<std::size_t>(i) * cap + nv[i];
+    int bad = 0;
+    if (ms) {
+      for (int k = 0; k < n; ++k) bad += !(std::fabs(src[k]) <= kMax) | ((ms[k] & excl) != 0);
+    } else {
+      for (int k = 0; k < n; ++k) bad += !(std::fabs(src[k]) <= kMax);
+    }
+    if (bad == 0) {
+      std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float));
+      nv[i] += static_cast<std::size_t>(n);
+      continue;
+    }
+    std::size_t k2 = 0;
+    for (int k = 0; k < n; ++k) {
+      dst[k2] = src[k];
+      k2 += (std::fabs(src[k]) <= kMax) & !(ms && (ms[k] & excl));
+    }
+    nv[i] += k2;
   }
-  return bad;
 }
 
 // Near the grid edges the window shrinks symmetrically (half-width min(r, distance to the
@@ -253,47 +275,38 @@ Background estimate_background(ImageView<const float> image, ImageView<const Mas
   // A local copy: read through cfg, the bits were reloaded for every pixel (the stores to v
   // might have changed them, as far as the compiler knew).
   const MaskBits excl = cfg.exclude_bits;
+  // One mesh row (a strip of m image rows) at a time, read row by row: gathering each mesh
+  // on its own read 64 rows 16 KiB apart, a new page per row that the hardware prefetchers
+  // do not follow, and stalled on memory. The strip's meshes are gathered into one buffer
+  // each, then reduced one by one; the statistics are per mesh, so the same for any thread
+  // count.
 #pragma omp parallel
   {
-    std::vector<float> v;
+    const std::size_t cap = static_cast<std::size_t>(m) * m;
+    std::vector<float> buf(cap * nx);
+    std::vector<std::size_t> nv(nx);
     detail::MeshScratch scratch;
-    v.resize(static_cast<std::size_t>(m) * m);
-#pragma omp for schedule(dynamic, 4)
-    for (int k = 0; k < nx * ny; ++k) {
-      const int i = k % nx, j = k / nx;
-      const int x0 = i * m, y0 = j * m, x1 = std::min(w, x0 + m), y1 = std::min(h, y0 + m);
-      // Usable pixels in (y, x) order. A row segment with no unusable pixel (most of them;
-      // counted in a loop that vectorises) is copied whole; others are compacted without a
-      // branch per pixel: every pixel is stored and the count advances only for usable ones.
-      std::size_t nv = 0;
-      for (int y = y0; y < y1; ++y) {
-        const float* r = image.row(y);
-        const MaskBits* mr = mask.empty() ? nullptr : mask.row(y);
-        if (count_unusable(r + x0, mr ? mr + x0 : nullptr, excl, x1 - x0) == 0) {
-          std::copy(r + x0, r + x1, v.data() + nv);
-          nv += static_cast<std::size_t>(x1 - x0);
-        } else if (!mr) {
-          for (int x = x0; x < x1; ++x) {
-            v[nv] = r[x];
-            nv += std::isfinite(r[x]);
-          }
-        } else {
-          for (int x = x0; x < x1; ++x) {
-            v[nv] = r[x];
-            nv += std::isfinite(r[x]) && !(mr[x] & excl);
-          }
-        }
+#pragma omp for schedule(dynamic, 1)
+    for (int j = 0; j < ny; ++j) {
+      const int y0 = j * m, y1 = std::min(h, y0 + m);
+      std::fill(nv.begin(), nv.end(), 0);
+      for (int y = y0; y < y1; ++y)
+        gather_row(image.row(y), mask.empty() ? nullptr : mask.row(y), excl, w, m, buf.data(), cap,
+                   nv.data());
+      for (int i = 0; i < nx; ++i) {
+        const int x0 = i * m, x1 = std::min(w, x0 + m);
+        const std::size_t npix = static_cast<std::size_t>(x1 - x0) * (y1 - y0);
+        if (nv[i] <
+            std::max<std::size_t>(3, static_cast<std::size_t>(cfg.min_good_fraction * npix)))
+          continue;
+        const ClippedStats s = detail::clip_mesh(buf.data() + i * cap, nv[i], scratch,
+                                                 cfg.clip_kappa, cfg.clip_max_iter);
+        if (s.n < 3) continue;
+        const bool skewed = s.stddev > 0 && (s.mean - s.median) / s.stddev >= 0.3;
+        lev(i, j) = static_cast<float>(skewed ? s.median : 2.5 * s.median - 1.5 * s.mean);
+        rms(i, j) = static_cast<float>(s.stddev);
+        good(i, j) = 1;
       }
-      const std::size_t npix = static_cast<std::size_t>(x1 - x0) * (y1 - y0);
-      if (nv < std::max<std::size_t>(3, static_cast<std::size_t>(cfg.min_good_fraction * npix))) {
-        continue;
-      }
-      ClippedStats s = detail::clip_mesh(v.data(), nv, scratch, cfg.clip_kappa, cfg.clip_max_iter);
-      if (s.n < 3) continue;
-      const bool skewed = s.stddev > 0 && (s.mean - s.median) / s.stddev >= 0.3;
-      lev(i, j) = static_cast<float>(skewed ? s.median : 2.5 * s.median - 1.5 * s.mean);
-      rms(i, j) = static_cast<float>(s.stddev);
-      good(i, j) = 1;
     }
   }
   int n_good = 0;
