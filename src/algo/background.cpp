@@ -14,39 +14,6 @@
 namespace psfphot {
 namespace {
 
-// Second derivatives of the natural cubic spline through (x[i], y[i]) (Numerical
-// Recipes' tridiagonal "spline" with y''=0 at both ends).
-std::vector<double> spline_second_derivs(const std::vector<double>& x,
-                                         const std::vector<double>& y) {
-  const std::size_t n = x.size();
-  std::vector<double> y2(n, 0.0), u(n, 0.0);
-  for (std::size_t i = 1; i + 1 < n; ++i) {
-    double sig = (x[i] - x[i - 1]) / (x[i + 1] - x[i - 1]);
-    double p = sig * y2[i - 1] + 2.0;
-    y2[i] = (sig - 1.0) / p;
-    u[i] = (y[i + 1] - y[i]) / (x[i + 1] - x[i]) - (y[i] - y[i - 1]) / (x[i] - x[i - 1]);
-    u[i] = (6.0 * u[i] / (x[i + 1] - x[i - 1]) - sig * u[i - 1]) / p;
-  }
-  if (n >= 2) y2[n - 1] = 0.0;
-  for (std::size_t k = n - 1; k-- > 0;) y2[k] = y2[k] * y2[k + 1] + u[k];
-  return y2;
-}
-
-double spline_eval(const std::vector<double>& x, const std::vector<double>& y,
-                   const std::vector<double>& y2, double t) {
-  const std::size_t n = x.size();
-  if (n == 1) return y[0];
-  // Outside the nodes: linear extrapolation with the end slope would amplify noise; SExtractor
-  // extends the spline itself. We follow the spline's end interval (natural: zero curvature).
-  std::size_t hi = std::upper_bound(x.begin(), x.end(), t) - x.begin();
-  hi = std::clamp<std::size_t>(hi, 1, n - 1);
-  const std::size_t lo = hi - 1;
-  const double h = x[hi] - x[lo];
-  const double a = (x[hi] - t) / h, b = (t - x[lo]) / h;
-  return a * y[lo] + b * y[hi] +
-         ((a * a * a - a) * y2[lo] + (b * b * b - b) * y2[hi]) * (h * h) / 6.0;
-}
-
 // Appends the usable pixels of one image row to the meshes' buffers: segment i (pixels
 // [i m, min(w, (i + 1) m))) goes to buf + i * cap + nv[i]. A segment with no unusable
 // pixel (most of them; counted in a loop that vectorises) is copied whole; others are
@@ -104,162 +71,6 @@ void median_filter_grid(Image<float>& g, int size) {
 }
 
 }  // namespace
-
-namespace {
-
-// First stage of the 2-D spline: along y for every mesh column, at every pixel row.
-Image<float> spline_columns(ImageView<const float> grid, const std::vector<double>& cy,
-                            int height) {
-  const int nx = grid.width(), ny = grid.height();
-  Image<float> cols(nx, height);
-  for (int i = 0; i < nx; ++i) {
-    std::vector<double> yv(ny);
-    for (int j = 0; j < ny; ++j) yv[j] = grid(i, j);
-    auto y2 = spline_second_derivs(cy, yv);
-    for (int y = 0; y < height; ++y) cols(i, y) = static_cast<float>(spline_eval(cy, yv, y2, y));
-  }
-  return cols;
-}
-
-// Second stage: along x through one row of `cols`, at pixels [x0, x1) of that row.
-PSFPHOT_VECTOR_CLONES void spline_row(const float* col_row, int nx, const std::vector<double>& cx,
-                                      int x0, int x1, float* o) {
-  std::vector<double> xv(col_row, col_row + nx);
-  if (nx == 1) {
-    std::fill(o, o + (x1 - x0), static_cast<float>(xv[0]));
-    return;
-  }
-  auto x2 = spline_second_derivs(cx, xv);
-  // Pixel x belongs to the first segment seg >= 1 with x <= cx[seg] (the last one beyond).
-  // Looping over segments outside and pixels inside, with the segment's constants hoisted,
-  // lets the compiler vectorise the pixel loop; every pixel still computes the
-  // same expression in the same order, so the values are bit-identical.
-  const std::size_t n = cx.size();
-  int x = x0;
-  for (std::size_t seg = 1; seg < n && x < x1; ++seg) {
-    int xe = x1;
-    if (seg + 1 < n) {
-      const double edge = std::floor(cx[seg]) + 1.0;  // first pixel with x > cx[seg]
-      xe = edge >= x1 ? x1 : std::max(x, static_cast<int>(edge));
-    }
-    const double c_lo = cx[seg - 1], c_hi = cx[seg];
-    const double h = c_hi - c_lo, hh = h * h;
-    const double y_lo = xv[seg - 1], y_hi = xv[seg], d_lo = x2[seg - 1], d_hi = x2[seg];
-    for (int xi = x; xi < xe; ++xi) {
-      const double xd = xi;
-      const double a = (c_hi - xd) / h, b = (xd - c_lo) / h;
-      o[xi - x0] = static_cast<float>(a * y_lo + b * y_hi +
-                                      ((a * a * a - a) * d_lo + (b * b * b - b) * d_hi) * hh / 6.0);
-    }
-    x = xe;
-  }
-}
-
-// The x weights of spline_row for pixels [0, width): a, b, a^3 - a and b^3 - b depend on the
-// pixel and the nodes only, so they are computed once for all rows instead of once per row
-// and pixel (two double divisions per pixel were most of the spline's time). Each value is
-// the same expression spline_row evaluates, so the rows come out bit-identical.
-struct SplineWeights {
-  std::vector<int> seg_end;  // seg_end[seg]: first pixel after segment seg (seg >= 1)
-  std::vector<double> a, b, a3, b3;
-};
-
-SplineWeights spline_weights(const std::vector<double>& cx, int width) {
-  SplineWeights wt;
-  const std::size_t n = cx.size();
-  wt.seg_end.assign(n, 0);
-  wt.a.resize(width);
-  wt.b.resize(width);
-  wt.a3.resize(width);
-  wt.b3.resize(width);
-  int x = 0;
-  for (std::size_t seg = 1; seg < n; ++seg) {
-    int xe = width;
-    if (seg + 1 < n) {
-      const double edge = std::floor(cx[seg]) + 1.0;
-      xe = edge >= width ? width : std::max(x, static_cast<int>(edge));
-    }
-    const double c_lo = cx[seg - 1], c_hi = cx[seg];
-    const double h = c_hi - c_lo;
-    for (int xi = x; xi < xe; ++xi) {
-      const double xd = xi;
-      const double a = (c_hi - xd) / h, b = (xd - c_lo) / h;
-      wt.a[xi] = a;
-      wt.b[xi] = b;
-      wt.a3[xi] = a * a * a - a;
-      wt.b3[xi] = b * b * b - b;
-    }
-    wt.seg_end[seg] = xe;
-    x = xe;
-  }
-  return wt;
-}
-
-// spline_row over a whole row [0, width) with precomputed weights.
-PSFPHOT_VECTOR_CLONES void spline_row_weighted(const float* col_row, int nx,
-                                               const std::vector<double>& cx,
-                                               const SplineWeights& wt, int width, float* o) {
-  std::vector<double> xv(col_row, col_row + nx);
-  if (nx == 1) {
-    std::fill(o, o + width, static_cast<float>(xv[0]));
-    return;
-  }
-  auto x2 = spline_second_derivs(cx, xv);
-  const std::size_t n = cx.size();
-  int x = 0;
-  for (std::size_t seg = 1; seg < n && x < width; ++seg) {
-    const int xe = wt.seg_end[seg];
-    const double h = cx[seg] - cx[seg - 1], hh = h * h;
-    const double y_lo = xv[seg - 1], y_hi = xv[seg], d_lo = x2[seg - 1], d_hi = x2[seg];
-    const double* a = wt.a.data();
-    const double* b = wt.b.data();
-    const double* a3 = wt.a3.data();
-    const double* b3 = wt.b3.data();
-    for (int xi = x; xi < xe; ++xi)
-      o[xi] = static_cast<float>(a[xi] * y_lo + b[xi] * y_hi +
-                                 (a3[xi] * d_lo + b3[xi] * d_hi) * hh / 6.0);
-    x = xe;
-  }
-}
-
-}  // namespace
-
-Image<float> spline_upsample(ImageView<const float> grid, const std::vector<double>& cx,
-                             const std::vector<double>& cy, int width, int height) {
-  const Image<float> cols = spline_columns(grid, cy, height);
-  Image<float> out(width, height, kNoInit);  // every pixel is written below
-  const SplineWeights wt = spline_weights(cx, width);
-#pragma omp parallel for schedule(static)
-  for (int y = 0; y < height; ++y)
-    spline_row_weighted(&cols(0, y), grid.width(), cx, wt, width,
-                        out.data() + static_cast<std::size_t>(y) * width);
-  return out;
-}
-
-float Background::level_at(int x, int y) const {
-  if (!level.empty()) return level(x, y);
-  float v = 0;
-  spline_row(&level_columns(0, y), level_columns.width(), node_x_px, x, x + 1, &v);
-  return v;
-}
-
-void subtract_background(ImageView<float> image, const Background& bg) {
-  const int w = image.width(), h = image.height();
-  const SplineWeights wt = bg.level.empty() ? spline_weights(bg.node_x_px, w) : SplineWeights{};
-#pragma omp parallel
-  {
-    std::vector<float> row(bg.level.empty() ? w : 0);
-#pragma omp for schedule(static)
-    for (int y = 0; y < h; ++y) {
-      const float* lv = bg.level.empty() ? row.data() : &bg.level(0, y);
-      if (bg.level.empty())
-        spline_row_weighted(&bg.level_columns(0, y), bg.level_columns.width(), bg.node_x_px, wt, w,
-                            row.data());
-      float* px = image.row(y);
-      for (int x = 0; x < w; ++x) px[x] -= lv[x];
-    }
-  }
-}
 
 Background estimate_background(ImageView<const float> image, ImageView<const MaskBits> mask,
                                const BackgroundConfig& cfg, bool keep_level_image) {
@@ -351,13 +162,14 @@ Background estimate_background(ImageView<const float> image, ImageView<const Mas
   for (int j = 0; j < ny; ++j) cy[j] = 0.5 * (j * m + std::min(h, (j + 1) * m)) - 0.5;
 
   Background out;
+  // The RMS map is written row by row from its spline; the level too when it is kept,
+  // otherwise subtract_background and level_at evaluate the same rows when asked.
+  out.rms = spline_upsample(rms.cview(), cx, cy, w, h);
   if (keep_level_image) {
     out.level = spline_upsample(lev.cview(), cx, cy, w, h);
   } else {
-    out.level_columns = spline_columns(lev.cview(), cy, h);
-    out.node_x_px = cx;
+    out.level_spline = make_mesh_spline(lev.cview(), std::move(cx), std::move(cy));
   }
-  out.rms = spline_upsample(rms.cview(), cx, cy, w, h);
   std::vector<float> lv(lev.data(), lev.data() + lev.size()),
       rv(rms.data(), rms.data() + rms.size());
   out.global_level = median_inplace(lv);
