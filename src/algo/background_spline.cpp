@@ -78,15 +78,21 @@ void row_nodes(const MeshSpline& s, int y, std::vector<double>& val, std::vector
   }
 }
 
-// p0 + t (p1 + t (p2 + t p3)) over pixels [x0, x1) with local coordinates t; 8 floats at a
-// time (the same operations per pixel as eval()).
-PSFPHOT_VECTOR_CLONES void eval_run(const Cubic c, const float* t, int x0, int x1, float* out) {
-  for (int x = x0; x < x1; ++x) out[x] = c.p0 + t[x] * (c.p1 + t[x] * (c.p2 + t[x] * c.p3));
-}
-
-// out[x] -= the cubic at x, over [x0, x1): the subtraction fused with the evaluation.
-PSFPHOT_VECTOR_CLONES void subtract_run(const Cubic c, const float* t, int x0, int x1, float* out) {
-  for (int x = x0; x < x1; ++x) out[x] -= c.p0 + t[x] * (c.p1 + t[x] * (c.p2 + t[x] * c.p3));
+// p0 + t (p1 + t (p2 + t p3)) for the pixels of every interval (interval k's cubic c[k] up to
+// pixel end[k]), written to out, or subtracted from it (the subtraction fused with the
+// evaluation): the same operations per pixel as eval(), 8 floats at a time. One call per row:
+// the clone dispatch is an indirect call.
+PSFPHOT_VECTOR_CLONES void eval_row(const Cubic* c, const int* end, int n, const float* t,
+                                    float* out, bool subtract) {
+  int x = 0;
+  for (int k = 0; k < n; ++k) {
+    const float p0 = c[k].p0, p1 = c[k].p1, p2 = c[k].p2, p3 = c[k].p3;
+    const int xe = end[k];
+    if (subtract)
+      for (; x < xe; ++x) out[x] -= p0 + t[x] * (p1 + t[x] * (p2 + t[x] * p3));
+    else
+      for (; x < xe; ++x) out[x] = p0 + t[x] * (p1 + t[x] * (p2 + t[x] * p3));
+  }
 }
 
 // Per pixel of a row of `width`: its interval's local coordinate; per interval, where its
@@ -114,22 +120,27 @@ XGrid x_grid(const std::vector<double>& cx, int width) {
 
 // Row y of the spline over [0, width): `subtract` = false writes it to out, true subtracts it
 // from out.
+struct RowScratch {
+  std::vector<double> val, d2;
+  std::vector<Cubic> c;
+  std::vector<int> end;
+};
 void spline_row(const MeshSpline& s, const XGrid& xg, int y, int width, float* out, bool subtract,
-                std::vector<double>& val, std::vector<double>& d2) {
-  row_nodes(s, y, val, d2);
+                RowScratch& rs) {
+  row_nodes(s, y, rs.val, rs.d2);
+  rs.c.clear();
+  rs.end.clear();
   if (s.nx == 1) {
-    const Cubic c{static_cast<float>(val[0]), 0.f, 0.f, 0.f};
-    const std::vector<float> zero(width, 0.f);
-    (subtract ? subtract_run : eval_run)(c, zero.data(), 0, width, out);
-    return;
+    rs.c.push_back({static_cast<float>(rs.val[0]), 0.f, 0.f, 0.f});
+    rs.end.push_back(width);
+  } else {
+    for (int seg = 1; seg < s.nx; ++seg) {
+      rs.c.push_back(cubic(rs.val[seg - 1], rs.val[seg], rs.d2[seg - 1], rs.d2[seg],
+                           s.cx[seg] - s.cx[seg - 1]));
+      rs.end.push_back(std::min(width, xg.end[seg]));
+    }
   }
-  int x = 0;
-  for (int seg = 1; seg < s.nx && x < width; ++seg) {
-    const Cubic c = cubic(val[seg - 1], val[seg], d2[seg - 1], d2[seg], s.cx[seg] - s.cx[seg - 1]);
-    const int xe = std::min(width, xg.end[seg]);
-    (subtract ? subtract_run : eval_run)(c, xg.t.data(), x, xe, out);
-    x = xe;
-  }
+  eval_row(rs.c.data(), rs.end.data(), static_cast<int>(rs.c.size()), xg.t.data(), out, subtract);
 }
 
 }  // namespace
@@ -173,8 +184,8 @@ MeshSpline make_mesh_spline(ImageView<const float> grid, std::vector<double> cx,
 
 void MeshSpline::row(int y, int width, float* out) const {
   const XGrid xg = x_grid(cx, width);
-  std::vector<double> val, d2;
-  spline_row(*this, xg, y, width, out, false, val, d2);
+  RowScratch rs;
+  spline_row(*this, xg, y, width, out, false, rs);
 }
 
 float MeshSpline::at(int x, int y) const {
@@ -195,10 +206,10 @@ Image<float> spline_upsample(ImageView<const float> grid, const std::vector<doub
   const XGrid xg = x_grid(s.cx, width);
 #pragma omp parallel
   {
-    std::vector<double> val, d2;
+    RowScratch rs;
 #pragma omp for schedule(static)
     for (int y = 0; y < height; ++y)
-      spline_row(s, xg, y, width, out.data() + static_cast<std::size_t>(y) * width, false, val, d2);
+      spline_row(s, xg, y, width, out.data() + static_cast<std::size_t>(y) * width, false, rs);
   }
   return out;
 }
@@ -213,12 +224,12 @@ void subtract_background(ImageView<float> image, const Background& bg) {
   const XGrid xg = bg.level.empty() ? x_grid(bg.level_spline.cx, w) : XGrid{};
 #pragma omp parallel
   {
-    std::vector<double> val, d2;
+    RowScratch rs;
 #pragma omp for schedule(static)
     for (int y = 0; y < h; ++y) {
       float* px = image.row(y);
       if (bg.level.empty()) {
-        spline_row(bg.level_spline, xg, y, w, px, true, val, d2);
+        spline_row(bg.level_spline, xg, y, w, px, true, rs);
       } else {
         const float* lv = &bg.level(0, y);
         for (int x = 0; x < w; ++x) px[x] -= lv[x];
