@@ -207,7 +207,9 @@ Image<float> spline_upsample(ImageView<const float> grid, const std::vector<doub
 #pragma omp parallel
   {
     RowScratch rs;
-#pragma omp for schedule(static)
+    // Dynamic chunks of rows: the threads share the cores with other processes, and a static
+    // split waits for the slowest thread. Each row's values do not depend on who makes it.
+#pragma omp for schedule(dynamic, 32)
     for (int y = 0; y < height; ++y)
       spline_row(s, xg, y, width, out.data() + static_cast<std::size_t>(y) * width, false, rs);
   }
@@ -225,7 +227,7 @@ void subtract_background(ImageView<float> image, const Background& bg) {
 #pragma omp parallel
   {
     RowScratch rs;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 32)
     for (int y = 0; y < h; ++y) {
       float* px = image.row(y);
       if (bg.level.empty()) {

@@ -108,7 +108,8 @@ std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, ImageView<co
     SmoothRowStreamer st(image, mask, smooth_exclude_bits, sigma_px, lowered);
     std::vector<float> ring(static_cast<std::size_t>(3) * w);
     auto line = [&](int y) { return ring.data() + static_cast<std::size_t>(y % 3) * w; };
-#pragma omp for schedule(static)
+    // Dynamic, as gaussian_smooth's blocks: a static split waits for the slowest thread.
+#pragma omp for schedule(dynamic, 1)
     for (int b = 0; b < nblocks; ++b) {
       const int y0 = b * kBlock, y1 = std::min(h, y0 + kBlock);
       const int ya = std::max(1, y0), yb = std::min(h - 1, y1);  // rows searched
