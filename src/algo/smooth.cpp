@@ -202,7 +202,7 @@ void SmoothRowStreamer::clean_row(int y, float* o) const {
 }
 
 // The input rows are convolved horizontally (and box-summed) once each, in order, into rings
-// of nk + kGroup rows that stay in cache; each output row is summed from the ring as soon as
+// of nk + 2 kGroup rows that stay in cache; each output row is summed from the ring as soon as
 // the rows it needs are there. Every output pixel is the same arithmetic in the same order
 // as the plain two-pass convolution (0 + tap 0 + tap 1 + ..., then minus the box terms),
 // whatever the range of rows asked for: gaussian_smooth's blocks and threads, and callers

@@ -5,7 +5,9 @@
 //  1. the image is cut into meshes of `mesh_px` (the last row/column of meshes may be
 //     smaller); pixels with any bit of `exclude_bits` in the mask (and non-finite ones)
 //     are ignored;
-//  2. per mesh, iterative kappa-sigma clipping about the median until convergence;
+//  2. per mesh, iterative kappa-sigma clipping about the median until convergence (exact
+//     medians and kept sets: the values are put in buckets of value and only the buckets
+//     where a median or a clipping bound falls are sorted);
 //  3. the mesh level is the mode estimate 2.5 median - 1.5 mean, unless the distribution
 //     is skewed ((mean - median) / sigma >= 0.3), where the median is used; the RMS is
 //     the clipped standard deviation;
@@ -15,7 +17,8 @@
 //     edges the window shrinks symmetrically so it stays centred on the mesh (SExtractor's
 //     filterback: edge meshes are filtered along the edge only, corner meshes not at all);
 //  6. natural bicubic splines through the mesh centres give the full-resolution maps.
-// Thread-safety: pure; OpenMP over meshes and rows; deterministic.
+// Thread-safety: pure; OpenMP over mesh rows and map rows; deterministic (the same bits for
+// any thread count).
 #include <stdexcept>
 #include <vector>
 
