@@ -7,182 +7,45 @@
 #include <limits>
 #include <vector>
 
+#include "background_mesh.hpp"
 #include "psfphot/algo/stats.hpp"
 #include "psfphot/core/simd.hpp"
 
 namespace psfphot {
 namespace {
 
-// Second derivatives of the natural cubic spline through (x[i], y[i]) (Numerical
-// Recipes' tridiagonal "spline" with y''=0 at both ends).
-std::vector<double> spline_second_derivs(const std::vector<double>& x,
-                                         const std::vector<double>& y) {
-  const std::size_t n = x.size();
-  std::vector<double> y2(n, 0.0), u(n, 0.0);
-  for (std::size_t i = 1; i + 1 < n; ++i) {
-    double sig = (x[i] - x[i - 1]) / (x[i + 1] - x[i - 1]);
-    double p = sig * y2[i - 1] + 2.0;
-    y2[i] = (sig - 1.0) / p;
-    u[i] = (y[i + 1] - y[i]) / (x[i + 1] - x[i]) - (y[i] - y[i - 1]) / (x[i] - x[i - 1]);
-    u[i] = (6.0 * u[i] / (x[i + 1] - x[i - 1]) - sig * u[i - 1]) / p;
-  }
-  if (n >= 2) y2[n - 1] = 0.0;
-  for (std::size_t k = n - 1; k-- > 0;) y2[k] = y2[k] * y2[k + 1] + u[k];
-  return y2;
-}
-
-double spline_eval(const std::vector<double>& x, const std::vector<double>& y,
-                   const std::vector<double>& y2, double t) {
-  const std::size_t n = x.size();
-  if (n == 1) return y[0];
-  // Outside the nodes: linear extrapolation with the end slope would amplify noise; SExtractor
-  // extends the spline itself. We follow the spline's end interval (natural: zero curvature).
-  std::size_t hi = std::upper_bound(x.begin(), x.end(), t) - x.begin();
-  hi = std::clamp<std::size_t>(hi, 1, n - 1);
-  const std::size_t lo = hi - 1;
-  const double h = x[hi] - x[lo];
-  const double a = (x[hi] - t) / h, b = (t - x[lo]) / h;
-  return a * y[lo] + b * y[hi] +
-         ((a * a * a - a) * y2[lo] + (b * b * b - b) * y2[hi]) * (h * h) / 6.0;
-}
-
-// Ascending sort of finite floats by LSD radix sort on their order-preserving integer keys.
-// std::sort here made the background step slower than the nth_element iteration it
-// replaced. The keys are sorted relative to the mesh's smallest key, in as few passes of
-// at most 11 bits as their spread needs (a mesh of sky with stars up to saturation spans
-// ~27 bits: 3 passes of 9 bits; a star-free mesh ~20 bits: 2 passes), with digit tables
-// sized to the digit: fixed 11-bit digits over all 32 bits spent as much time clearing and
-// summing 3 x 2048 counters as sorting a 64 x 64 mesh. Any LSD radix sort of the same keys
-// gives the same (fully sorted) order.
-void radix_sort(float* v, std::size_t n, std::vector<std::uint32_t>& k0,
-                std::vector<std::uint32_t>& k1) {
-  if (n < 2) return;
-  k0.resize(n);
-  k1.resize(n);
-  std::uint32_t lo = 0xFFFFFFFFu, hi = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint32_t u;
-    std::memcpy(&u, &v[i], sizeof u);
-    u ^= (u >> 31) ? 0xFFFFFFFFu : 0x80000000u;
-    k0[i] = u;
-    lo = std::min(lo, u);
-    hi = std::max(hi, u);
-  }
-  const std::uint32_t span = hi - lo;
-  if (span == 0) return;  // all equal: already sorted
-  const int bits = 32 - __builtin_clz(span);
-  constexpr int kMaxBits = 11;
-  const int passes = (bits + kMaxBits - 1) / kMaxBits;
-  const int dbits = (bits + passes - 1) / passes;
-  const std::uint32_t dmask = (1u << dbits) - 1;
-  std::uint32_t count[3][1 << kMaxBits];
-  for (int p = 0; p < passes; ++p) std::fill(count[p], count[p] + (1u << dbits), 0u);
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t d = k0[i] - lo;
-    k0[i] = d;
-    for (int p = 0; p < passes; ++p) ++count[p][(d >> (p * dbits)) & dmask];
-  }
-  for (int p = 0; p < passes; ++p) {
-    std::uint32_t run = 0;
-    for (std::uint32_t b = 0; b <= dmask; ++b) {
-      const std::uint32_t t = count[p][b];
-      count[p][b] = run;
-      run += t;
-    }
-  }
-  for (int p = 0; p < passes; ++p) {
-    const int shift = p * dbits;
-    std::uint32_t* c = count[p];
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::uint32_t d = k0[i];
-      k1[c[(d >> shift) & dmask]++] = d;
-    }
-    k0.swap(k1);
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint32_t u = k0[i] + lo;
-    u ^= (u >> 31) ? 0x80000000u : 0xFFFFFFFFu;
-    std::memcpy(&v[i], &u, sizeof u);
-  }
-}
-
-// sigma_clip_inplace's iteration (same kept pixels, same median; mean and standard
-// deviation equal to ~1e-12 relative) at a fraction of its cost: it ran nth_element and two
-// passes over the remaining pixels on every iteration (most of the background step). The
-// pixels kept after any number of iterations are those strictly inside the intersection
-// (L, H) of the clipping intervals so far: a contiguous range of the once-sorted values, whose
-// middle is the median. Sums of (x - c) and (x - c)^2 about the first median c are taken
-// once and the pixels clipped off either end subtracted, so an iteration costs only the
-// pixels it removes.
-ClippedStats clip_mesh(float* v, std::size_t n0, std::vector<std::uint32_t>& k0,
-                       std::vector<std::uint32_t>& k1, double kappa, int max_iter) {
-  radix_sort(v, n0, k0, k1);
-  ClippedStats s;
-  if (n0 == 0) return s;
-  const double c = v[n0 / 2];
-  double s1 = 0, s2 = 0;
-  for (std::size_t i = 0; i < n0; ++i) {
-    const double d = v[i] - c;
-    s1 += d;
-    s2 += d * d;
-  }
-  double lo_bound = -std::numeric_limits<double>::infinity();
-  double hi_bound = std::numeric_limits<double>::infinity();
-  std::size_t a = 0, b = n0;
-  for (int it = 0; it < max_iter && b > a; ++it) {
-    const std::size_t n = b - a;
-    const double dm = s1 / static_cast<double>(n);
-    const double mean = c + dm;
-    const double sd = std::sqrt(std::max(0.0, s2 / static_cast<double>(n) - dm * dm));
-    const std::size_t mid = n / 2;
-    const double upper = v[a + mid];
-    const double med = n % 2 == 1 ? upper : 0.5 * (double(v[a + mid - 1]) + upper);
-    s.mean = mean;
-    s.median = med;
-    s.stddev = sd;
-    s.n = n;
-    s.iterations = it + 1;
-    if (sd == 0) break;
-    lo_bound = std::max(lo_bound, med - kappa * sd);
-    hi_bound = std::min(hi_bound, med + kappa * sd);
-    const float* first = v + a;
-    const float* last = v + b;
-    const auto na = std::partition_point(first, last, [&](float x) { return !(x > lo_bound); });
-    const auto nb = std::partition_point(na, last, [&](float x) { return x < hi_bound; });
-    const std::size_t new_a = static_cast<std::size_t>(na - v);
-    const std::size_t new_b = static_cast<std::size_t>(nb - v);
-    if (new_a == a && new_b == b) break;
-    if (new_b <= new_a) {
-      a = b = new_a;
-      break;
-    }
-    for (std::size_t i = a; i < new_a; ++i) {
-      const double d = v[i] - c;
-      s1 -= d;
-      s2 -= d * d;
-    }
-    for (std::size_t i = new_b; i < b; ++i) {
-      const double d = v[i] - c;
-      s1 -= d;
-      s2 -= d * d;
-    }
-    a = new_a;
-    b = new_b;
-  }
-  if (b == a) s.n = 0;
-  return s;
-}
-
-// Pixels of r[0, n) that are non-finite or have an `excl` bit in m (if given).
-PSFPHOT_VECTOR_CLONES int count_unusable(const float* r, const MaskBits* m, MaskBits excl, int n) {
+// Appends the usable pixels of one image row to the meshes' buffers: segment i (pixels
+// [i m, min(w, (i + 1) m))) goes to buf + i * cap + nv[i]. A segment with no unusable
+// pixel (most of them; counted in a loop that vectorises) is copied whole; others are
+// compacted without a branch per pixel: every pixel is stored and the count advances only for
+// usable ones. One call per row rather than per segment: the clone dispatch is an indirect
+// call.
+PSFPHOT_VECTOR_CLONES void gather_row(const float* r, const MaskBits* mr, MaskBits excl, int w,
+                                      int m, float* buf, std::size_t cap, std::size_t* nv) {
   constexpr float kMax = std::numeric_limits<float>::max();
-  int bad = 0;
-  if (m) {
-    for (int i = 0; i < n; ++i) bad += !(std::fabs(r[i]) <= kMax) | ((m[i] & excl) != 0);
-  } else {
-    for (int i = 0; i < n; ++i) bad += !(std::fabs(r[i]) <= kMax);
+  for (int i = 0, x0 = 0; x0 < w; ++i, x0 += m) {
+    const int n = std::min(m, w - x0);
+    const float* src = r + x0;
+    const MaskBits* ms = mr ? mr + x0 : nullptr;
+    float* dst = buf + static_cast<std::size_t>(i) * cap + nv[i];
+    int bad = 0;
+    if (ms) {
+      for (int k = 0; k < n; ++k) bad += !(std::fabs(src[k]) <= kMax) | ((ms[k] & excl) != 0);
+    } else {
+      for (int k = 0; k < n; ++k) bad += !(std::fabs(src[k]) <= kMax);
+    }
+    if (bad == 0) {
+      std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(float));
+      nv[i] += static_cast<std::size_t>(n);
+      continue;
+    }
+    std::size_t k2 = 0;
+    for (int k = 0; k < n; ++k) {
+      dst[k2] = src[k];
+      k2 += (std::fabs(src[k]) <= kMax) & !(ms && (ms[k] & excl));
+    }
+    nv[i] += k2;
   }
-  return bad;
 }
 
 // Near the grid edges the window shrinks symmetrically (half-width min(r, distance to the
@@ -209,162 +72,6 @@ void median_filter_grid(Image<float>& g, int size) {
 
 }  // namespace
 
-namespace {
-
-// First stage of the 2-D spline: along y for every mesh column, at every pixel row.
-Image<float> spline_columns(ImageView<const float> grid, const std::vector<double>& cy,
-                            int height) {
-  const int nx = grid.width(), ny = grid.height();
-  Image<float> cols(nx, height);
-  for (int i = 0; i < nx; ++i) {
-    std::vector<double> yv(ny);
-    for (int j = 0; j < ny; ++j) yv[j] = grid(i, j);
-    auto y2 = spline_second_derivs(cy, yv);
-    for (int y = 0; y < height; ++y) cols(i, y) = static_cast<float>(spline_eval(cy, yv, y2, y));
-  }
-  return cols;
-}
-
-// Second stage: along x through one row of `cols`, at pixels [x0, x1) of that row.
-PSFPHOT_VECTOR_CLONES void spline_row(const float* col_row, int nx, const std::vector<double>& cx,
-                                      int x0, int x1, float* o) {
-  std::vector<double> xv(col_row, col_row + nx);
-  if (nx == 1) {
-    std::fill(o, o + (x1 - x0), static_cast<float>(xv[0]));
-    return;
-  }
-  auto x2 = spline_second_derivs(cx, xv);
-  // Pixel x belongs to the first segment seg >= 1 with x <= cx[seg] (the last one beyond).
-  // Looping over segments outside and pixels inside, with the segment's constants hoisted,
-  // lets the compiler vectorise the pixel loop; every pixel still computes the
-  // same expression in the same order, so the values are bit-identical.
-  const std::size_t n = cx.size();
-  int x = x0;
-  for (std::size_t seg = 1; seg < n && x < x1; ++seg) {
-    int xe = x1;
-    if (seg + 1 < n) {
-      const double edge = std::floor(cx[seg]) + 1.0;  // first pixel with x > cx[seg]
-      xe = edge >= x1 ? x1 : std::max(x, static_cast<int>(edge));
-    }
-    const double c_lo = cx[seg - 1], c_hi = cx[seg];
-    const double h = c_hi - c_lo, hh = h * h;
-    const double y_lo = xv[seg - 1], y_hi = xv[seg], d_lo = x2[seg - 1], d_hi = x2[seg];
-    for (int xi = x; xi < xe; ++xi) {
-      const double xd = xi;
-      const double a = (c_hi - xd) / h, b = (xd - c_lo) / h;
-      o[xi - x0] = static_cast<float>(a * y_lo + b * y_hi +
-                                      ((a * a * a - a) * d_lo + (b * b * b - b) * d_hi) * hh / 6.0);
-    }
-    x = xe;
-  }
-}
-
-// The x weights of spline_row for pixels [0, width): a, b, a^3 - a and b^3 - b depend on the
-// pixel and the nodes only, so they are computed once for all rows instead of once per row
-// and pixel (two double divisions per pixel were most of the spline's time). Each value is
-// the same expression spline_row evaluates, so the rows come out bit-identical.
-struct SplineWeights {
-  std::vector<int> seg_end;  // seg_end[seg]: first pixel after segment seg (seg >= 1)
-  std::vector<double> a, b, a3, b3;
-};
-
-SplineWeights spline_weights(const std::vector<double>& cx, int width) {
-  SplineWeights wt;
-  const std::size_t n = cx.size();
-  wt.seg_end.assign(n, 0);
-  wt.a.resize(width);
-  wt.b.resize(width);
-  wt.a3.resize(width);
-  wt.b3.resize(width);
-  int x = 0;
-  for (std::size_t seg = 1; seg < n; ++seg) {
-    int xe = width;
-    if (seg + 1 < n) {
-      const double edge = std::floor(cx[seg]) + 1.0;
-      xe = edge >= width ? width : std::max(x, static_cast<int>(edge));
-    }
-    const double c_lo = cx[seg - 1], c_hi = cx[seg];
-    const double h = c_hi - c_lo;
-    for (int xi = x; xi < xe; ++xi) {
-      const double xd = xi;
-      const double a = (c_hi - xd) / h, b = (xd - c_lo) / h;
-      wt.a[xi] = a;
-      wt.b[xi] = b;
-      wt.a3[xi] = a * a * a - a;
-      wt.b3[xi] = b * b * b - b;
-    }
-    wt.seg_end[seg] = xe;
-    x = xe;
-  }
-  return wt;
-}
-
-// spline_row over a whole row [0, width) with precomputed weights.
-PSFPHOT_VECTOR_CLONES void spline_row_weighted(const float* col_row, int nx,
-                                               const std::vector<double>& cx,
-                                               const SplineWeights& wt, int width, float* o) {
-  std::vector<double> xv(col_row, col_row + nx);
-  if (nx == 1) {
-    std::fill(o, o + width, static_cast<float>(xv[0]));
-    return;
-  }
-  auto x2 = spline_second_derivs(cx, xv);
-  const std::size_t n = cx.size();
-  int x = 0;
-  for (std::size_t seg = 1; seg < n && x < width; ++seg) {
-    const int xe = wt.seg_end[seg];
-    const double h = cx[seg] - cx[seg - 1], hh = h * h;
-    const double y_lo = xv[seg - 1], y_hi = xv[seg], d_lo = x2[seg - 1], d_hi = x2[seg];
-    const double* a = wt.a.data();
-    const double* b = wt.b.data();
-    const double* a3 = wt.a3.data();
-    const double* b3 = wt.b3.data();
-    for (int xi = x; xi < xe; ++xi)
-      o[xi] = static_cast<float>(a[xi] * y_lo + b[xi] * y_hi +
-                                 (a3[xi] * d_lo + b3[xi] * d_hi) * hh / 6.0);
-    x = xe;
-  }
-}
-
-}  // namespace
-
-Image<float> spline_upsample(ImageView<const float> grid, const std::vector<double>& cx,
-                             const std::vector<double>& cy, int width, int height) {
-  const Image<float> cols = spline_columns(grid, cy, height);
-  Image<float> out(width, height, kNoInit);  // every pixel is written below
-  const SplineWeights wt = spline_weights(cx, width);
-#pragma omp parallel for schedule(static)
-  for (int y = 0; y < height; ++y)
-    spline_row_weighted(&cols(0, y), grid.width(), cx, wt, width,
-                        out.data() + static_cast<std::size_t>(y) * width);
-  return out;
-}
-
-float Background::level_at(int x, int y) const {
-  if (!level.empty()) return level(x, y);
-  float v = 0;
-  spline_row(&level_columns(0, y), level_columns.width(), node_x_px, x, x + 1, &v);
-  return v;
-}
-
-void subtract_background(ImageView<float> image, const Background& bg) {
-  const int w = image.width(), h = image.height();
-  const SplineWeights wt = bg.level.empty() ? spline_weights(bg.node_x_px, w) : SplineWeights{};
-#pragma omp parallel
-  {
-    std::vector<float> row(bg.level.empty() ? w : 0);
-#pragma omp for schedule(static)
-    for (int y = 0; y < h; ++y) {
-      const float* lv = bg.level.empty() ? row.data() : &bg.level(0, y);
-      if (bg.level.empty())
-        spline_row_weighted(&bg.level_columns(0, y), bg.level_columns.width(), bg.node_x_px, wt, w,
-                            row.data());
-      float* px = image.row(y);
-      for (int x = 0; x < w; ++x) px[x] -= lv[x];
-    }
-  }
-}
-
 Background estimate_background(ImageView<const float> image, ImageView<const MaskBits> mask,
                                const BackgroundConfig& cfg, bool keep_level_image) {
   if (cfg.mesh_px < 2) throw BackgroundError("background.mesh_px must be >= 2");
@@ -379,47 +86,38 @@ Background estimate_background(ImageView<const float> image, ImageView<const Mas
   // A local copy: read through cfg, the bits were reloaded for every pixel (the stores to v
   // might have changed them, as far as the compiler knew).
   const MaskBits excl = cfg.exclude_bits;
+  // One mesh row (a strip of m image rows) at a time, read row by row: gathering each mesh
+  // on its own read 64 rows 16 KiB apart, a new page per row that the hardware prefetchers
+  // do not follow, and stalled on memory. The strip's meshes are gathered into one buffer
+  // each, then reduced one by one; the statistics are per mesh, so the same for any thread
+  // count.
 #pragma omp parallel
   {
-    std::vector<float> v;
-    std::vector<std::uint32_t> k0, k1;
-    v.resize(static_cast<std::size_t>(m) * m);
-#pragma omp for schedule(dynamic, 4)
-    for (int k = 0; k < nx * ny; ++k) {
-      const int i = k % nx, j = k / nx;
-      const int x0 = i * m, y0 = j * m, x1 = std::min(w, x0 + m), y1 = std::min(h, y0 + m);
-      // Usable pixels in (y, x) order. A row segment with no unusable pixel (most of them;
-      // counted in a loop that vectorises) is copied whole; others are compacted without a
-      // branch per pixel: every pixel is stored and the count advances only for usable ones.
-      std::size_t nv = 0;
-      for (int y = y0; y < y1; ++y) {
-        const float* r = image.row(y);
-        const MaskBits* mr = mask.empty() ? nullptr : mask.row(y);
-        if (count_unusable(r + x0, mr ? mr + x0 : nullptr, excl, x1 - x0) == 0) {
-          std::copy(r + x0, r + x1, v.data() + nv);
-          nv += static_cast<std::size_t>(x1 - x0);
-        } else if (!mr) {
-          for (int x = x0; x < x1; ++x) {
-            v[nv] = r[x];
-            nv += std::isfinite(r[x]);
-          }
-        } else {
-          for (int x = x0; x < x1; ++x) {
-            v[nv] = r[x];
-            nv += std::isfinite(r[x]) && !(mr[x] & excl);
-          }
-        }
+    const std::size_t cap = static_cast<std::size_t>(m) * m;
+    std::vector<float> buf(cap * nx);
+    std::vector<std::size_t> nv(nx);
+    detail::MeshScratch scratch;
+#pragma omp for schedule(dynamic, 1)
+    for (int j = 0; j < ny; ++j) {
+      const int y0 = j * m, y1 = std::min(h, y0 + m);
+      std::fill(nv.begin(), nv.end(), 0);
+      for (int y = y0; y < y1; ++y)
+        gather_row(image.row(y), mask.empty() ? nullptr : mask.row(y), excl, w, m, buf.data(), cap,
+                   nv.data());
+      for (int i = 0; i < nx; ++i) {
+        const int x0 = i * m, x1 = std::min(w, x0 + m);
+        const std::size_t npix = static_cast<std::size_t>(x1 - x0) * (y1 - y0);
+        if (nv[i] <
+            std::max<std::size_t>(3, static_cast<std::size_t>(cfg.min_good_fraction * npix)))
+          continue;
+        const ClippedStats s = detail::clip_mesh(buf.data() + i * cap, nv[i], scratch,
+                                                 cfg.clip_kappa, cfg.clip_max_iter);
+        if (s.n < 3) continue;
+        const bool skewed = s.stddev > 0 && (s.mean - s.median) / s.stddev >= 0.3;
+        lev(i, j) = static_cast<float>(skewed ? s.median : 2.5 * s.median - 1.5 * s.mean);
+        rms(i, j) = static_cast<float>(s.stddev);
+        good(i, j) = 1;
       }
-      const std::size_t npix = static_cast<std::size_t>(x1 - x0) * (y1 - y0);
-      if (nv < std::max<std::size_t>(3, static_cast<std::size_t>(cfg.min_good_fraction * npix))) {
-        continue;
-      }
-      ClippedStats s = clip_mesh(v.data(), nv, k0, k1, cfg.clip_kappa, cfg.clip_max_iter);
-      if (s.n < 3) continue;
-      const bool skewed = s.stddev > 0 && (s.mean - s.median) / s.stddev >= 0.3;
-      lev(i, j) = static_cast<float>(skewed ? s.median : 2.5 * s.median - 1.5 * s.mean);
-      rms(i, j) = static_cast<float>(s.stddev);
-      good(i, j) = 1;
     }
   }
   int n_good = 0;
@@ -464,13 +162,14 @@ Background estimate_background(ImageView<const float> image, ImageView<const Mas
   for (int j = 0; j < ny; ++j) cy[j] = 0.5 * (j * m + std::min(h, (j + 1) * m)) - 0.5;
 
   Background out;
+  // The RMS map is written row by row from its spline; the level too when it is kept,
+  // otherwise subtract_background and level_at evaluate the same rows when asked.
+  out.rms = spline_upsample(rms.cview(), cx, cy, w, h);
   if (keep_level_image) {
     out.level = spline_upsample(lev.cview(), cx, cy, w, h);
   } else {
-    out.level_columns = spline_columns(lev.cview(), cy, h);
-    out.node_x_px = cx;
+    out.level_spline = make_mesh_spline(lev.cview(), std::move(cx), std::move(cy));
   }
-  out.rms = spline_upsample(rms.cview(), cx, cy, w, h);
   std::vector<float> lv(lev.data(), lev.data() + lev.size()),
       rv(rms.data(), rms.data() + rms.size());
   out.global_level = median_inplace(lv);

@@ -134,7 +134,9 @@ void normalise_into(ImageView<const float> flat, FlatNorm how, NormalisedFlat& o
   const float inv = static_cast<float>(1.0 / out.norm);
   std::size_t n_invalid = 0;
   const std::size_t w = static_cast<std::size_t>(flat.width());
-#pragma omp parallel for schedule(static) reduction(+ : n_invalid)
+// Dynamic chunks of rows (here and in calibrate): the cores are shared with other processes,
+// and a static split waits for the slowest thread; the integer counts do not depend on it.
+#pragma omp parallel for schedule(dynamic, 64) reduction(+ : n_invalid)
   for (int y = 0; y < flat.height(); ++y) {
     // integer reduction: order-independent, deterministic
     n_invalid += response_row(flat.row(y), inv, out.response.data() + y * w,
@@ -239,7 +241,7 @@ CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_
   const bool has_sat = std::isfinite(saturation_adu);
   const float sat = static_cast<float>(saturation_adu);
   std::size_t n_sat = 0, n_nf = 0, n_fi = 0;
-#pragma omp parallel for schedule(static) reduction(+ : n_sat, n_nf, n_fi)
+#pragma omp parallel for schedule(dynamic, 64) reduction(+ : n_sat, n_nf, n_fi)
   for (int y = 0; y < h; ++y) {
     const float* r = raw.row(y);
     const float* d = has_dark ? in.dark.row(y) : nullptr;

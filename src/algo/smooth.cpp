@@ -101,6 +101,51 @@ PSFPHOT_VECTOR_CLONES void column_sums(const float* const* g, const float* const
   for (; x < w; ++x) column_chunk<1>(g, b, n, kt, inv_n, o, x);
 }
 
+// Four consecutive output rows at once, all with full windows: g[i], b[i] (i < nk + 3) are
+// the rows from the first output row's first input row on, o[q] output row q. Each input row
+// chunk is loaded once for the four rows instead of once per row: the rings live in L2, and
+// summing one output row at a time moved 2 nk rows from L2 per output row, the filter's
+// bottleneck. Every output pixel is the same arithmetic in the same order as column_sums
+// (0 + tap 0 + tap 1 + ..., then minus the box terms), so the bits are the same.
+PSFPHOT_VECTOR_CLONES void column_sums4(const float* const* g, const float* const* b, int nk,
+                                        const float* kt, float inv_n, float* const* o, int w) {
+  constexpr int kRows = 4;
+  int x = 0;
+  for (; x + kChunk <= w; x += kChunk) {
+    V8 acc[kRows][2] = {};
+    for (int i = 0; i < nk + kRows - 1; ++i) {
+      V8 s0, s1;
+      std::memcpy(&s0, g[i] + x, sizeof s0);
+      std::memcpy(&s1, g[i] + x + 8, sizeof s1);
+      for (int q = 0; q < kRows; ++q) {
+        const int j = i - q;
+        if (j < 0 || j >= nk) continue;
+        acc[q][0] += kt[j] * s0;
+        acc[q][1] += kt[j] * s1;
+      }
+    }
+    if (b)
+      for (int i = 0; i < nk + kRows - 1; ++i) {
+        V8 s0, s1;
+        std::memcpy(&s0, b[i] + x, sizeof s0);
+        std::memcpy(&s1, b[i] + x + 8, sizeof s1);
+        for (int q = 0; q < kRows; ++q) {
+          const int j = i - q;
+          if (j < 0 || j >= nk) continue;
+          acc[q][0] -= inv_n * s0;
+          acc[q][1] -= inv_n * s1;
+        }
+      }
+    for (int q = 0; q < kRows; ++q) {
+      std::memcpy(o[q] + x, &acc[q][0], sizeof acc[q][0]);
+      std::memcpy(o[q] + x + 8, &acc[q][1], sizeof acc[q][1]);
+    }
+  }
+  for (; x < w; ++x)
+    for (int q = 0; q < kRows; ++q)
+      column_chunk<1>(g + q, b ? b + q : nullptr, nk, kt, inv_n, o[q], x);
+}
+
 }  // namespace
 
 std::vector<float> gaussian_taps(double sigma_px) {
@@ -133,7 +178,8 @@ SmoothRowStreamer::SmoothRowStreamer(ImageView<const float> image, ImageView<con
     rad_ = static_cast<int>(taps_.size() / 2);
   }
   const int nk = 2 * rad_ + 1;
-  ring_ = nk + kGroup;
+  // Room for the rows of four output rows (nk + 3) while the next box group is being made.
+  ring_ = nk + 2 * kGroup;
   // Ring rows one cache line longer than the image row: a column sum reads the same x of up
   // to 2 x nk rows, and at a power-of-two width (4096 floats = 16 KiB) those all map to one
   // L1 set, more lines than it has ways, so every load missed L1. Padding spreads them over
@@ -143,10 +189,10 @@ SmoothRowStreamer::SmoothRowStreamer(ImageView<const float> image, ImageView<con
   if (sigma_px > 0) {
     hg_.resize(static_cast<std::size_t>(ring_) * stride_);
     if (lowered) hb_.resize(static_cast<std::size_t>(ring_) * stride_);
-    row_.resize(w);
+    row_.resize(static_cast<std::size_t>(4) * w);
   }
-  gp_.resize(nk);
-  bp_.resize(nk);
+  gp_.resize(nk + 3);
+  bp_.resize(nk + 3);
 }
 
 // Excluded and non-finite pixels count as 0.
@@ -156,7 +202,7 @@ void SmoothRowStreamer::clean_row(int y, float* o) const {
 }
 
 // The input rows are convolved horizontally (and box-summed) once each, in order, into rings
-// of nk + kGroup rows that stay in cache; each output row is summed from the ring as soon as
+// of nk + 2 kGroup rows that stay in cache; each output row is summed from the ring as soon as
 // the rows it needs are there. Every output pixel is the same arithmetic in the same order
 // as the plain two-pass convolution (0 + tap 0 + tap 1 + ..., then minus the box terms),
 // whatever the range of rows asked for: gaussian_smooth's blocks and threads, and callers
@@ -215,8 +261,24 @@ void SmoothRowStreamer::run(int y0, int y1, const std::function<void(int, const 
       }
     }
     if (!lowered || group_done) ready = t;
-    // Emit every output row whose input rows are all in the rings.
-    for (; y < y1 && std::min(h - 1, y + rad) <= ready; ++y) {
+    // Emit every output row whose input rows are all in the rings: four at a time where all
+    // four have full windows (column_sums4), one at a time near the image's top and bottom
+    // and the range's end.
+    while (y < y1) {
+      if (y - rad >= 0 && y + 3 + rad <= h - 1 && y + 3 < y1) {
+        if (y + 3 + rad > ready) break;
+        for (int j = 0; j < nk + 3; ++j) {
+          gp_[j] = slot(hg_, y - rad + j);
+          if (lowered) bp_[j] = slot(hb_, y - rad + j);
+        }
+        float* o4[4];
+        for (int r4 = 0; r4 < 4; ++r4) o4[r4] = row_.data() + static_cast<std::size_t>(r4) * w;
+        column_sums4(gp_.data(), lowered ? bp_.data() : nullptr, nk, k.data(), inv_n, o4, w);
+        for (int r4 = 0; r4 < 4; ++r4) sink(y + r4, o4[r4]);
+        y += 4;
+        continue;
+      }
+      if (std::min(h - 1, y + rad) > ready) break;
       const int lo = std::max(-rad, -y), hi = std::min(rad, h - 1 - y);
       const int n = hi - lo + 1;
       for (int j = 0; j < n; ++j) {
@@ -226,6 +288,7 @@ void SmoothRowStreamer::run(int y0, int y1, const std::function<void(int, const 
       column_sums(gp_.data(), lowered ? bp_.data() : nullptr, n, k.data() + lo + rad, inv_n,
                   row_.data(), w);
       sink(y, row_.data());
+      ++y;
     }
   }
 }
@@ -241,7 +304,9 @@ Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskB
 #pragma omp parallel
   {
     SmoothRowStreamer st(image, mask, exclude_bits, sigma_px, lowered);
-#pragma omp for schedule(static)
+    // Dynamic: the cores are shared with other processes, and a static split of the blocks
+    // waits for the slowest thread. The blocks are fixed, so the bits are too.
+#pragma omp for schedule(dynamic, 1)
     for (int b = 0; b < nblocks; ++b)
       st.run(b * kBlock, std::min(h, (b + 1) * kBlock), [&](int y, const float* row) {
         std::copy(row, row + w, out.data() + static_cast<std::size_t>(y) * w);

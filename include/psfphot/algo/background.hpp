@@ -5,7 +5,9 @@
 //  1. the image is cut into meshes of `mesh_px` (the last row/column of meshes may be
 //     smaller); pixels with any bit of `exclude_bits` in the mask (and non-finite ones)
 //     are ignored;
-//  2. per mesh, iterative kappa-sigma clipping about the median until convergence;
+//  2. per mesh, iterative kappa-sigma clipping about the median until convergence (exact
+//     medians and kept sets: the values are put in buckets of value and only the buckets
+//     where a median or a clipping bound falls are sorted);
 //  3. the mesh level is the mode estimate 2.5 median - 1.5 mean, unless the distribution
 //     is skewed ((mean - median) / sigma >= 0.3), where the median is used; the RMS is
 //     the clipped standard deviation;
@@ -15,7 +17,8 @@
 //     edges the window shrinks symmetrically so it stays centred on the mesh (SExtractor's
 //     filterback: edge meshes are filtered along the edge only, corner meshes not at all);
 //  6. natural bicubic splines through the mesh centres give the full-resolution maps.
-// Thread-safety: pure; OpenMP over meshes and rows; deterministic.
+// Thread-safety: pure; OpenMP over mesh rows and map rows; deterministic (the same bits for
+// any thread count).
 #include <stdexcept>
 #include <vector>
 
@@ -39,14 +42,30 @@ class BackgroundError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Step 6's natural bicubic spline through a mesh grid (node i along an axis at pixel
+// coordinate cx[i] / cy[j]): a natural cubic spline along y through every mesh column, then
+// one along x through those values in every pixel row. Both stages are linear in the grid, so
+// the x-stage second derivatives a row needs are the y spline of the grid rows' own x second
+// derivatives; with those precomputed, a row of the map costs O(nodes) set-up and one cubic
+// per pixel (evaluated in float: within a few float ulps of the exact spline).
+struct MeshSpline {
+  std::vector<double> cx, cy;
+  int nx = 0, ny = 0;
+  std::vector<double> g, gyy, gxx, gxxyy;  // grid, d2/dy2, d2/dx2, d4/dx2dy2; index i + nx j
+  bool empty() const { return g.empty(); }
+  // Pixels [0, width) of row y into out; and one pixel, the same value bit for bit.
+  void row(int y, int width, float* out) const;
+  float at(int x, int y) const;
+};
+MeshSpline make_mesh_spline(ImageView<const float> grid, std::vector<double> cx,
+                            std::vector<double> cy);
+
 struct Background {
   // ADU per pixel, full resolution; empty when estimated with keep_level_image = false,
   // then level_at() and subtract_background() evaluate the same spline row by row from
-  // level_columns (nx x height, the first spline stage) and node_x_px (mesh centres, px):
-  // one full-frame image less per frame, bit-identical values.
+  // level_spline: one full-frame image less per frame, bit-identical values.
   Image<float> level;
-  Image<float> level_columns;
-  std::vector<double> node_x_px;
+  MeshSpline level_spline;
   Image<float> rms;         // ADU per pixel, full resolution
   Image<float> mesh_level;  // the filtered mesh grid (nx x ny)
   Image<float> mesh_rms;
@@ -68,8 +87,8 @@ Background estimate_background(ImageView<const float> image, ImageView<const Mas
 void subtract_background(ImageView<float> image, const Background& bg);
 
 // Natural cubic spline interpolation of a coarse grid whose node i along an axis sits at
-// pixel coordinate centres[i]; evaluated at every integer pixel 0..n-1 (constant beyond
-// the end nodes' curvature-free extension). Exposed for testing.
+// pixel coordinate centres[i]; evaluated at every integer pixel 0..n-1 (beyond the end
+// nodes, the end intervals' cubics continue). Exposed for testing. OpenMP over rows.
 Image<float> spline_upsample(ImageView<const float> grid, const std::vector<double>& cx,
                              const std::vector<double>& cy, int width, int height);
 

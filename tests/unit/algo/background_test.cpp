@@ -10,6 +10,8 @@
 #include <random>
 #include <vector>
 
+#include "../../../src/algo/background_mesh.hpp"
+#include "psfphot/algo/stats.hpp"
 #include "support/synth.hpp"
 
 namespace psfphot {
@@ -284,6 +286,46 @@ TEST(BackgroundTest, SplineInterpolatesThroughTheNodes) {
   const Image<float> c = spline_upsample(one.cview(), {12.0}, {9.0}, 30, 20);
   for (int y = 0; y < 20; ++y)
     for (int x = 0; x < 30; ++x) ASSERT_FLOAT_EQ(c(x, y), 7.f);
+}
+
+// The per-mesh statistics (value buckets sorted on demand) against the plain iteration over
+// the whole array (sigma_clip_inplace): the same kept count, median and iterations, mean and
+// standard deviation to rounding, on sky with stars, quantised (many ties), constant, skewed
+// and tiny samples, and offsets far from zero.
+TEST(BackgroundTest, MeshStatisticsMatchTheArrayIteration) {
+  std::mt19937 rng(21);
+  std::normal_distribution<double> nd(0.0, 1.0);
+  std::exponential_distribution<double> ed(1.0);
+  std::uniform_real_distribution<double> ud(0.0, 1.0);
+  detail::MeshScratch scratch;
+  int cases = 0;
+  for (int n : {1, 2, 3, 7, 63, 64, 65, 200, 1000, 4096, 4097, 20000}) {
+    for (int kind = 0; kind < 7; ++kind) {
+      std::vector<float> v(n);
+      const double off = kind == 5 ? 3e4 : (kind == 6 ? -2e-3 : 181.0);
+      const double sd = kind == 6 ? 1e-5 : 14.6;
+      for (auto& x : v) {
+        double y = off + sd * nd(rng);
+        if (kind == 1 && ud(rng) < 0.05) y += 60000 * ud(rng) * ud(rng);  // stars
+        if (kind == 2) y = std::round(y / 2.92) * 2.92;                   // quantised
+        if (kind == 3) y = off;                                           // constant
+        if (kind == 4) y = off + sd * ed(rng);                            // skewed
+        x = static_cast<float>(y);
+      }
+      if (kind == 1 && n > 10) v[n / 3] = 3e38f;  // one extreme value
+      std::vector<float> ref = v;
+      const ClippedStats want = sigma_clip_inplace(ref, 3.0, 10);
+      const ClippedStats got = detail::clip_mesh(v.data(), v.size(), scratch, 3.0, 10);
+      ASSERT_EQ(got.n, want.n) << n << " " << kind;
+      ASSERT_EQ(got.median, want.median) << n << " " << kind;
+      ASSERT_EQ(got.iterations, want.iterations) << n << " " << kind;
+      const double tol = 1e-9 * (std::abs(want.mean) + want.stddev) + 1e-300;
+      ASSERT_NEAR(got.mean, want.mean, tol) << n << " " << kind;
+      ASSERT_NEAR(got.stddev, want.stddev, tol) << n << " " << kind;
+      ++cases;
+    }
+  }
+  EXPECT_EQ(cases, 84);
 }
 
 template <typename T>

@@ -1,0 +1,243 @@
+// Step 6 of the background (the bicubic spline maps) and the subtraction: see
+// include/psfphot/algo/background.hpp.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "psfphot/algo/background.hpp"
+#include "psfphot/core/simd.hpp"
+
+namespace psfphot {
+namespace {
+
+// Second derivatives of the natural cubic spline through (x[i], y[i]) (Numerical
+// Recipes' tridiagonal "spline" with y''=0 at both ends).
+std::vector<double> spline_second_derivs(const std::vector<double>& x,
+                                         const std::vector<double>& y) {
+  const std::size_t n = x.size();
+  std::vector<double> y2(n, 0.0), u(n, 0.0);
+  for (std::size_t i = 1; i + 1 < n; ++i) {
+    double sig = (x[i] - x[i - 1]) / (x[i + 1] - x[i - 1]);
+    double p = sig * y2[i - 1] + 2.0;
+    y2[i] = (sig - 1.0) / p;
+    u[i] = (y[i + 1] - y[i]) / (x[i + 1] - x[i]) - (y[i] - y[i - 1]) / (x[i] - x[i - 1]);
+    u[i] = (6.0 * u[i] / (x[i + 1] - x[i - 1]) - sig * u[i - 1]) / p;
+  }
+  if (n >= 2) y2[n - 1] = 0.0;
+  for (std::size_t k = n - 1; k-- > 0;) y2[k] = y2[k] * y2[k + 1] + u[k];
+  return y2;
+}
+
+// The interval of nodes c (size >= 2) that serves coordinate t: the first seg >= 1 with
+// t <= c[seg], the last one beyond (outside the nodes the end intervals' cubics continue:
+// linear extrapolation with the end slope would amplify noise; SExtractor extends the spline
+// itself).
+std::size_t segment_of(const std::vector<double>& c, double t) {
+  const std::size_t n = c.size();
+  std::size_t seg = static_cast<std::size_t>(std::lower_bound(c.begin(), c.end(), t) - c.begin());
+  return std::clamp<std::size_t>(seg, 1, n - 1);
+}
+
+// The cubic of interval seg in the local coordinate t = (x - c[seg-1]) / h, from the end
+// values y0, y1 and second derivatives d0, d1:
+//   a y0 + b y1 + ((a^3 - a) d0 + (b^3 - b) d1) h^2 / 6, a = 1 - t, b = t
+//   = y0 + t (y1 - y0 - (2 d0 + d1) h^2/6) + t^2 (3 d0 h^2/6) + t^3 ((d1 - d0) h^2/6).
+struct Cubic {
+  float p0, p1, p2, p3;
+};
+Cubic cubic(double y0, double y1, double d0, double d1, double h) {
+  const double k = h * h / 6.0;
+  return {static_cast<float>(y0), static_cast<float>(y1 - y0 - (2 * d0 + d1) * k),
+          static_cast<float>(3 * d0 * k), static_cast<float>((d1 - d0) * k)};
+}
+inline float eval(const Cubic& c, float t) {
+  return c.p0 + t * (c.p1 + t * (c.p2 + t * c.p3));
+}
+float local_t(const std::vector<double>& c, std::size_t seg, int x) {
+  return static_cast<float>((x - c[seg - 1]) / (c[seg] - c[seg - 1]));
+}
+
+// The y spline of the four node grids at row y: the values and x second derivatives of the
+// row's x spline at its nodes.
+void row_nodes(const MeshSpline& s, int y, std::vector<double>& val, std::vector<double>& d2) {
+  val.resize(s.nx);
+  d2.resize(s.nx);
+  if (s.ny == 1) {
+    std::copy(s.g.begin(), s.g.end(), val.begin());
+    std::copy(s.gxx.begin(), s.gxx.end(), d2.begin());
+    return;
+  }
+  const std::size_t hi = segment_of(s.cy, y), lo = hi - 1;
+  const double h = s.cy[hi] - s.cy[lo];
+  const double a = (s.cy[hi] - y) / h, b = (y - s.cy[lo]) / h;
+  const double a3 = (a * a * a - a) * (h * h) / 6.0, b3 = (b * b * b - b) * (h * h) / 6.0;
+  const std::size_t r0 = lo * s.nx, r1 = hi * s.nx;
+  for (int i = 0; i < s.nx; ++i) {
+    val[i] = a * s.g[r0 + i] + b * s.g[r1 + i] + (a3 * s.gyy[r0 + i] + b3 * s.gyy[r1 + i]);
+    d2[i] = a * s.gxx[r0 + i] + b * s.gxx[r1 + i] + (a3 * s.gxxyy[r0 + i] + b3 * s.gxxyy[r1 + i]);
+  }
+}
+
+// p0 + t (p1 + t (p2 + t p3)) for the pixels of every interval (interval k's cubic c[k] up to
+// pixel end[k]), written to out, or subtracted from it (the subtraction fused with the
+// evaluation): the same operations per pixel as eval(), 8 floats at a time. One call per row:
+// the clone dispatch is an indirect call.
+PSFPHOT_VECTOR_CLONES void eval_row(const Cubic* c, const int* end, int n, const float* t,
+                                    float* out, bool subtract) {
+  int x = 0;
+  for (int k = 0; k < n; ++k) {
+    const float p0 = c[k].p0, p1 = c[k].p1, p2 = c[k].p2, p3 = c[k].p3;
+    const int xe = end[k];
+    if (subtract)
+      for (; x < xe; ++x) out[x] -= p0 + t[x] * (p1 + t[x] * (p2 + t[x] * p3));
+    else
+      for (; x < xe; ++x) out[x] = p0 + t[x] * (p1 + t[x] * (p2 + t[x] * p3));
+  }
+}
+
+// Per pixel of a row of `width`: its interval's local coordinate; per interval, where its
+// pixels end. The same for every row, so computed once per map.
+struct XGrid {
+  std::vector<float> t;
+  std::vector<int> end;  // end[seg]: first pixel after interval seg (seg >= 1)
+};
+XGrid x_grid(const std::vector<double>& cx, int width) {
+  XGrid g;
+  g.t.assign(width, 0.f);
+  const std::size_t n = cx.size();
+  g.end.assign(n, 0);
+  if (n < 2) return g;
+  int x = 0;
+  for (std::size_t seg = 1; seg < n; ++seg) {
+    int xe = width;
+    if (seg + 1 < n) xe = std::clamp(static_cast<int>(std::floor(cx[seg])) + 1, x, width);
+    for (int xi = x; xi < xe; ++xi) g.t[xi] = local_t(cx, seg, xi);
+    g.end[seg] = xe;
+    x = xe;
+  }
+  return g;
+}
+
+// Row y of the spline over [0, width): `subtract` = false writes it to out, true subtracts it
+// from out.
+struct RowScratch {
+  std::vector<double> val, d2;
+  std::vector<Cubic> c;
+  std::vector<int> end;
+};
+void spline_row(const MeshSpline& s, const XGrid& xg, int y, int width, float* out, bool subtract,
+                RowScratch& rs) {
+  row_nodes(s, y, rs.val, rs.d2);
+  rs.c.clear();
+  rs.end.clear();
+  if (s.nx == 1) {
+    rs.c.push_back({static_cast<float>(rs.val[0]), 0.f, 0.f, 0.f});
+    rs.end.push_back(width);
+  } else {
+    for (int seg = 1; seg < s.nx; ++seg) {
+      rs.c.push_back(cubic(rs.val[seg - 1], rs.val[seg], rs.d2[seg - 1], rs.d2[seg],
+                           s.cx[seg] - s.cx[seg - 1]));
+      rs.end.push_back(std::min(width, xg.end[seg]));
+    }
+  }
+  eval_row(rs.c.data(), rs.end.data(), static_cast<int>(rs.c.size()), xg.t.data(), out, subtract);
+}
+
+}  // namespace
+
+MeshSpline make_mesh_spline(ImageView<const float> grid, std::vector<double> cx,
+                            std::vector<double> cy) {
+  MeshSpline s;
+  s.nx = grid.width();
+  s.ny = grid.height();
+  s.cx = std::move(cx);
+  s.cy = std::move(cy);
+  const std::size_t n = static_cast<std::size_t>(s.nx) * s.ny;
+  s.g.resize(n);
+  s.gxx.assign(n, 0.0);
+  for (int j = 0; j < s.ny; ++j)
+    for (int i = 0; i < s.nx; ++i) s.g[i + static_cast<std::size_t>(s.nx) * j] = grid(i, j);
+  // Along x in every grid row, then along y in every column of the grid and of its x
+  // second derivatives.
+  std::vector<double> v;
+  if (s.nx >= 2)
+    for (int j = 0; j < s.ny; ++j) {
+      v.assign(s.g.begin() + static_cast<std::ptrdiff_t>(s.nx) * j,
+               s.g.begin() + static_cast<std::ptrdiff_t>(s.nx) * (j + 1));
+      const auto d = spline_second_derivs(s.cx, v);
+      std::copy(d.begin(), d.end(), s.gxx.begin() + static_cast<std::ptrdiff_t>(s.nx) * j);
+    }
+  s.gyy.assign(n, 0.0);
+  s.gxxyy.assign(n, 0.0);
+  if (s.ny >= 2)
+    for (int i = 0; i < s.nx; ++i)
+      for (int pass = 0; pass < 2; ++pass) {
+        const std::vector<double>& src = pass == 0 ? s.g : s.gxx;
+        std::vector<double>& dst = pass == 0 ? s.gyy : s.gxxyy;
+        v.resize(s.ny);
+        for (int j = 0; j < s.ny; ++j) v[j] = src[i + static_cast<std::size_t>(s.nx) * j];
+        const auto d = spline_second_derivs(s.cy, v);
+        for (int j = 0; j < s.ny; ++j) dst[i + static_cast<std::size_t>(s.nx) * j] = d[j];
+      }
+  return s;
+}
+
+void MeshSpline::row(int y, int width, float* out) const {
+  const XGrid xg = x_grid(cx, width);
+  RowScratch rs;
+  spline_row(*this, xg, y, width, out, false, rs);
+}
+
+float MeshSpline::at(int x, int y) const {
+  std::vector<double> val, d2;
+  row_nodes(*this, y, val, d2);
+  if (nx == 1) return eval(Cubic{static_cast<float>(val[0]), 0.f, 0.f, 0.f}, 0.f);
+  // The interval x_grid assigns to pixel x.
+  std::size_t seg = 1;
+  while (seg + 1 < cx.size() && x >= static_cast<int>(std::floor(cx[seg])) + 1) ++seg;
+  const Cubic c = cubic(val[seg - 1], val[seg], d2[seg - 1], d2[seg], cx[seg] - cx[seg - 1]);
+  return eval(c, local_t(cx, seg, x));
+}
+
+Image<float> spline_upsample(ImageView<const float> grid, const std::vector<double>& cx,
+                             const std::vector<double>& cy, int width, int height) {
+  const MeshSpline s = make_mesh_spline(grid, cx, cy);
+  Image<float> out(width, height, kNoInit);  // every pixel is written below
+  const XGrid xg = x_grid(s.cx, width);
+#pragma omp parallel
+  {
+    RowScratch rs;
+    // Dynamic chunks of rows: the threads share the cores with other processes, and a static
+    // split waits for the slowest thread. Each row's values do not depend on who makes it.
+#pragma omp for schedule(dynamic, 32)
+    for (int y = 0; y < height; ++y)
+      spline_row(s, xg, y, width, out.data() + static_cast<std::size_t>(y) * width, false, rs);
+  }
+  return out;
+}
+
+float Background::level_at(int x, int y) const {
+  if (!level.empty()) return level(x, y);
+  return level_spline.at(x, y);
+}
+
+void subtract_background(ImageView<float> image, const Background& bg) {
+  const int w = image.width(), h = image.height();
+  const XGrid xg = bg.level.empty() ? x_grid(bg.level_spline.cx, w) : XGrid{};
+#pragma omp parallel
+  {
+    RowScratch rs;
+#pragma omp for schedule(dynamic, 32)
+    for (int y = 0; y < h; ++y) {
+      float* px = image.row(y);
+      if (bg.level.empty()) {
+        spline_row(bg.level_spline, xg, y, w, px, true, rs);
+      } else {
+        const float* lv = &bg.level(0, y);
+        for (int x = 0; x < w; ++x) px[x] -= lv[x];
+      }
+    }
+  }
+}
+
+}  // namespace psfphot
