@@ -106,7 +106,7 @@ void normalise_into(ImageView<const float> flat, FlatNorm how, NormalisedFlat& o
     // was a visible part of a two-thread frame). A maximum is exact in any order, so the norm
     // is the same.
     float frame_max = -std::numeric_limits<float>::infinity();
-#pragma omp parallel for schedule(static) reduction(max : frame_max) reduction(+ : n_good)
+#pragma omp parallel for schedule(dynamic, 64) reduction(max : frame_max) reduction(+ : n_good)
     for (int y = 0; y < flat.height(); ++y) {
       const RowMax m = row_max(flat.row(y), flat.width());
       frame_max = std::max(frame_max, m.max);
