@@ -8,6 +8,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <list>
 #include <set>
 #include <thread>
 
@@ -21,7 +22,10 @@ namespace {
 
 constexpr int kTagTask = 1;
 constexpr int kTagResult = 2;
-constexpr int kQueueDepth = 2;  // frames a worker holds: one running, one waiting
+// Frames a worker holds: one running, two waiting. Rank 0 refills a worker's queue only
+// between its own frames, so a queue of one waiting frame ran dry whenever rank 0 was in
+// the middle of a frame (2 ranks ran a night of 0.1 s frames at 1.43x one rank).
+constexpr int kQueueDepth = 3;
 constexpr auto kIdleSleep = std::chrono::milliseconds(2);
 constexpr std::int64_t kStopTask = -1;
 
@@ -76,8 +80,21 @@ std::vector<std::uint8_t> encode_task(std::int64_t id, const std::string& path) 
 
 int worker(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline::Masters& masters,
            const std::function<bool()>& stop_requested) {
-  std::vector<std::uint8_t> out;
-  MPI_Request pending = MPI_REQUEST_NULL;
+  // Results on their way to rank 0, each with its own buffer: a worker does not wait for
+  // rank 0 to take a result before it starts its next frame (rank 0 takes them only between
+  // its own frames; waiting for that idled a worker ~half a frame per frame).
+  struct Pending {
+    MPI_Request req = MPI_REQUEST_NULL;
+    std::vector<std::uint8_t> bytes;
+  };
+  std::list<Pending> pending;
+  auto reap = [&pending]() {
+    for (auto it = pending.begin(); it != pending.end();) {
+      int done = 0;
+      MPI_Test(&it->req, &done, MPI_STATUS_IGNORE);
+      it = done ? pending.erase(it) : std::next(it);
+    }
+  };
   for (;;) {
     MPI_Status st = wait_for_message(0, kTagTask);
     std::vector<std::uint8_t> task = recv_bytes(st);
@@ -98,13 +115,13 @@ int worker(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline::M
                    r.total_ms);
     }
     r.worker_rank = mpi.rank();
-    // The previous result must have left before its buffer is reused.
-    MPI_Wait(&pending, MPI_STATUS_IGNORE);
-    out = encode(r);
-    MPI_Isend(out.data(), static_cast<int>(out.size()), MPI_BYTE, 0, kTagResult, MPI_COMM_WORLD,
-              &pending);
+    reap();
+    Pending& p = pending.emplace_back();
+    p.bytes = encode(r);
+    MPI_Isend(p.bytes.data(), static_cast<int>(p.bytes.size()), MPI_BYTE, 0, kTagResult,
+              MPI_COMM_WORLD, &p.req);
   }
-  MPI_Wait(&pending, MPI_STATUS_IGNORE);
+  for (Pending& p : pending) MPI_Wait(&p.req, MPI_STATUS_IGNORE);
   return 0;
 }
 
