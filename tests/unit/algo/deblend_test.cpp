@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <initializer_list>
 #include <numbers>
 #include <random>
 
@@ -30,17 +31,22 @@ struct Pair {
   test::SynthStar a, b;
 };
 
+// A stamp of these stars (sky already subtracted) with sky and photon noise.
+Image<float> noisy_stamp(std::initializer_list<test::SynthStar> stars, std::mt19937& rng) {
+  Image<double> model(kSize, kSize, 0.0);
+  for (const test::SynthStar& s : stars) test::add_star(model, s);
+  Image<float> img = test::to_float(model);
+  test::add_noise(img, model, kSkyRms, kGain, rng);
+  return img;
+}
+
 Pair make_pair(double snr_a, double snr_b, double sep, double angle, std::mt19937& rng) {
   Pair p;
   const double cx = kC + 0.3, cy = kC - 0.2, dx = 0.5 * sep * std::cos(angle),
                dy = 0.5 * sep * std::sin(angle);
   p.a = {cx + dx, cy + dy, flux_for_snr(snr_a), kSigma};
   p.b = {cx - dx, cy - dy, flux_for_snr(snr_b), kSigma};
-  Image<double> model(kSize, kSize, 0.0);
-  test::add_star(model, p.a);
-  test::add_star(model, p.b);
-  p.image = test::to_float(model);
-  test::add_noise(p.image, model, kSkyRms, kGain, rng);
+  p.image = noisy_stamp({p.a, p.b}, rng);
   return p;
 }
 
@@ -162,13 +168,12 @@ TEST(Deblend, PsfMismatchIsNotTakenForACompanion) {
   int found = 0, n = 0;
   for (double snr : {300.0, 1000.0, 3000.0})
     for (int t = 0; t < 20; ++t) {
-      Image<double> model(kSize, kSize, 0.0);
       const double x = kC + 0.1 * t / 20, y = kC - 0.3;
       // Core of the model's width plus a 3 sigma-wide halo with 8% of the light, off centre.
-      test::add_star(model, {x, y, 0.92 * flux_for_snr(snr), kSigma});
-      test::add_star(model, {x + 0.6, y + 0.3, 0.08 * flux_for_snr(snr), 3 * kSigma});
-      Image<float> img = test::to_float(model);
-      test::add_noise(img, model, kSkyRms, kGain, rng);
+      const Image<float> img =
+          noisy_stamp({{x, y, 0.92 * flux_for_snr(snr), kSigma},
+                       {x + 0.6, y + 0.3, 0.08 * flux_for_snr(snr), 3 * kSigma}},
+                      rng);
       const Image<float> rms(kSize, kSize, static_cast<float>(kSkyRms));
       const PsfFit single =
           measure_psf_flux(img.cview(), rms.cview(), {}, x, y, kSigma, kGain, cfg);
