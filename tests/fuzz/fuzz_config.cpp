@@ -16,11 +16,16 @@
 
 namespace {
 
-std::string scratch(const char* what) {
-  const char* dir = std::getenv("TMPDIR");
-  return std::string(dir && *dir ? dir : "/tmp") + "/psfphot-fuzz-" + what + "-" +
-         std::to_string(::getpid()) + ".toml";
-}
+// One scratch file per process and role, removed at exit (nothing left behind in TMPDIR).
+struct ScratchFile {
+  std::string path;
+  explicit ScratchFile(const char* what) {
+    const char* dir = std::getenv("TMPDIR");
+    path = std::string(dir && *dir ? dir : "/tmp") + "/psfphot-fuzz-" + what + "-" +
+           std::to_string(::getpid()) + ".toml";
+  }
+  ~ScratchFile() { ::unlink(path.c_str()); }
+};
 
 void write(const std::string& path, const void* data, std::size_t size) {
   std::FILE* f = std::fopen(path.c_str(), "wb");
@@ -32,7 +37,8 @@ void write(const std::string& path, const void* data, std::size_t size) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const std::string path = scratch("config"), again = scratch("config-again");
+  static const ScratchFile path_file("config"), again_file("config-again");
+  const std::string &path = path_file.path, &again = again_file.path;
   write(path, data, size);
   using psfphot::pipeline::ConfigError;
   psfphot::pipeline::Config cfg;

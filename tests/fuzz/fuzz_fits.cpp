@@ -16,14 +16,20 @@
 namespace {
 
 // One file per process, rewritten for every input: read_fits takes a path (cfitsio's
-// extended file name syntax included), which is the path the pipeline uses.
+// extended file name syntax included), which is the path the pipeline uses. Removed at
+// exit, so test runs leave nothing behind in TMPDIR.
+struct ScratchFile {
+  std::string path;
+  ~ScratchFile() { ::unlink(path.c_str()); }
+};
+
 const std::string& scratch_path() {
-  static const std::string p = [] {
+  static const ScratchFile f{[] {
     const char* dir = std::getenv("TMPDIR");
     return std::string(dir && *dir ? dir : "/tmp") + "/psfphot-fuzz-fits-" +
            std::to_string(::getpid()) + ".fits";
-  }();
-  return p;
+  }()};
+  return f.path;
 }
 
 }  // namespace
