@@ -94,7 +94,7 @@ Frame& frame(int size) {
   f.peak_cfg.rms_scale = smoothing_noise_factor(kFilterSigma, true);
   f.peaks = find_peaks(f.smoothed.cview(), f.bg.rms.cview(), f.cal.mask.cview(), f.peak_cfg);
   f.peaks = merge_close_peaks(f.peaks, 3.0);
-  f.peaks = reject_hot_pixels(f.sub.cview(), f.peaks, HotPixelConfig{});
+  f.peaks = reject_hot_pixels(f.sub.cview(), f.bg.rms.cview(), f.peaks, HotPixelConfig{});
   CentroidConfig cc;
   for (std::size_t i = 0; i < f.peaks.size(); ++i) {
     Star s = make_star(0, static_cast<std::int32_t>(i), f.peaks[i].x, f.peaks[i].y);

@@ -249,6 +249,10 @@ std::vector<Key> build() {
   r.push_back(dbl("hotpix", "fraction", "", 0.0, 1.0,
                   "fraction of the peak value a neighbour must exceed",
                   [](Config& c) -> double& { return c.frame.hotpix.fraction; }));
+  r.push_back(dbl("hotpix", "noise_sigma", "sigma", 0.0, 100.0,
+                  "a neighbour counts when above fraction x peak minus this many background "
+                  "RMS (faint stars' noisy peaks); 0 = the lab's literal rule",
+                  [](Config& c) -> double& { return c.frame.hotpix.noise_sigma; }));
   r.push_back(dbl("hotpix", "min_width_sigma", "sigma", 0.0, 10.0,
                   "after photometry, drop stars narrower than this x the PSF sigma in both "
                   "second moments (cosmic-ray tracks); 0 = off (the lab)",

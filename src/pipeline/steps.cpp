@@ -136,7 +136,8 @@ class HotPixelStep : public Step {
   const char* name() const override { return "hotpix"; }
   FrameStatus failure_status() const override { return FrameStatus::kDetectionFailed; }
   void run(FrameContext& c) const override {
-    c.peaks = reject_hot_pixels(c.frame.pixels.cview(), c.peaks, c.cfg.hotpix);
+    c.peaks =
+        reject_hot_pixels(c.frame.pixels.cview(), c.background.rms.cview(), c.peaks, c.cfg.hotpix);
     // Star ids are fixed here, in (y, x) order, before any parallel loop.
     c.stars.clear();
     c.stars.reserve(c.peaks.size());

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iostream>
 #include <limits>
 #include <random>
 
@@ -109,10 +110,77 @@ TEST(HotPixTest, RejectHotPixelsFiltersAndKeepsOrder) {
   test::add_noise(img, 1.0, rng);
   const std::vector<Peak> in{
       {10, 10, img(10, 10)}, {50, 8, img(50, 8)}, {30, 20, img(30, 20)}, {45, 30, img(45, 30)}};
-  const auto out = reject_hot_pixels(img.cview(), in, HotPixelConfig{});
+  const Image<float> rms = test::constant(60, 40, 1.f);
+  const auto out = reject_hot_pixels(img.cview(), rms.cview(), in, HotPixelConfig{});
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0].x, 10);
   EXPECT_EQ(out[1].x, 45);
+}
+
+// Faint stars (S/N 12, sigma 2 px, unit noise: the peak pixel is ~3.3 sigma) at random
+// sub-pixel positions, tested at their nearest pixel, the peak the smoothed search finds. The
+// lab's literal rule loses those whose peak pixel came out high and neighbours low; with the
+// default one-sigma allowance per neighbour (the RMS map passed) nearly all pass.
+TEST(HotPixTest, NoiseAllowanceKeepsFaintStars) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> off(-0.5, 0.5);
+  const double flux = 12.0 * std::sqrt(4 * M_PI * 4.0);  // S/N = F / sqrt(4 pi sigma^2 B)
+  HotPixelConfig literal;
+  literal.noise_sigma = 0.0;
+  const HotPixelConfig allowed;  // default
+  const int n = 2000;
+  int pass_literal = 0, pass_allowed = 0;
+  for (int i = 0; i < n; ++i) {
+    const double x = 10 + off(rng), y = 10 + off(rng);
+    Image<float> img = test::constant(21, 21, 0.f);
+    test::add_star(img, {x, y, flux, 2.0});
+    test::add_noise(img, 1.0, rng);
+    const int px = static_cast<int>(std::lround(x)), py = static_cast<int>(std::lround(y));
+    pass_literal += passes_hot_pixel_test(img.cview(), px, py, literal, 1.0);
+    pass_allowed += passes_hot_pixel_test(img.cview(), px, py, allowed, 1.0);
+  }
+  EXPECT_GE(pass_allowed, 0.99 * n);
+  EXPECT_LE(pass_literal, pass_allowed - 0.02 * n);  // the allowance is what keeps them
+  // Without a noise level (no RMS map) the rule is the literal one.
+  Image<float> img = test::constant(21, 21, 0.f);
+  test::add_star(img, {10, 10, flux, 2.0});
+  test::add_noise(img, 1.0, rng);
+  EXPECT_EQ(passes_hot_pixel_test(img.cview(), 10, 10, allowed, 0.0),
+            passes_hot_pixel_test(img.cview(), 10, 10, literal, 1.0));
+  std::cout << "S/N 12 stars kept: literal " << pass_literal << " / " << n << ", with allowance "
+            << pass_allowed << " / " << n << "\n";
+}
+
+// What the allowance must not let through: single hot pixels just bright enough to make a
+// peak in the smoothed search (~13-20 sigma), two-pixel cosmic rays, and a bright compact
+// cosmic ray whose fourth neighbour sits just under half its peak (> 20 sigma: the literal
+// rule applies there).
+TEST(HotPixTest, NoiseAllowanceStillRejectsHotPixelsAndCosmicRays) {
+  std::mt19937 rng(12);
+  std::uniform_real_distribution<double> amp(13.0, 20.0), frac(0.5, 1.0);
+  const HotPixelConfig cfg;
+  for (int i = 0; i < 2000; ++i) {
+    Image<float> img = test::constant(9, 9, 0.f);
+    test::add_noise(img, 1.0, rng);
+    img(4, 4) += static_cast<float>(amp(rng));
+    ASSERT_FALSE(passes_hot_pixel_test(img.cview(), 4, 4, cfg, 1.0)) << "hot pixel " << i;
+    img(5, 4) += static_cast<float>(frac(rng) * img(4, 4));
+    if (img(5, 4) < img(4, 4)) {
+      ASSERT_FALSE(passes_hot_pixel_test(img.cview(), 4, 4, cfg, 1.0)) << "cosmic ray " << i;
+    }
+  }
+  Image<float> cr = test::constant(9, 9, 0.f);
+  cr(4, 4) = 50.f;
+  cr(3, 3) = 52.f;  // a diagonal track: 3 neighbours well above half the peak ...
+  cr(5, 5) = 40.f;
+  cr(5, 6) = 30.f;
+  cr(3, 4) = 30.f;
+  cr(4, 5) = 24.5f;  // ... and one 0.5 sigma under it
+  EXPECT_FALSE(passes_hot_pixel_test(cr.cview(), 4, 4, cfg, 1.0));
+  // The same track at 10 sigma gets the allowance (and at that level a star's noise could
+  // fail the literal rule as easily).
+  for (std::size_t k = 0; k < cr.size(); ++k) cr.data()[k] *= 0.2f;
+  EXPECT_TRUE(passes_hot_pixel_test(cr.cview(), 4, 4, cfg, 1.0));
 }
 
 // The width rule on real second moments: a compact cosmic-ray hit of 5 pixels that passes
