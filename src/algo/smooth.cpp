@@ -60,7 +60,8 @@ template <bool kBox, int kRad>
 // The kernel half-widths of the usual filter widths (sigma 0.34 .. 2.67 px) get their own
 // fully unrolled loops; others the same loops with a run-time count.
 template <bool kBox>
-[[gnu::always_inline]] inline void row_pass_rad(const float* in, float* og, float* ob, int w, const float* k, int rad) {
+[[gnu::always_inline]] inline void row_pass_rad(const float* in, float* og, float* ob, int w,
+                                                const float* k, int rad) {
   switch (rad) {
     case 2: return row_pass_impl<kBox, 2>(in, og, ob, w, k, rad);
     case 3: return row_pass_impl<kBox, 3>(in, og, ob, w, k, rad);
@@ -129,8 +130,9 @@ PSFPHOT_VECTOR_CLONES void column_sums(const float* const* g, const float* const
 // One 16-pixel chunk of an output row from its nk rows g[j] (and box rows b[j]): the same
 // operations in the same order as column_chunk, in two vectors of 8.
 template <int kNk>
-[[gnu::always_inline]] inline void column_chunk16(const float* const* g, const float* const* b, int nk_rt,
-                           const float* kt, float inv_n, float* o, int x) {
+[[gnu::always_inline]] inline void column_chunk16(const float* const* g, const float* const* b,
+                                                  int nk_rt, const float* kt, float inv_n, float* o,
+                                                  int x) {
   const int nk = kNk > 0 ? kNk : nk_rt;
   V8 a0 = {}, a1 = {};
 #pragma GCC unroll 17
@@ -165,8 +167,9 @@ template <int kNk>
 // Every output pixel is the same arithmetic in the same order as column_sums (0 + tap 0 +
 // tap 1 + ..., then minus inv_n times 0 + box 0 + box 1 + ...), so the bits are the same.
 template <int kNk>
-[[gnu::always_inline]] inline void column_sums4_nk(const float* const* g, const float* const* b, int nk,
-                            const float* kt, float inv_n, float* const* o, int w) {
+[[gnu::always_inline]] inline void column_sums4_nk(const float* const* g, const float* const* b,
+                                                   int nk, const float* kt, float inv_n,
+                                                   float* const* o, int w) {
   constexpr int kRows = 4;
   int x = 0;
   for (; x + kChunk <= w; x += kChunk)
@@ -267,8 +270,7 @@ void SmoothRowStreamer::run_into(int y0, int y1, ImageView<float> out) {
 }
 
 // Rows go to sink (row_ holds them), or, when sink is null, straight into out's rows.
-void SmoothRowStreamer::run_impl(int y0, int y1,
-                                 const std::function<void(int, const float*)>* sink,
+void SmoothRowStreamer::run_impl(int y0, int y1, const std::function<void(int, const float*)>* sink,
                                  ImageView<float> out) {
   const int w = image_.width(), h = image_.height();
   auto dest = [&](int y, int r) {
@@ -347,7 +349,8 @@ Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskB
     // Dynamic: the cores are shared with other processes, and a static split of the blocks
     // waits for the slowest thread. The blocks are fixed, so the bits are too.
 #pragma omp for schedule(dynamic, 1)
-    for (int b = 0; b < nblocks; ++b) st.run_into(b * kBlock, std::min(h, (b + 1) * kBlock), out.view());
+    for (int b = 0; b < nblocks; ++b)
+      st.run_into(b * kBlock, std::min(h, (b + 1) * kBlock), out.view());
   }
   return out;
 }

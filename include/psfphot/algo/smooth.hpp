@@ -57,7 +57,7 @@ class SmoothRowStreamer {
   std::vector<float> taps_;
   int rad_ = 0;
   int ring_ = 0;
-  int lead_ = 0;  // zeros before (and after) the cleaned row in cl_
+  int lead_ = 0;                              // zeros before (and after) the cleaned row in cl_
   static constexpr std::size_t kRowPad = 16;  // floats (one cache line) after each ring row
   std::size_t stride_ = 0;                    // floats from one ring row to the next
   std::vector<float> cl_, hg_, hb_, row_;
