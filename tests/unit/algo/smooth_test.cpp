@@ -144,9 +144,10 @@ TEST(SmoothTest, ExcludedAndNonFinitePixelsCountAsZero) {
 }
 
 // The definition the blocked, register-chunked implementation must reproduce bit for bit:
-// each row convolved (zero padding, taps in order from 0) and box-summed (in float, in the
-// same order), then each column summed the same way (taps in order), minus 1/n times the
-// column's sum of box rows (in order).
+// each row convolved (zero padding; the centre tap, then the symmetric taps outwards, each
+// times the sum of its pixel pair) and box-summed (in float, the centre, then the pairs), then each
+// column summed the same way (taps in order), minus 1/n times the column's sum of box rows (in
+// order).
 Image<float> plain_two_pass(ImageView<const float> img, ImageView<const MaskBits> m, MaskBits excl,
                             double sigma, bool lowered) {
   const int w = img.width(), h = img.height();
@@ -157,12 +158,14 @@ Image<float> plain_two_pass(ImageView<const float> img, ImageView<const MaskBits
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
       c(x, y) = (!std::isfinite(img(x, y)) || (m(x, y) & excl)) ? 0.f : img(x, y);
+  auto cz = [&](int x, int y) { return x >= 0 && x < w ? c(x, y) : 0.f; };  // zero padding
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x) {
-      float s = 0, b = 0;
-      for (int i = std::max(-rad, -x); i <= std::min(rad, w - 1 - x); ++i) {
-        s += k[i + rad] * c(x + i, y);
-        b += c(x + i, y);
+      float s = k[rad] * c(x, y), b = c(x, y);
+      for (int i = 1; i <= rad; ++i) {
+        const float pair = cz(x - i, y) + cz(x + i, y);
+        s += k[rad + i] * pair;
+        b += pair;
       }
       hg(x, y) = s;
       hb(x, y) = b;
