@@ -263,10 +263,10 @@ void SmoothRowStreamer::clean_row(int y, float* o) const {
 // of nk + kGroup rows that stay in cache; each output row is summed from the ring as soon as
 // the rows it needs are there. Every output pixel is the same arithmetic in the same order
 // as the plain two-pass convolution (rows: row_pass_impl's pairs; columns: 0 + tap 0 + tap 1
-// + ..., then minus inv_n times the sum of the box rows), whatever the range of rows asked for: gaussian_smooth's blocks and
-// threads, and callers that stream overlapping ranges, all see the same bits. The loops run
-// over chunks of kChunk pixels held in registers (one load per tap and pixel, one store per
-// pixel) rather than over whole rows.
+// + ..., then minus inv_n times the sum of the box rows), whatever the range of rows asked for:
+// gaussian_smooth's blocks and threads, and callers that stream overlapping ranges, all see the
+// same bits. The loops run over chunks of kChunk pixels held in registers (one load per tap and
+// pixel, one store per pixel) rather than over whole rows.
 void SmoothRowStreamer::run(int y0, int y1, const std::function<void(int, const float*)>& sink) {
   run_impl(y0, y1, &sink, ImageView<float>{});
 }

@@ -32,8 +32,8 @@ Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskB
 // calls sink(y, row) for y = y0 .. y1 - 1 in order, `row` (width floats) valid only during
 // the call. Every row has exactly the bits of the same row of gaussian_smooth with the same
 // arguments, whatever range it is asked in. Method: the input rows a range needs are
-// cleaned, convolved along x and box-summed (in float, symmetric taps in pairs) once each into rings of
-// 2r + 1 + kGroup rows (r = the kernel half-width), and each output row is summed down its
+// cleaned, convolved along x and box-summed (in float, symmetric taps in pairs) once each into
+// rings of 2r + 1 + kGroup rows (r = the kernel half-width), and each output row is summed down its
 // column from the rings (four rows at a time where their windows are full); memory
 // O(width x kernel), not O(image).
 // Thread-safety: one streamer per thread (it owns its buffers); the image must outlive it.
