@@ -17,47 +17,75 @@ constexpr int kChunk = 16;  // pixels per register-held accumulator block
 // change with the clone's ABI.)
 typedef float V8 __attribute__((vector_size(32)));
 
-// Running box sums (2 rad + 1 wide, zero padding) of G consecutive rows of width w
-// (input row g at in + g * stride, output row g at out[g]).
-template <int G>
-void box_rows(const float* in, std::size_t stride, float* const* out, int w, int rad) {
-  double run[G];
-  for (int g = 0; g < G; ++g) {
-    run[g] = 0;
-    for (int i = 0; i <= std::min(rad, w - 1); ++i) run[g] += in[g * stride + i];
+// One row of both horizontal passes over a zero-padded row (in[x] for x in [-rad, w + rad),
+// 0 outside [0, w)), the Gaussian's symmetric taps (k[rad - i] == k[rad + i], the same
+// expression) taken in pairs: with p_i = in[x - i] + in[x + i],
+//   og[x] = k[rad] in[x] + k[rad + 1] p_1 + ... + k[2 rad] p_rad,
+//   ob[x] = in[x] + p_1 + ... + p_rad   (the box sum, when ob is given),
+// in float, in that order. The pair sums serve both: 2 rad + 1 additions and rad + 1
+// multiplications per pixel instead of 4 rad + 2 and 2 rad + 1.
+// 8 pixels at a time in registers. Written with GCC/Clang vector types because the plain
+// loop nest was vectorised across the taps, with shuffles and spills; the operations per
+// pixel are the same as the scalar tail's.
+template <bool kBox, int kRad>
+[[gnu::always_inline]] inline void row_pass_impl(const float* in, float* og, float* ob, int w,
+                                                 const float* k, int rad_rt) {
+  const int rad = kRad > 0 ? kRad : rad_rt;
+  const float* kc = k + rad;  // kc[i] = k[rad + i]
+  int x = 0;
+  for (; x + 8 <= w; x += 8) {
+    V8 c;
+    std::memcpy(&c, in + x, sizeof c);
+    V8 a = kc[0] * c, b = c;
+#pragma GCC unroll 16
+    for (int i = 1; i <= rad; ++i) {
+      V8 l, r;
+      std::memcpy(&l, in + x - i, sizeof l);
+      std::memcpy(&r, in + x + i, sizeof r);
+      const V8 pr = l + r;
+      a += kc[i] * pr;
+      if constexpr (kBox) b += pr;
+    }
+    std::memcpy(og + x, &a, sizeof a);
+    if constexpr (kBox) std::memcpy(ob + x, &b, sizeof b);
   }
-  for (int x = 0; x < w; ++x) {
-    for (int g = 0; g < G; ++g) out[g][x] = static_cast<float>(run[g]);
-    if (x + rad + 1 < w)
-      for (int g = 0; g < G; ++g) run[g] += in[g * stride + x + rad + 1];
-    if (x - rad >= 0)
-      for (int g = 0; g < G; ++g) run[g] -= in[g * stride + x - rad];
+  for (; x < w; ++x) {
+    float a = kc[0] * in[x], b = in[x];
+    for (int i = 1; i <= rad; ++i) {
+      const float pr = in[x - i] + in[x + i];
+      a += kc[i] * pr;
+      if constexpr (kBox) b += pr;
+    }
+    og[x] = a;
+    if constexpr (kBox) ob[x] = b;
   }
 }
 
-// Interior pixels [xa, xb) of a row convolution (every tap inside the row), in chunks of
-// kChunk pixels held in registers; returns the first pixel not done (the caller finishes
-// the row). Each pixel sums 0 + tap 0 + tap 1 + ... in that order. Written with GCC/Clang
-// vector types because the plain loop nest was vectorised across the taps, with shuffles and
-// spills (1.6x slower); the operations per pixel are the same.
-PSFPHOT_VECTOR_CLONES int row_taps_interior(const float* in, float* o, int xa, int xb,
-                                            const float* k, int rad) {
-  int x = xa;
-  for (; x + kChunk <= xb; x += kChunk) {
-    V8 a0 = {}, a1 = {};
-    for (int i = -rad; i <= rad; ++i) {
-      const float kv = k[i + rad];
-      const float* src = in + x + i;
-      V8 s0, s1;
-      std::memcpy(&s0, src, sizeof s0);
-      std::memcpy(&s1, src + 8, sizeof s1);
-      a0 += kv * s0;
-      a1 += kv * s1;
-    }
-    std::memcpy(o + x, &a0, sizeof a0);
-    std::memcpy(o + x + 8, &a1, sizeof a1);
+// (Forced inline: a helper left out of line is compiled for the default target, SSE2, and the
+// vector types lowered through memory, 5x slower.)
+// The kernel half-widths of the usual filter widths (sigma 0.34 .. 2.67 px) get their own
+// fully unrolled loops; others the same loops with a run-time count.
+template <bool kBox>
+[[gnu::always_inline]] inline void row_pass_rad(const float* in, float* og, float* ob, int w,
+                                                const float* k, int rad) {
+  switch (rad) {
+    case 2: return row_pass_impl<kBox, 2>(in, og, ob, w, k, rad);
+    case 3: return row_pass_impl<kBox, 3>(in, og, ob, w, k, rad);
+    case 4: return row_pass_impl<kBox, 4>(in, og, ob, w, k, rad);
+    case 5: return row_pass_impl<kBox, 5>(in, og, ob, w, k, rad);
+    case 6: return row_pass_impl<kBox, 6>(in, og, ob, w, k, rad);
+    case 7: return row_pass_impl<kBox, 7>(in, og, ob, w, k, rad);
+    case 8: return row_pass_impl<kBox, 8>(in, og, ob, w, k, rad);
+    default: return row_pass_impl<kBox, 0>(in, og, ob, w, k, rad);
   }
-  return x;
+}
+
+PSFPHOT_VECTOR_CLONES void row_pass(const float* in, float* og, float* ob, int w, const float* k,
+                                    int rad) {
+  if (ob)
+    row_pass_rad<true>(in, og, ob, w, k, rad);
+  else
+    row_pass_rad<false>(in, og, nullptr, w, k, rad);
 }
 
 // Non-finite pixels and those with an `excl` bit in m (if given) become 0, without a
@@ -75,8 +103,9 @@ PSFPHOT_VECTOR_CLONES void clean_pixels(const float* r, const MaskBits* m, MaskB
   }
 }
 
-// One output row: sum over the n rows g[j] with taps kt[j] (in order from 0), then minus
-// inv_n times each box row b[j] when b is given (the lowered kernel K = G - 1/n, DAOFIND).
+// One output row: sum over the n rows g[j] with taps kt[j] (in order from 0); when b is
+// given (the lowered kernel K = G - 1/n, DAOFIND), minus inv_n times the sum of the box rows
+// b[j] (0 + b[0] + b[1] + ..., in order), one multiplication for all of them.
 template <int kw>
 inline void column_chunk(const float* const* g, const float* const* b, int n, const float* kt,
                          float inv_n, float* o, int xs) {
@@ -86,11 +115,14 @@ inline void column_chunk(const float* const* g, const float* const* b, int n, co
     const float* src = g[j] + xs;
     for (int l = 0; l < kw; ++l) acc[l] += kv * src[l];
   }
-  if (b)
+  if (b) {
+    float bs[kw] = {};
     for (int j = 0; j < n; ++j) {
       const float* src = b[j] + xs;
-      for (int l = 0; l < kw; ++l) acc[l] -= inv_n * src[l];
+      for (int l = 0; l < kw; ++l) bs[l] += src[l];
     }
+    for (int l = 0; l < kw; ++l) acc[l] -= inv_n * bs[l];
+  }
   std::copy(acc, acc + kw, o + xs);
 }
 
@@ -101,49 +133,71 @@ PSFPHOT_VECTOR_CLONES void column_sums(const float* const* g, const float* const
   for (; x < w; ++x) column_chunk<1>(g, b, n, kt, inv_n, o, x);
 }
 
-// Four consecutive output rows at once, all with full windows: g[i], b[i] (i < nk + 3) are
-// the rows from the first output row's first input row on, o[q] output row q. Each input row
-// chunk is loaded once for the four rows instead of once per row: the rings live in L2, and
-// summing one output row at a time moved 2 nk rows from L2 per output row, the filter's
-// bottleneck. Every output pixel is the same arithmetic in the same order as column_sums
-// (0 + tap 0 + tap 1 + ..., then minus the box terms), so the bits are the same.
-PSFPHOT_VECTOR_CLONES void column_sums4(const float* const* g, const float* const* b, int nk,
-                                        const float* kt, float inv_n, float* const* o, int w) {
+// One 16-pixel chunk of an output row from its nk rows g[j] (and box rows b[j]): the same
+// operations in the same order as column_chunk, in two vectors of 8.
+template <int kNk>
+[[gnu::always_inline]] inline void column_chunk16(const float* const* g, const float* const* b,
+                                                  int nk_rt, const float* kt, float inv_n, float* o,
+                                                  int x) {
+  const int nk = kNk > 0 ? kNk : nk_rt;
+  V8 a0 = {}, a1 = {};
+#pragma GCC unroll 17
+  for (int j = 0; j < nk; ++j) {
+    V8 s0, s1;
+    std::memcpy(&s0, g[j] + x, sizeof s0);
+    std::memcpy(&s1, g[j] + x + 8, sizeof s1);
+    a0 += kt[j] * s0;
+    a1 += kt[j] * s1;
+  }
+  if (b) {
+    V8 b0 = {}, b1 = {};
+#pragma GCC unroll 17
+    for (int j = 0; j < nk; ++j) {
+      V8 s0, s1;
+      std::memcpy(&s0, b[j] + x, sizeof s0);
+      std::memcpy(&s1, b[j] + x + 8, sizeof s1);
+      b0 += s0;
+      b1 += s1;
+    }
+    a0 -= inv_n * b0;
+    a1 -= inv_n * b1;
+  }
+  std::memcpy(o + x, &a0, sizeof a0);
+  std::memcpy(o + x + 8, &a1, sizeof a1);
+}
+
+// Four consecutive output rows, all with full windows: g[i], b[i] (i < nk + 3) are the rows
+// from the first output row's first input row on, o[q] output row q. The four rows go chunk
+// by chunk, so a chunk's nk + 3 input rows are loaded from L2 once and reused from L1 by the
+// other three rows (summing whole rows one at a time moved 2 nk rows from L2 per output row).
+// Every output pixel is the same arithmetic in the same order as column_sums (0 + tap 0 +
+// tap 1 + ..., then minus inv_n times 0 + box 0 + box 1 + ...), so the bits are the same.
+template <int kNk>
+[[gnu::always_inline]] inline void column_sums4_nk(const float* const* g, const float* const* b,
+                                                   int nk, const float* kt, float inv_n,
+                                                   float* const* o, int w) {
   constexpr int kRows = 4;
   int x = 0;
-  for (; x + kChunk <= w; x += kChunk) {
-    V8 acc[kRows][2] = {};
-    for (int i = 0; i < nk + kRows - 1; ++i) {
-      V8 s0, s1;
-      std::memcpy(&s0, g[i] + x, sizeof s0);
-      std::memcpy(&s1, g[i] + x + 8, sizeof s1);
-      for (int q = 0; q < kRows; ++q) {
-        const int j = i - q;
-        if (j < 0 || j >= nk) continue;
-        acc[q][0] += kt[j] * s0;
-        acc[q][1] += kt[j] * s1;
-      }
-    }
-    if (b)
-      for (int i = 0; i < nk + kRows - 1; ++i) {
-        V8 s0, s1;
-        std::memcpy(&s0, b[i] + x, sizeof s0);
-        std::memcpy(&s1, b[i] + x + 8, sizeof s1);
-        for (int q = 0; q < kRows; ++q) {
-          const int j = i - q;
-          if (j < 0 || j >= nk) continue;
-          acc[q][0] -= inv_n * s0;
-          acc[q][1] -= inv_n * s1;
-        }
-      }
-    for (int q = 0; q < kRows; ++q) {
-      std::memcpy(o[q] + x, &acc[q][0], sizeof acc[q][0]);
-      std::memcpy(o[q] + x + 8, &acc[q][1], sizeof acc[q][1]);
-    }
-  }
+  for (; x + kChunk <= w; x += kChunk)
+    for (int q = 0; q < kRows; ++q)
+      column_chunk16<kNk>(g + q, b ? b + q : nullptr, nk, kt, inv_n, o[q], x);
   for (; x < w; ++x)
     for (int q = 0; q < kRows; ++q)
       column_chunk<1>(g + q, b ? b + q : nullptr, nk, kt, inv_n, o[q], x);
+}
+
+PSFPHOT_VECTOR_CLONES void column_sums4(const float* const* g, const float* const* b, int nk,
+                                        const float* kt, float inv_n, float* const* o, int w) {
+  switch (nk) {
+    case 5: return column_sums4_nk<5>(g, b, nk, kt, inv_n, o, w);
+    case 7: return column_sums4_nk<7>(g, b, nk, kt, inv_n, o, w);
+    case 9: return column_sums4_nk<9>(g, b, nk, kt, inv_n, o, w);
+    case 11: return column_sums4_nk<11>(g, b, nk, kt, inv_n, o, w);
+    case 13: return column_sums4_nk<13>(g, b, nk, kt, inv_n, o, w);
+    case 15: return column_sums4_nk<15>(g, b, nk, kt, inv_n, o, w);
+    case 17: return column_sums4_nk<17>(g, b, nk, kt, inv_n, o, w);
+    default: return column_sums4_nk<0>(g, b, nk, kt, inv_n, o, w);
+  }
 }
 
 }  // namespace
@@ -178,14 +232,18 @@ SmoothRowStreamer::SmoothRowStreamer(ImageView<const float> image, ImageView<con
     rad_ = static_cast<int>(taps_.size() / 2);
   }
   const int nk = 2 * rad_ + 1;
-  // Room for the rows of four output rows (nk + 3) while the next box group is being made.
-  ring_ = nk + 2 * kGroup;
+  // Room for the rows of four output rows (nk + 3).
+  ring_ = nk + kGroup;
   // Ring rows one cache line longer than the image row: a column sum reads the same x of up
   // to 2 x nk rows, and at a power-of-two width (4096 floats = 16 KiB) those all map to one
   // L1 set, more lines than it has ways, so every load missed L1. Padding spreads them over
   // consecutive sets. Only the layout changes, not the arithmetic.
   stride_ = static_cast<std::size_t>(w) + kRowPad;
-  cl_.resize(static_cast<std::size_t>(kGroup) * stride_);
+  // The cleaned row, with lead_ zeros either side (the row pass's zero padding, written
+  // once here: clean_row writes only [0, w)).
+  lead_ = (rad_ + static_cast<int>(kRowPad) - 1) / static_cast<int>(kRowPad) *
+          static_cast<int>(kRowPad);
+  cl_.assign(static_cast<std::size_t>(w) + 2 * static_cast<std::size_t>(lead_), 0.f);
   if (sigma_px > 0) {
     hg_.resize(static_cast<std::size_t>(ring_) * stride_);
     if (lowered) hb_.resize(static_cast<std::size_t>(ring_) * stride_);
@@ -202,19 +260,36 @@ void SmoothRowStreamer::clean_row(int y, float* o) const {
 }
 
 // The input rows are convolved horizontally (and box-summed) once each, in order, into rings
-// of nk + 2 kGroup rows that stay in cache; each output row is summed from the ring as soon as
+// of nk + kGroup rows that stay in cache; each output row is summed from the ring as soon as
 // the rows it needs are there. Every output pixel is the same arithmetic in the same order
-// as the plain two-pass convolution (0 + tap 0 + tap 1 + ..., then minus the box terms),
-// whatever the range of rows asked for: gaussian_smooth's blocks and threads, and callers
-// that stream overlapping ranges, all see the same bits. The tap loops run over chunks of
-// kChunk pixels held in registers (one load per tap and pixel, one store per pixel)
-// rather than over whole rows.
+// as the plain two-pass convolution (rows: row_pass_impl's pairs; columns: 0 + tap 0 + tap 1
+// + ..., then minus inv_n times the sum of the box rows), whatever the range of rows asked for:
+// gaussian_smooth's blocks and threads, and callers that stream overlapping ranges, all see the
+// same bits. The loops run over chunks of kChunk pixels held in registers (one load per tap and
+// pixel, one store per pixel) rather than over whole rows.
 void SmoothRowStreamer::run(int y0, int y1, const std::function<void(int, const float*)>& sink) {
+  run_impl(y0, y1, &sink, ImageView<float>{});
+}
+
+void SmoothRowStreamer::run_into(int y0, int y1, ImageView<float> out) {
+  run_impl(y0, y1, nullptr, out);
+}
+
+// Rows go to sink (row_ holds them), or, when sink is null, straight into out's rows.
+void SmoothRowStreamer::run_impl(int y0, int y1, const std::function<void(int, const float*)>* sink,
+                                 ImageView<float> out) {
   const int w = image_.width(), h = image_.height();
+  auto dest = [&](int y, int r) {
+    return sink ? row_.data() + static_cast<std::size_t>(r) * w : out.row(y);
+  };
+  float* in = cl_.data() + lead_;
   if (taps_.empty()) {
     for (int y = y0; y < y1; ++y) {
-      clean_row(y, cl_.data());
-      sink(y, cl_.data());
+      clean_row(y, in);
+      if (sink)
+        (*sink)(y, in);
+      else
+        std::copy(in, in + w, out.row(y));
     }
     return;
   }
@@ -227,40 +302,12 @@ void SmoothRowStreamer::run(int y0, int y1, const std::function<void(int, const 
     return v.data() + static_cast<std::size_t>(t % ring_) * stride_;
   };
   const int t0 = std::max(0, y0 - rad), t1 = std::min(h, y1 + rad);
-  int ready = t0 - 1;  // input rows [t0, ready] are in both rings
-  int y = y0;          // next output row
+  int y = y0;  // next output row
   for (int t = t0; t < t1; ++t) {
-    const int q = (t - t0) % kGroup;
-    float* in = cl_.data() + static_cast<std::size_t>(q) * stride_;
     clean_row(t, in);
-    // Rows: taps beyond the border are dropped (zero padding), as SExtractor does.
-    float* o = slot(hg_, t);
-    auto edge = [&](int x) {
-      float s = 0;
-      const int lo = std::max(-rad, -x), hi = std::min(rad, w - 1 - x);
-      for (int i = lo; i <= hi; ++i) s += k[i + rad] * in[x + i];
-      o[x] = s;
-    };
-    const int xa = std::min(rad, w), xb = std::max(xa, w - rad);
-    for (int x = 0; x < xa; ++x) edge(x);
-    int x = row_taps_interior(in, o, xa, xb, k.data(), rad);
-    for (; x < w; ++x) edge(x);
-    // Box sums over the same window (zero padding), with running sums: O(1) per pixel.
-    // A running sum is a chain of dependent double additions (latency-bound), so the
-    // rows go kGroup at a time, interleaved: independent chains, same bits per row.
-    const bool group_done = q + 1 == kGroup || t + 1 == t1;
-    if (lowered && group_done) {
-      const int first = t - q;
-      float* dst[kGroup];
-      for (int g = 0; g <= q; ++g) dst[g] = slot(hb_, first + g);
-      if (q + 1 == kGroup) {
-        box_rows<kGroup>(cl_.data(), stride_, dst, w, rad);
-      } else {
-        for (int g = 0; g <= q; ++g)
-          box_rows<1>(cl_.data() + static_cast<std::size_t>(g) * stride_, stride_, dst + g, w, rad);
-      }
-    }
-    if (!lowered || group_done) ready = t;
+    // Rows: taps beyond the border meet the padding's zeros (zero padding, as SExtractor).
+    row_pass(in, slot(hg_, t), lowered ? slot(hb_, t) : nullptr, w, k.data(), rad);
+    const int ready = t;  // input rows up to t are in the rings
     // Emit every output row whose input rows are all in the rings: four at a time where all
     // four have full windows (column_sums4), one at a time near the image's top and bottom
     // and the range's end.
@@ -272,9 +319,10 @@ void SmoothRowStreamer::run(int y0, int y1, const std::function<void(int, const 
           if (lowered) bp_[j] = slot(hb_, y - rad + j);
         }
         float* o4[4];
-        for (int r4 = 0; r4 < 4; ++r4) o4[r4] = row_.data() + static_cast<std::size_t>(r4) * w;
+        for (int r4 = 0; r4 < 4; ++r4) o4[r4] = dest(y + r4, r4);
         column_sums4(gp_.data(), lowered ? bp_.data() : nullptr, nk, k.data(), inv_n, o4, w);
-        for (int r4 = 0; r4 < 4; ++r4) sink(y + r4, o4[r4]);
+        if (sink)
+          for (int r4 = 0; r4 < 4; ++r4) (*sink)(y + r4, o4[r4]);
         y += 4;
         continue;
       }
@@ -285,9 +333,9 @@ void SmoothRowStreamer::run(int y0, int y1, const std::function<void(int, const 
         gp_[j] = slot(hg_, y + lo + j);
         if (lowered) bp_[j] = slot(hb_, y + lo + j);
       }
-      column_sums(gp_.data(), lowered ? bp_.data() : nullptr, n, k.data() + lo + rad, inv_n,
-                  row_.data(), w);
-      sink(y, row_.data());
+      float* o = dest(y, 0);
+      column_sums(gp_.data(), lowered ? bp_.data() : nullptr, n, k.data() + lo + rad, inv_n, o, w);
+      if (sink) (*sink)(y, o);
       ++y;
     }
   }
@@ -296,7 +344,7 @@ void SmoothRowStreamer::run(int y0, int y1, const std::function<void(int, const 
 Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskBits> mask,
                              MaskBits exclude_bits, double sigma_px, bool lowered) {
   const int w = image.width(), h = image.height();
-  Image<float> out(w, h);
+  Image<float> out(w, h, kNoInit);  // every row is written below
   // Blocks of output rows, one streamer (its own ring buffers) per thread; only the output
   // is full-frame.
   constexpr int kBlock = 128;
@@ -308,9 +356,7 @@ Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskB
     // waits for the slowest thread. The blocks are fixed, so the bits are too.
 #pragma omp for schedule(dynamic, 1)
     for (int b = 0; b < nblocks; ++b)
-      st.run(b * kBlock, std::min(h, (b + 1) * kBlock), [&](int y, const float* row) {
-        std::copy(row, row + w, out.data() + static_cast<std::size_t>(y) * w);
-      });
+      st.run_into(b * kBlock, std::min(h, (b + 1) * kBlock), out.view());
   }
   return out;
 }

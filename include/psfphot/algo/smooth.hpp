@@ -32,20 +32,24 @@ Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskB
 // calls sink(y, row) for y = y0 .. y1 - 1 in order, `row` (width floats) valid only during
 // the call. Every row has exactly the bits of the same row of gaussian_smooth with the same
 // arguments, whatever range it is asked in. Method: the input rows a range needs are
-// cleaned, convolved along x and box-summed once each into rings of 2r + 1 + 2 kGroup rows
-// (r = the kernel half-width), and each output row is summed down its column from the
-// rings (four rows at a time where their windows are full); memory O(width x kernel), not
-// O(image).
+// cleaned, convolved along x and box-summed (in float, symmetric taps in pairs) once each into
+// rings of 2r + 1 + kGroup rows (r = the kernel half-width), and each output row is summed down its
+// column from the rings (four rows at a time where their windows are full); memory
+// O(width x kernel), not O(image).
 // Thread-safety: one streamer per thread (it owns its buffers); the image must outlive it.
 class SmoothRowStreamer {
  public:
-  static constexpr int kGroup = 4;  // rows whose box sums run interleaved
+  static constexpr int kGroup = 4;  // output rows summed together
   SmoothRowStreamer(ImageView<const float> image, ImageView<const MaskBits> mask,
                     MaskBits exclude_bits, double sigma_px, bool lowered = false);
   void run(int y0, int y1, const std::function<void(int, const float*)>& sink);
+  // The same rows written straight into out's rows y0 .. y1 - 1 (out as wide as the image).
+  void run_into(int y0, int y1, ImageView<float> out);
 
  private:
   void clean_row(int y, float* o) const;
+  void run_impl(int y0, int y1, const std::function<void(int, const float*)>* sink,
+                ImageView<float> out);
   ImageView<const float> image_;
   ImageView<const MaskBits> mask_;
   MaskBits exclude_bits_;
@@ -53,6 +57,7 @@ class SmoothRowStreamer {
   std::vector<float> taps_;
   int rad_ = 0;
   int ring_ = 0;
+  int lead_ = 0;                              // zeros before (and after) the cleaned row in cl_
   static constexpr std::size_t kRowPad = 16;  // floats (one cache line) after each ring row
   std::size_t stride_ = 0;                    // floats from one ring row to the next
   std::vector<float> cl_, hg_, hb_, row_;
