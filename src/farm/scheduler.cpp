@@ -321,6 +321,7 @@ int run_night(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline
     bcast_strings(flats);
   }
   pipeline::Masters masters;
+  const auto t_masters = std::chrono::steady_clock::now();
   try {
     if (mpi.size() > 1) {
       MpiMasterExchange exchange(mpi);
@@ -331,10 +332,13 @@ int run_night(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline
                                        cfg.night.combine);
     }
     if (root)
-      spdlog::info("masters: dark {} | flat {} | mask {}",
-                   masters.dark_source.empty() ? "none" : masters.dark_source,
-                   masters.flat_source.empty() ? "none" : masters.flat_source,
-                   masters.mask_source.empty() ? "none" : masters.mask_source);
+      spdlog::info(
+          "masters: dark {} | flat {} | mask {} ({:.2f} s on {} rank(s))",
+          masters.dark_source.empty() ? "none" : masters.dark_source,
+          masters.flat_source.empty() ? "none" : masters.flat_source,
+          masters.mask_source.empty() ? "none" : masters.mask_source,
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t_masters).count(),
+          mpi.size());
   } catch (const std::exception& e) {
     // With several ranks every rank throws the same error (MpiMasterExchange::run): rank 0
     // reports it.
