@@ -3,6 +3,7 @@
 #include <mpi.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -251,10 +252,15 @@ struct Coordinator {
     send_bytes(encode_task(id, plan.frames[static_cast<std::size_t>(id)]), rank, kTagTask);
     ++inflight[rank];
   }
-  // A worker holds up to kQueueDepth frames while plenty are left, one near the end (so
-  // the last frames spread over all ranks, rank 0 included).
+  // A worker holds up to kQueueDepth frames, and never more than its fair share of the
+  // frames left (queued or in flight), so the last frames spread over all ranks, rank 0
+  // included. (One frame each once fewer than 2 x ranks were queued left a worker idle at the
+  // end of a night until rank 0 finished its own frame and served it the next.)
   void top_up(int rank, bool stopping) {
-    const int depth = todo.size() >= 2 * static_cast<std::size_t>(mpi.size()) ? kQueueDepth : 1;
+    const std::size_t left = todo.size() + static_cast<std::size_t>(total_inflight());
+    const std::size_t ranks = static_cast<std::size_t>(mpi.size());
+    const int depth = static_cast<int>(std::clamp<std::size_t>(
+        (left + ranks - 1) / ranks, 1, static_cast<std::size_t>(kQueueDepth)));
     while (!stopping && !todo.empty() && inflight[rank] < depth) dispatch(rank);
   }
   // Receive every result already waiting; refill the sender's queue.
