@@ -3,6 +3,7 @@
 #include <mpi.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -64,6 +65,88 @@ void bcast_bytes(std::vector<std::uint8_t>& b) {
     MPI_Bcast(b.data() + off, len, MPI_BYTE, 0, MPI_COMM_WORLD);
   }
 }
+
+void bcast_bytes_from(std::vector<std::uint8_t>& b, int root) {
+  std::uint64_t n = b.size();
+  MPI_Bcast(&n, 1, MPI_UINT64_T, root, MPI_COMM_WORLD);
+  b.resize(n);
+  constexpr std::uint64_t kChunk = 1u << 30;
+  for (std::uint64_t off = 0; off < n; off += kChunk) {
+    const int len = static_cast<int>(std::min<std::uint64_t>(kChunk, n - off));
+    MPI_Bcast(b.data() + off, len, MPI_BYTE, root, MPI_COMM_WORLD);
+  }
+}
+
+// Strings from rank 0 to every rank.
+void bcast_strings(std::vector<std::string>& v) {
+  std::vector<std::uint8_t> b;
+  for (const auto& s : v) {
+    b.insert(b.end(), s.begin(), s.end());
+    b.push_back(0);
+  }
+  bcast_bytes(b);
+  v.clear();
+  std::string cur;
+  for (std::uint8_t c : b) {
+    if (c == 0) {
+      v.push_back(cur);
+      cur.clear();
+    } else {
+      cur.push_back(static_cast<char>(c));
+    }
+  }
+}
+
+// The masters built by every rank (pipeline/masters.hpp): each rank stacks its band of rows
+// and the medians of its share of the flats; the bands are then all-gathered, so every rank
+// holds the same bytes rank 0 alone would have built (the combination is per pixel), in
+// about 1/size of the time, and no rank waits idle for rank 0 to build and broadcast them.
+class MpiMasterExchange final : public pipeline::MasterExchange {
+ public:
+  explicit MpiMasterExchange(const MpiSession& mpi) : mpi_(mpi) {}
+  int part() const override { return mpi_.rank(); }
+  int parts() const override { return mpi_.size(); }
+  void run(const std::function<void()>& work) override {
+    std::string err;
+    try {
+      work();
+    } catch (const std::exception& e) {
+      err = e.what();
+      if (err.empty()) err = "error";
+    }
+    int mine = err.empty() ? mpi_.size() : mpi_.rank(), first = 0;
+    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (first == mpi_.size()) return;
+    std::vector<std::uint8_t> b(err.begin(), err.end());
+    bcast_bytes_from(b, first);
+    throw CalibrationError(std::string(b.begin(), b.end()));
+  }
+  Image<float> gather_rows(const Image<float>& band, int w, int h) override {
+    Image<float> out(w, h, kNoInit);
+    // Counted in rows (a row datatype): no int count overflows before 2^31 rows.
+    MPI_Datatype row;
+    MPI_Type_contiguous(w, MPI_FLOAT, &row);
+    MPI_Type_commit(&row);
+    std::vector<int> counts(static_cast<std::size_t>(mpi_.size())), displs(counts.size());
+    for (int r = 0; r < mpi_.size(); ++r) {
+      const pipeline::RowBand b = pipeline::row_band(h, r, mpi_.size());
+      counts[static_cast<std::size_t>(r)] = b.y1 - b.y0;
+      displs[static_cast<std::size_t>(r)] = b.y0;
+    }
+    MPI_Allgatherv(band.data(), band.height(), row, out.data(), counts.data(), displs.data(), row,
+                   MPI_COMM_WORLD);
+    MPI_Type_free(&row);
+    return out;
+  }
+  void share_values(std::vector<double>& v) override {
+    for (std::size_t i = 0; i < v.size(); ++i)
+      MPI_Bcast(&v[i], 1, MPI_DOUBLE, static_cast<int>(i % static_cast<std::size_t>(mpi_.size())),
+                MPI_COMM_WORLD);
+  }
+
+ private:
+  const MpiSession& mpi_;
+};
 
 // Rank 0 tells everyone whether a start-up phase worked (0) or not (exit status).
 int agree(int status) {
@@ -169,10 +252,15 @@ struct Coordinator {
     send_bytes(encode_task(id, plan.frames[static_cast<std::size_t>(id)]), rank, kTagTask);
     ++inflight[rank];
   }
-  // A worker holds up to kQueueDepth frames while plenty are left, one near the end (so
-  // the last frames spread over all ranks, rank 0 included).
+  // A worker holds up to kQueueDepth frames, and never more than its fair share of the
+  // frames left (queued or in flight), so the last frames spread over all ranks, rank 0
+  // included. (One frame each once fewer than 2 x ranks were queued left a worker idle at the
+  // end of a night until rank 0 finished its own frame and served it the next.)
   void top_up(int rank, bool stopping) {
-    const int depth = todo.size() >= 2 * static_cast<std::size_t>(mpi.size()) ? kQueueDepth : 1;
+    const std::size_t left = todo.size() + static_cast<std::size_t>(total_inflight());
+    const std::size_t ranks = static_cast<std::size_t>(mpi.size());
+    const int depth = static_cast<int>(std::clamp<std::size_t>(
+        (left + ranks - 1) / ranks, 1, static_cast<std::size_t>(kQueueDepth)));
     while (!stopping && !todo.empty() && inflight[rank] < depth) dispatch(rank);
   }
   // Receive every result already waiting; refill the sender's queue.
@@ -229,30 +317,41 @@ int run_night(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline
                           opt.quiet ? pipeline::LogLevel::kQuiet : pipeline::LogLevel::kInfo,
                           log_dir + "/rank-" + std::to_string(mpi.rank()) + ".log");
 
-  // Masters: built once on rank 0, broadcast to every rank.
+  // Masters: built by every rank, a band of rows each, and all-gathered (the calibration
+  // file lists travel from rank 0, which planned the night).
+  std::vector<std::string> calib = {plan.master_dark, plan.master_flat, plan.mask_file};
+  std::vector<std::string> darks = plan.darks, flats = plan.flats;
+  if (mpi.size() > 1) {
+    bcast_strings(calib);
+    bcast_strings(darks);
+    bcast_strings(flats);
+  }
   pipeline::Masters masters;
-  std::vector<std::uint8_t> mb;
-  if (root) {
-    try {
-      masters = pipeline::load_masters(plan.master_dark, plan.darks, plan.master_flat, plan.flats,
-                                       plan.mask_file, cfg.frame, cfg.night.combine);
-      if (mpi.size() > 1) mb = encode(masters);
-      spdlog::info("masters: dark {} | flat {} | mask {}",
-                   masters.dark_source.empty() ? "none" : masters.dark_source,
-                   masters.flat_source.empty() ? "none" : masters.flat_source,
-                   masters.mask_source.empty() ? "none" : masters.mask_source);
-    } catch (const std::exception& e) {
-      spdlog::error("calibration frames: {}", e.what());
-      status = 1;
+  const auto t_masters = std::chrono::steady_clock::now();
+  try {
+    if (mpi.size() > 1) {
+      MpiMasterExchange exchange(mpi);
+      masters = pipeline::load_masters(calib[0], darks, calib[1], flats, calib[2], cfg.frame,
+                                       cfg.night.combine, &exchange);
+    } else {
+      masters = pipeline::load_masters(calib[0], darks, calib[1], flats, calib[2], cfg.frame,
+                                       cfg.night.combine);
     }
+    if (root)
+      spdlog::info(
+          "masters: dark {} | flat {} | mask {} ({:.2f} s on {} rank(s))",
+          masters.dark_source.empty() ? "none" : masters.dark_source,
+          masters.flat_source.empty() ? "none" : masters.flat_source,
+          masters.mask_source.empty() ? "none" : masters.mask_source,
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t_masters).count(),
+          mpi.size());
+  } catch (const std::exception& e) {
+    // With several ranks every rank throws the same error (MpiMasterExchange::run): rank 0
+    // reports it.
+    if (root) spdlog::error("calibration frames: {}", e.what());
+    status = 1;
   }
   if (agree(status)) return status;
-  if (mpi.size() > 1) {
-    bcast_bytes(mb);
-    if (!root) masters = decode_masters(mb);
-    mb.clear();
-    mb.shrink_to_fit();
-  }
 
   if (!root) {
     worker(mpi, cfg, masters, stop_requested);

@@ -37,19 +37,19 @@ std::vector<io::FitsRowReader> open_stack(const std::vector<std::string>& paths,
   return readers;
 }
 
-// combine_frames over the whole stack, a block of rows at a time: the combination is
-// per pixel, so the result is the same as stacking whole frames, but only one block of
-// each frame is in memory (a night's 20 raw darks no longer cost 20 full frames).
+// combine_frames over rows [band.y0, band.y1) of the stack, a block of rows at a time: the
+// combination is per pixel, so the result is the same as stacking whole frames, but only one
+// block of each frame is in memory (a night's 20 raw darks no longer cost 20 full frames).
 // `prepare(i, y0, n, rows)` may modify frame i's block (e.g. subtract the dark).
 template <typename Prepare>
 Image<float> combine_streamed(std::vector<io::FitsRowReader>& readers, const CombineConfig& cfg,
-                              const std::vector<double>& scales, Prepare prepare) {
-  const int w = readers.front().width(), h = readers.front().height();
-  Image<float> out(w, h);
+                              const std::vector<double>& scales, RowBand band, Prepare prepare) {
+  const int w = readers.front().width();
+  Image<float> out(w, band.y1 - band.y0);
   std::vector<Image<float>> blocks;
   for (std::size_t i = 0; i < readers.size(); ++i) blocks.emplace_back(w, kStackRows);
-  for (int y0 = 0; y0 < h; y0 += kStackRows) {
-    const int n = std::min(kStackRows, h - y0);
+  for (int y0 = band.y0; y0 < band.y1; y0 += kStackRows) {
+    const int n = std::min(kStackRows, band.y1 - y0);
     std::vector<ImageView<const float>> views;
     for (std::size_t i = 0; i < readers.size(); ++i) {
       readers[i].read_rows(y0, n, blocks[i].data());
@@ -58,15 +58,54 @@ Image<float> combine_streamed(std::vector<io::FitsRowReader>& readers, const Com
     }
     const Image<float> part = combine_frames(views, cfg, scales);
     std::copy(part.data(), part.data() + part.size(),
-              out.data() + static_cast<std::size_t>(y0) * w);
+              out.data() + static_cast<std::size_t>(y0 - band.y0) * w);
   }
   return out;
 }
 
+void check_dark_shape(const std::vector<std::string>& paths, int w, int h,
+                      const Image<float>* dark) {
+  if (dark && !dark->empty() && (dark->width() != w || dark->height() != h))
+    throw CalibrationError(paths.front() + ": flat is " + shape_text(w, h) +
+                           " but the master dark is " + shape_text(dark->width(), dark->height()));
+}
+
+// Factor of the master dark subtracted from each flat (its exposure time over the dark's).
+std::vector<double> dark_scales(const std::vector<io::FitsRowReader>& readers,
+                                double dark_exptime_s) {
+  std::vector<double> s(readers.size(), 1.0);
+  for (std::size_t i = 0; i < readers.size(); ++i) {
+    const double t = readers[i].info().header.exptime_s;
+    if (std::isfinite(dark_exptime_s) && dark_exptime_s > 0 && std::isfinite(t))
+      s[i] = t / dark_exptime_s;
+  }
+  return s;
+}
+
+void subtract_dark_rows(const Image<float>* dark, double scale, int y0, int n, float* rows) {
+  if (!dark || dark->empty()) return;
+  const std::size_t w = static_cast<std::size_t>(dark->width());
+  const float* d = dark->data() + static_cast<std::size_t>(y0) * w;
+  const std::size_t m = static_cast<std::size_t>(n) * w;
+  for (std::size_t k = 0; k < m; ++k) rows[k] -= static_cast<float>(scale * d[k]);
+}
+
+void check_flat_median(const std::string& path, double med) {
+  if (!(med > 0))
+    throw CalibrationError(path + ": flat has a non-positive median (" + std::to_string(med) + ")");
+}
+
 }  // namespace
 
-Image<float> build_master_dark(const std::vector<std::string>& paths, const CombineConfig& cfg,
-                               double* exptime_s) {
+RowBand row_band(int h, int part, int parts) {
+  const int base = h / parts, extra = h % parts;
+  const auto start = [&](int p) { return p * base + std::min(p, extra); };
+  return {start(part), start(part + 1)};
+}
+
+Image<float> build_master_dark_rows(const std::vector<std::string>& paths, const CombineConfig& cfg,
+                                    double* exptime_s, int part, int parts, int* width,
+                                    int* height) {
   if (paths.empty()) throw CalibrationError("no dark frames given");
   auto readers = open_stack(paths, "dark");
   const double t0 = readers.front().info().header.exptime_s;
@@ -79,92 +118,146 @@ Image<float> build_master_dark(const std::vector<std::string>& paths, const Comb
     }
   }
   if (exptime_s) *exptime_s = t0;
-  return combine_streamed(readers, cfg, {}, [](std::size_t, int, int, float*) {});
+  const int w = readers.front().width(), h = readers.front().height();
+  if (width) *width = w;
+  if (height) *height = h;
+  return combine_streamed(readers, cfg, {}, row_band(h, part, parts),
+                          [](std::size_t, int, int, float*) {});
 }
 
-Image<float> build_master_flat(const std::vector<std::string>& paths, const CombineConfig& cfg,
-                               const Image<float>* dark, double dark_exptime_s) {
+Image<float> build_master_dark(const std::vector<std::string>& paths, const CombineConfig& cfg,
+                               double* exptime_s) {
+  return build_master_dark_rows(paths, cfg, exptime_s, 0, 1);
+}
+
+std::vector<double> flat_medians(const std::vector<std::string>& paths, const Image<float>* dark,
+                                 double dark_exptime_s, int part, int parts) {
   if (paths.empty()) throw CalibrationError("no flat frames given");
   auto readers = open_stack(paths, "flat");
   const int w = readers.front().width(), h = readers.front().height();
-  const bool use_dark = dark && !dark->empty();
-  if (use_dark && (dark->width() != w || dark->height() != h))
-    throw CalibrationError(paths.front() + ": flat is " + shape_text(w, h) +
-                           " but the master dark is " + shape_text(dark->width(), dark->height()));
-  std::vector<double> dark_scale(readers.size(), 1.0);
-  for (std::size_t i = 0; i < readers.size(); ++i) {
-    const double t = readers[i].info().header.exptime_s;
-    if (std::isfinite(dark_exptime_s) && dark_exptime_s > 0 && std::isfinite(t))
-      dark_scale[i] = t / dark_exptime_s;
-  }
-  auto subtract_dark = [&](std::size_t i, int y0, int n, float* rows) {
-    if (!use_dark) return;
-    const float* d = dark->data() + static_cast<std::size_t>(y0) * w;
-    const std::size_t m = static_cast<std::size_t>(n) * w;
-    for (std::size_t k = 0; k < m; ++k) rows[k] -= static_cast<float>(dark_scale[i] * d[k]);
-  };
+  check_dark_shape(paths, w, h, dark);
+  const std::vector<double> ds = dark_scales(readers, dark_exptime_s);
   // Each flat is normalised by its own median (after the dark), read in blocks too.
-  std::vector<double> scales;
+  std::vector<double> medians(readers.size(), 0.0);
   std::vector<float> v, block(static_cast<std::size_t>(w) * kStackRows);
-  for (std::size_t i = 0; i < readers.size(); ++i) {
+  for (std::size_t i = static_cast<std::size_t>(part); i < readers.size();
+       i += static_cast<std::size_t>(parts)) {
     v.clear();
     v.reserve(static_cast<std::size_t>(w) * h);
     for (int y0 = 0; y0 < h; y0 += kStackRows) {
       const int n = std::min(kStackRows, h - y0);
       readers[i].read_rows(y0, n, block.data());
-      subtract_dark(i, y0, n, block.data());
+      subtract_dark_rows(dark, ds[i], y0, n, block.data());
       for (int k = 0; k < n * w; ++k)
         if (std::isfinite(block[k])) v.push_back(block[k]);
     }
-    const double med = median_inplace(v);
-    if (!(med > 0))
-      throw CalibrationError(paths[i] + ": flat has a non-positive median (" + std::to_string(med) +
-                             ")");
-    scales.push_back(1.0 / med);
+    medians[i] = median_inplace(v);
+    check_flat_median(paths[i], medians[i]);
   }
-  std::vector<float>().swap(v);
-  return combine_streamed(readers, cfg, scales, subtract_dark);
+  return medians;
+}
+
+Image<float> build_master_flat_rows(const std::vector<std::string>& paths, const CombineConfig& cfg,
+                                    const Image<float>* dark, double dark_exptime_s,
+                                    const std::vector<double>& medians, int part, int parts,
+                                    int* width, int* height) {
+  if (paths.empty()) throw CalibrationError("no flat frames given");
+  auto readers = open_stack(paths, "flat");
+  const int w = readers.front().width(), h = readers.front().height();
+  check_dark_shape(paths, w, h, dark);
+  if (medians.size() != paths.size())
+    throw CalibrationError("build_master_flat_rows: one median per flat expected");
+  std::vector<double> scales;
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    check_flat_median(paths[i], medians[i]);
+    scales.push_back(1.0 / medians[i]);
+  }
+  if (width) *width = w;
+  if (height) *height = h;
+  const std::vector<double> ds = dark_scales(readers, dark_exptime_s);
+  return combine_streamed(readers, cfg, scales, row_band(h, part, parts),
+                          [&](std::size_t i, int y0, int n, float* rows) {
+                            subtract_dark_rows(dark, ds[i], y0, n, rows);
+                          });
+}
+
+Image<float> build_master_flat(const std::vector<std::string>& paths, const CombineConfig& cfg,
+                               const Image<float>* dark, double dark_exptime_s) {
+  const std::vector<double> medians = flat_medians(paths, dark, dark_exptime_s, 0, 1);
+  return build_master_flat_rows(paths, cfg, dark, dark_exptime_s, medians, 0, 1);
 }
 
 Masters load_masters(const std::string& master_dark, const std::vector<std::string>& darks,
                      const std::string& master_flat, const std::vector<std::string>& flats,
                      const std::string& mask_file, const FrameConfig& cfg,
-                     const CombineConfig& combine) {
+                     const CombineConfig& combine, MasterExchange* exchange) {
+  // Without an exchange this process builds everything (part 0 of 1).
+  const int part = exchange ? exchange->part() : 0, parts = exchange ? exchange->parts() : 1;
+  const auto run = [exchange](const std::function<void()>& work) {
+    if (exchange)
+      exchange->run(work);
+    else
+      work();
+  };
+  const auto whole = [exchange](Image<float>&& band, int w, int h) {
+    return exchange ? exchange->gather_rows(band, w, h) : std::move(band);
+  };
   Masters m;
   if (!master_dark.empty()) {
-    io::FitsImage d = io::read_fits(master_dark);
-    m.dark = std::move(d.pixels);
-    m.dark_exptime_s = d.header.exptime_s;
+    run([&] {
+      io::FitsImage d = io::read_fits(master_dark);
+      m.dark = std::move(d.pixels);
+      m.dark_exptime_s = d.header.exptime_s;
+    });
     m.dark_source = master_dark;
   } else if (!darks.empty()) {
-    m.dark = build_master_dark(darks, combine, &m.dark_exptime_s);
+    Image<float> band;
+    int w = 0, h = 0;
+    run([&] {
+      band = build_master_dark_rows(darks, combine, &m.dark_exptime_s, part, parts, &w, &h);
+    });
+    m.dark = whole(std::move(band), w, h);
     m.dark_source = std::to_string(darks.size()) + " darks";
   }
   Image<float> flat;
   if (!master_flat.empty()) {
-    flat = std::move(io::read_fits(master_flat).pixels);
+    run([&] { flat = std::move(io::read_fits(master_flat).pixels); });
     m.flat_source = master_flat;
   } else if (!flats.empty()) {
-    flat = build_master_flat(flats, combine, m.dark.empty() ? nullptr : &m.dark, m.dark_exptime_s);
+    const Image<float>* dark = m.dark.empty() ? nullptr : &m.dark;
+    std::vector<double> medians;
+    run([&] { medians = flat_medians(flats, dark, m.dark_exptime_s, part, parts); });
+    if (exchange) exchange->share_values(medians);
+    Image<float> band;
+    int w = 0, h = 0;
+    run([&] {
+      band = build_master_flat_rows(flats, combine, dark, m.dark_exptime_s, medians, part, parts,
+                                    &w, &h);
+    });
+    flat = whole(std::move(band), w, h);
     m.flat_source = std::to_string(flats.size()) + " flats";
   }
   if (!flat.empty()) {
-    try {
-      // In its own buffer, without the invalid-pixel mask: nothing downstream reads it
-      // (calibration masks flat-invalid pixels from the response's NaN), and it was a
-      // frame-sized image to fill, fault in and send to every rank.
-      m.flat = normalise_flat(std::move(flat), cfg.calibration.flat_norm,
-                              /*with_invalid_mask=*/false);
-    } catch (const CalibrationError& e) {
-      throw CalibrationError(m.flat_source + ": " + e.what());
-    }
+    run([&] {
+      try {
+        // In its own buffer, without the invalid-pixel mask: nothing downstream reads it
+        // (calibration masks flat-invalid pixels from the response's NaN), and it was a
+        // frame-sized image to fill, fault in and send to every rank.
+        m.flat = normalise_flat(std::move(flat), cfg.calibration.flat_norm,
+                                /*with_invalid_mask=*/false);
+      } catch (const CalibrationError& e) {
+        throw CalibrationError(m.flat_source + ": " + e.what());
+      }
+    });
   }
   if (!mask_file.empty()) {
-    io::FitsImage mk = io::read_fits(mask_file);
-    m.user_mask = Image<MaskBits>(mk.pixels.width(), mk.pixels.height(), 0);
-    for (std::size_t i = 0; i < mk.pixels.size(); ++i)
-      if (mk.pixels.data()[i] != 0)
-        m.user_mask.data()[i] = mask::kUserBackground | mask::kUserDetect;
+    run([&] {
+      io::FitsImage mk = io::read_fits(mask_file);
+      m.user_mask = Image<MaskBits>(mk.pixels.width(), mk.pixels.height(), 0);
+      for (std::size_t i = 0; i < mk.pixels.size(); ++i)
+        if (mk.pixels.data()[i] != 0)
+          m.user_mask.data()[i] = mask::kUserBackground | mask::kUserDetect;
+    });
     m.mask_source = mask_file;
   }
   return m;

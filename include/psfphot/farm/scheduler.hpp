@@ -1,11 +1,13 @@
 #pragma once
-// The night over MPI ranks (DESIGN.md "MPI"). Rank 0 plans the night, builds the masters
-// once and broadcasts them, owns the catalogue (the only writer) and hands frames out
-// dynamically: each worker holds up to two frames (one running, one queued) so it never
-// waits for rank 0, and rank 0 processes frames itself between serving results (two
-// ranks on two cores keep both cores busy). Results come back as a small header plus
-// raw Star records (farm/wire.hpp). Idle waiting polls with short sleeps instead of
-// spinning. Only the main thread calls MPI (MPI_THREAD_FUNNELED).
+// The night over MPI ranks (DESIGN.md "MPI"). Rank 0 plans the night; every rank builds a
+// band of rows of the masters and the bands are all-gathered (pipeline::MasterExchange, the
+// same bytes as one rank building them all); rank 0 owns the catalogue (the only writer) and
+// hands frames out dynamically: each worker holds up to three frames (one running, the others
+// queued; never more than its fair share of the frames left) so it rarely waits for rank 0,
+// and rank 0 processes frames itself between serving results (two ranks on two cores keep
+// both cores busy). Results come back as a small header plus raw Star records
+// (farm/wire.hpp). Idle waiting polls with short sleeps instead of spinning. Only the main
+// thread calls MPI (MPI_THREAD_FUNNELED).
 //
 // Stop requests (SIGTERM from Slurm's --signal, SIGINT): no new frames are dispatched,
 // frames in flight finish and are written, queued ones are skipped, the catalogue is

@@ -3,8 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <barrier>
 #include <cmath>
+#include <cstring>
+#include <memory>
 #include <random>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "psfphot/algo/stats.hpp"
 #include "psfphot/io/fits.hpp"
@@ -125,6 +131,214 @@ TEST(Masters, StreamedFlatRemovesTheScaledDarkAndNormalises) {
   for (int y = 0; y < kH; ++y)
     for (int x = 0; x < kW; ++x)
       ASSERT_NEAR(master(x, y), response(x, y) / med, 2e-5) << x << "," << y;
+}
+
+template <typename T>
+bool same_bits(const Image<T>& a, const Image<T>& b) {
+  return a.width() == b.width() && a.height() == b.height() &&
+         (a.size() == 0 || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+
+std::vector<std::string> write_flats(const TempDir& dir, int n) {
+  std::vector<std::string> paths;
+  std::mt19937 rng(5);
+  std::normal_distribution<double> noise(0.0, 40.0);
+  for (int i = 0; i < n; ++i) {
+    Image<float> f(kW, kH);
+    for (int y = 0; y < kH; ++y)
+      for (int x = 0; x < kW; ++x)
+        f(x, y) = static_cast<float>((9000.0 + 700.0 * i) * (1.0 + 0.001 * x) + noise(rng));
+    f(3, 4 + i) = std::numeric_limits<float>::quiet_NaN();
+    paths.push_back(dir.file("flat" + std::to_string(i) + ".fits"));
+    io::write_fits(paths.back(), f.cview(), {io::card("EXPTIME", 1.0 + i)});
+  }
+  return paths;
+}
+
+TEST(Masters, RowBandsCoverTheRowsOnceInOrder) {
+  for (int h : {0, 1, 2, 7, 150, 2048})
+    for (int parts : {1, 2, 3, 4, 7, 200}) {
+      int next = 0;
+      for (int p = 0; p < parts; ++p) {
+        const RowBand b = row_band(h, p, parts);
+        EXPECT_EQ(b.y0, next) << h << " " << parts << " " << p;
+        EXPECT_GE(b.y1, b.y0);
+        EXPECT_LE(b.y1 - b.y0, h / parts + 1);
+        next = b.y1;
+      }
+      EXPECT_EQ(next, h) << h << " " << parts;
+    }
+}
+
+// Each band of the master dark and flat, built alone, is bit for bit those rows of the
+// whole master: odd row counts (150 rows: bands of 75, 50, 22 or 21, ...; none a multiple
+// of the 64-row stacking block) and more bands than rows (some empty).
+TEST(Masters, BandsAreTheRowsOfTheWholeMasterBitForBit) {
+  TempDir dir;
+  const auto darks = write_darks(dir, 5, 2.0);
+  const auto flats = write_flats(dir, 4);
+  double t = 0;
+  const Image<float> dark = build_master_dark(darks, CombineConfig{}, &t);
+  const Image<float> flat = build_master_flat(flats, CombineConfig{}, &dark, t);
+  const std::vector<double> medians = flat_medians(flats, &dark, t, 0, 1);
+  for (int parts : {2, 3, 7, kH + 5}) {
+    std::vector<double> shared(flats.size(), 0.0);
+    for (int p = 0; p < parts; ++p) {
+      const std::vector<double> mine = flat_medians(flats, &dark, t, p, parts);
+      for (std::size_t i = 0; i < mine.size(); ++i)
+        if (static_cast<int>(i) % parts == p) shared[i] = mine[i];
+    }
+    ASSERT_EQ(std::memcmp(shared.data(), medians.data(), shared.size() * sizeof(double)), 0);
+    for (int p = 0; p < parts; ++p) {
+      const RowBand b = row_band(kH, p, parts);
+      double tp = 0;
+      int w = 0, h = 0;
+      const Image<float> db = build_master_dark_rows(darks, CombineConfig{}, &tp, p, parts, &w, &h);
+      const Image<float> fb =
+          build_master_flat_rows(flats, CombineConfig{}, &dark, t, shared, p, parts);
+      EXPECT_EQ(tp, t);
+      EXPECT_EQ(w, kW);
+      EXPECT_EQ(h, kH);
+      ASSERT_EQ(db.height(), b.y1 - b.y0);
+      ASSERT_EQ(fb.height(), b.y1 - b.y0);
+      const std::size_t off = static_cast<std::size_t>(b.y0) * kW, n = db.size();
+      EXPECT_TRUE(n == 0 || std::memcmp(db.data(), dark.data() + off, n * sizeof(float)) == 0)
+          << parts << " " << p;
+      EXPECT_TRUE(n == 0 || std::memcmp(fb.data(), flat.data() + off, n * sizeof(float)) == 0)
+          << parts << " " << p;
+    }
+  }
+}
+
+// MasterExchange over threads in one process (farm/ does it over MPI ranks): the same
+// calls, in the same order, on every "rank".
+class ThreadExchange final : public MasterExchange {
+ public:
+  struct Shared {
+    explicit Shared(int n) : sync(n), errors(static_cast<std::size_t>(n)) {}
+    std::barrier<> sync;
+    std::vector<std::string> errors;
+    Image<float> image;
+    std::vector<double> values;
+  };
+  ThreadExchange(Shared& s, int part, int parts) : s_(s), part_(part), parts_(parts) {}
+  int part() const override { return part_; }
+  int parts() const override { return parts_; }
+  void run(const std::function<void()>& work) override {
+    std::string err;
+    try {
+      work();
+    } catch (const std::exception& e) {
+      err = e.what();
+    }
+    s_.errors[static_cast<std::size_t>(part_)] = err;
+    s_.sync.arrive_and_wait();
+    std::string first;
+    for (const auto& e : s_.errors)
+      if (!e.empty()) {
+        first = e;
+        break;
+      }
+    s_.sync.arrive_and_wait();
+    if (!first.empty()) throw CalibrationError(first);
+  }
+  Image<float> gather_rows(const Image<float>& band, int w, int h) override {
+    if (part_ == 0) s_.image = Image<float>(w, h, std::numeric_limits<float>::quiet_NaN());
+    s_.sync.arrive_and_wait();
+    const RowBand b = row_band(h, part_, parts_);
+    std::copy(band.data(), band.data() + band.size(),
+              s_.image.data() + static_cast<std::size_t>(b.y0) * w);
+    s_.sync.arrive_and_wait();
+    Image<float> out = s_.image.clone();
+    s_.sync.arrive_and_wait();
+    return out;
+  }
+  void share_values(std::vector<double>& v) override {
+    if (part_ == 0) s_.values.assign(v.size(), 0.0);
+    s_.sync.arrive_and_wait();
+    for (std::size_t i = static_cast<std::size_t>(part_); i < v.size();
+         i += static_cast<std::size_t>(parts_))
+      s_.values[i] = v[i];
+    s_.sync.arrive_and_wait();
+    v = s_.values;
+    s_.sync.arrive_and_wait();
+  }
+
+ private:
+  Shared& s_;
+  int part_, parts_;
+};
+
+// load_masters shared out over `parts` processes: on each, the masters one process builds.
+std::vector<Masters> load_shared(int parts, const std::vector<std::string>& darks,
+                                 const std::vector<std::string>& flats, const FrameConfig& fc,
+                                 std::vector<std::string>* errors) {
+  ThreadExchange::Shared shared(parts);
+  std::vector<Masters> out(static_cast<std::size_t>(parts));
+  errors->assign(static_cast<std::size_t>(parts), "");
+  std::vector<std::thread> threads;
+  for (int p = 0; p < parts; ++p)
+    threads.emplace_back([&, p] {
+      ThreadExchange ex(shared, p, parts);
+      try {
+        out[static_cast<std::size_t>(p)] =
+            load_masters("", darks, "", flats, "", fc, CombineConfig{}, &ex);
+      } catch (const std::exception& e) {
+        (*errors)[static_cast<std::size_t>(p)] = e.what();
+      }
+    });
+  for (auto& t : threads) t.join();
+  return out;
+}
+
+TEST(Masters, SharedOutLoadGivesTheSameMastersOnEveryProcess) {
+  TempDir dir;
+  const auto darks = write_darks(dir, 5, 2.0);
+  const auto flats = write_flats(dir, 3);
+  FrameConfig fc;
+  const Masters one = load_masters("", darks, "", flats, "", fc, CombineConfig{});
+  ASSERT_TRUE(one.flat.has_value());
+  for (int parts : {2, 3, 4, kH + 1}) {
+    std::vector<std::string> errors;
+    const std::vector<Masters> all = load_shared(parts, darks, flats, fc, &errors);
+    for (int p = 0; p < parts; ++p) {
+      const Masters& m = all[static_cast<std::size_t>(p)];
+      EXPECT_EQ(errors[static_cast<std::size_t>(p)], "");
+      EXPECT_TRUE(same_bits(m.dark, one.dark)) << parts << " " << p;
+      ASSERT_TRUE(m.flat.has_value());
+      EXPECT_TRUE(same_bits(m.flat->response, one.flat->response)) << parts << " " << p;
+      EXPECT_EQ(m.flat->norm, one.flat->norm);
+      EXPECT_EQ(m.dark_exptime_s, one.dark_exptime_s);
+      EXPECT_EQ(m.dark_source, one.dark_source);
+      EXPECT_EQ(m.flat_source, one.flat_source);
+    }
+  }
+}
+
+// A bad calibration frame read by one process only (a truncated dark: only the process with
+// the last rows reads past the end; a flat with a non-positive median, its median computed by
+// one process) fails the load on every process, with the message naming the file.
+TEST(Masters, ABadFrameSeenByOneProcessFailsEveryProcessByName) {
+  FrameConfig fc;
+  std::vector<std::string> errors;
+  {
+    TempDir dir;
+    const auto darks = write_darks(dir, 3, 2.0);
+    const auto flats = write_flats(dir, 3);
+    std::filesystem::resize_file(darks[1], std::filesystem::file_size(darks[1]) - 2880 * 2);
+    load_shared(2, darks, flats, fc, &errors);
+    for (const auto& e : errors) EXPECT_NE(e.find(darks[1]), std::string::npos) << e;
+  }
+  {
+    TempDir dir;
+    const auto darks = write_darks(dir, 3, 2.0);
+    const auto flats = write_flats(dir, 3);
+    std::filesystem::remove(flats[1]);
+    io::write_fits(flats[1], Image<float>(kW, kH, -1.f).cview(), {io::card("EXPTIME", 1.0)});
+    load_shared(2, darks, flats, fc, &errors);
+    for (const auto& e : errors)
+      EXPECT_NE(e.find(flats[1] + ": flat has a non-positive median"), std::string::npos) << e;
+  }
 }
 
 }  // namespace
