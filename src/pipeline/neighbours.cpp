@@ -111,6 +111,8 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
     std::vector<Peak> peaks;
     std::vector<float> ring;
     std::vector<double> fpx;
+    std::vector<float> box_rms;
+    std::vector<MaskBits> box_msk;
 #pragma omp for schedule(dynamic, 8)
     for (std::ptrdiff_t bi = 0; bi < static_cast<std::ptrdiff_t>(bright.size()); ++bi) {
       const std::ptrdiff_t b = bright[bi];
@@ -125,11 +127,29 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
       if (xa > xb || ya > yb) continue;
       const int bw = xb - xa + 1, bh = yb - ya + 1;
       // The box's rows lie a frame row apart: ask for all of them before copying, so that
-      // their cache misses overlap instead of coming one after another.
-      for (int y = 0; y < bh; ++y)
+      // their cache misses overlap instead of coming one after another. The RMS and mask rows
+      // too: the smoothing and the peak test read every pixel of the window from them, and
+      // read from the frame, each row's first pixel was a miss.
+      const bool has_rms = !rmsv.empty(), has_msk = !msk.empty();
+      for (int y = 0; y < bh; ++y) {
         for (int x = 0; x < bw; x += 16) __builtin_prefetch(&img(xa + x, ya + y));
+        if (has_rms)
+          for (int x = 0; x < bw; x += 16) __builtin_prefetch(&rmsv(xa + x, ya + y));
+        if (has_msk)
+          for (int x = 0; x < bw; x += 64) __builtin_prefetch(&msk(xa + x, ya + y));
+      }
       Image<float> res(bw, bh);
       for (int y = 0; y < bh; ++y) std::copy_n(&img(xa, ya + y), bw, &res(0, y));
+      if (has_rms) {
+        box_rms.resize(static_cast<std::size_t>(bw) * bh);
+        for (int y = 0; y < bh; ++y)
+          std::copy_n(&rmsv(xa, ya + y), bw, box_rms.data() + static_cast<std::size_t>(y) * bw);
+      }
+      if (has_msk) {
+        box_msk.resize(static_cast<std::size_t>(bw) * bh);
+        for (int y = 0; y < bh; ++y)
+          std::copy_n(&msk(xa, ya + y), bw, box_msk.data() + static_cast<std::size_t>(y) * bw);
+      }
       // Every model reaching the box, in star order (deterministic floats).
       std::vector<std::ptrdiff_t> touch;
       index.for_each_near(0.5 * (xa + xb), 0.5 * (ya + yb), 0.5 * std::max(bw, bh) * 1.4143,
@@ -157,8 +177,13 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
           for (int x = 0; x < bw; ++x) r[x] -= static_cast<float>(fpx[x] * ey);
         }
       }
-      const auto bmsk = msk.subview(xa, ya, bw, bh);
-      const auto brms = rmsv.subview(xa, ya, bw, bh);
+      // The same pixels as msk.subview(xa, ya, bw, bh) and rmsv.subview(...), from the copies.
+      const ImageView<const MaskBits> bmsk =
+          has_msk ? ImageView<const MaskBits>(box_msk.data(), bw, bh, bw, xa, ya)
+                  : msk.subview(xa, ya, bw, bh);
+      const ImageView<const float> brms =
+          has_rms ? ImageView<const float>(box_rms.data(), bw, bh, bw, xa, ya)
+                  : rmsv.subview(xa, ya, bw, bh);
       const PixelGain box_gain =
           gain.flat_response.empty()
               ? gain
@@ -231,8 +256,11 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
   for (Found& f : all) {
     const Star& s = f.star;
     bool near = false;
+    // |dx| or |dy| >= 2 makes the distance >= 2 (hypot is never below the larger): the
+    // hypot call only for the few positions that close (it was ~5% of the search).
     for (const Position& q : taken)
-      if (std::hypot(q.x - s.centroid_x, q.y - s.centroid_y) < 2.0) {
+      if (std::abs(q.x - s.centroid_x) < 2.0 && std::abs(q.y - s.centroid_y) < 2.0 &&
+          std::hypot(q.x - s.centroid_x, q.y - s.centroid_y) < 2.0) {
         near = true;
         break;
       }
