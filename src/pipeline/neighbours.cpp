@@ -444,6 +444,10 @@ std::vector<PsfFit> refit_with_neighbours(
     for (std::ptrdiff_t t = 0; t < nt; ++t) {
       const std::ptrdiff_t i = todo[static_cast<std::size_t>(t)];
       const std::ptrdiff_t j = partner[static_cast<std::size_t>(i)];
+      if (t + 2 < nt) {  // a later candidate's stamp, as in the initial fits
+        const std::ptrdiff_t q = todo[static_cast<std::size_t>(t + 2)];
+        detail::prefetch_stamp_rows(img, rms, msk, gain, x0[q], y0[q], sig[q], pc);
+      }
       if (j < 0) {
         refit_single(i);
         continue;
