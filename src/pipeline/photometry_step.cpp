@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "model_index.hpp"
 #include "psfphot/algo/hotpix.hpp"
 #include "psfphot/algo/psf_photometry.hpp"
 #include "psfphot/core/star.hpp"
@@ -39,8 +40,14 @@ class PhotometryStep : public Step {
     std::vector<PsfFit> fits(n);
     const PixelGain gain = c.pixel_gain();
 #pragma omp parallel for schedule(dynamic, 32)
-    for (std::ptrdiff_t i = 0; i < n; ++i)
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
+      // The stamp rows of the star after next, into the outer caches: its misses then overlap
+      // two fits instead of stalling its own (at a chunk's end the star is another thread's: a
+      // wasted hint). Initial fits, one core: ~71 -> ~62 ms CPU.
+      if (i + 2 < n)
+        detail::prefetch_stamp_rows(img, rms, msk, gain, x0[i + 2], y0[i + 2], sig[i + 2], pc);
       fits[i] = measure_psf_flux(img, rms, msk, x0[i], y0[i], sig[i], gain, pc);
+    }
     // Extended sources (galaxy cores) fitted as stars: their residuals would seed a ring of
     // false companions, and they are not stars. Only sources whose second moments are
     // already 10% wider than the frame's typical star get the free-width fit.
