@@ -19,12 +19,6 @@ class Writer {
     put<std::uint64_t>(s.size());
     raw(s.data(), s.size());
   }
-  template <class T>
-  void put_image(const Image<T>& img) {
-    put<std::int32_t>(img.width());
-    put<std::int32_t>(img.height());
-    raw(img.data(), img.size() * sizeof(T));
-  }
   void raw(const void* p, std::size_t n) {
     const auto* b = static_cast<const std::uint8_t*>(p);
     buf.insert(buf.end(), b, b + n);
@@ -48,17 +42,9 @@ class Reader {
     pos_ += n;
     return s;
   }
-  template <class T>
-  Image<T> get_image() {
-    const int w = get<std::int32_t>(), h = get<std::int32_t>();
-    if (w < 0 || h < 0) throw std::runtime_error("wire: negative image size");
-    Image<T> img(w, h);
-    raw(img.data(), img.size() * sizeof(T));
-    return img;
-  }
   void raw(void* p, std::size_t n) {
     need(n);
-    if (n == 0) return;  // an empty image has no buffer: memcpy(nullptr, ..., 0) is UB
+    if (n == 0) return;  // an empty vector has no buffer: memcpy(nullptr, ..., 0) is UB
     std::memcpy(p, b_.data() + pos_, n);
     pos_ += n;
   }
@@ -73,7 +59,6 @@ class Reader {
 };
 
 constexpr std::uint32_t kResultMagic = 0x50535231;  // "PSR1"
-constexpr std::uint32_t kMastersMagic = 0x50534d31;
 
 }  // namespace
 
@@ -135,47 +120,6 @@ FrameResult decode_result(const std::vector<std::uint8_t>& bytes) {
   rd.raw(r.stars.data(), ns * sizeof(Star));
   if (!rd.at_end()) throw std::runtime_error("wire: trailing bytes after a frame result");
   return r;
-}
-
-std::vector<std::uint8_t> encode(const pipeline::Masters& m) {
-  Writer w;
-  w.put(kMastersMagic);
-  w.put_image(m.dark);
-  w.put(m.dark_exptime_s);
-  w.put(m.dark_source);
-  w.put<std::uint8_t>(m.flat ? 1 : 0);
-  if (m.flat) {
-    w.put_image(m.flat->response);
-    w.put_image(m.flat->invalid);
-    w.put(m.flat->norm);
-    w.put<std::uint64_t>(m.flat->n_invalid);
-  }
-  w.put(m.flat_source);
-  w.put_image(m.user_mask);
-  w.put(m.mask_source);
-  return std::move(w.buf);
-}
-
-pipeline::Masters decode_masters(const std::vector<std::uint8_t>& bytes) {
-  Reader rd(bytes);
-  if (rd.get<std::uint32_t>() != kMastersMagic) throw std::runtime_error("wire: not masters");
-  pipeline::Masters m;
-  m.dark = rd.get_image<float>();
-  m.dark_exptime_s = rd.get<double>();
-  m.dark_source = rd.get_string();
-  if (rd.get<std::uint8_t>()) {
-    NormalisedFlat f;
-    f.response = rd.get_image<float>();
-    f.invalid = rd.get_image<MaskBits>();
-    f.norm = rd.get<double>();
-    f.n_invalid = rd.get<std::uint64_t>();
-    m.flat = std::move(f);
-  }
-  m.flat_source = rd.get_string();
-  m.user_mask = rd.get_image<MaskBits>();
-  m.mask_source = rd.get_string();
-  if (!rd.at_end()) throw std::runtime_error("wire: trailing bytes after masters");
-  return m;
 }
 
 }  // namespace psfphot::farm

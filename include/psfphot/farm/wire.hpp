@@ -1,5 +1,5 @@
 #pragma once
-// Wire format between ranks: a FrameResult or the night's Masters as one byte buffer
+// Wire format between ranks: a FrameResult as one byte buffer
 // (little-endian host layout: all ranks of a job run the same binary on the same
 // architecture). Stars travel as raw Star records (trivially copyable). Pure code, no
 // MPI, so it is unit-tested without mpirun.
@@ -7,14 +7,10 @@
 #include <vector>
 
 #include "psfphot/core/frame_result.hpp"
-#include "psfphot/pipeline/masters.hpp"
 
 namespace psfphot::farm {
 
 std::vector<std::uint8_t> encode(const FrameResult& r);
 FrameResult decode_result(const std::vector<std::uint8_t>& bytes);  // throws std::runtime_error
-
-std::vector<std::uint8_t> encode(const pipeline::Masters& m);
-pipeline::Masters decode_masters(const std::vector<std::uint8_t>& bytes);
 
 }  // namespace psfphot::farm
