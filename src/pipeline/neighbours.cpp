@@ -204,11 +204,12 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
       for (const Peak& p : peaks) {
         const int fx = xa + p.x, fy = ya + p.y;
         if (std::abs(fx - bx) > inner || std::abs(fy - by) > inner) continue;
-        if (!passes_hot_pixel_test(rv, p.x, p.y, c.cfg.hotpix)) continue;
         const double light = std::max(0.0, double(img(fx, fy)) - res(p.x, p.y));
         const double r = rmsv(fx, fy);
         const double g = gain.at(fx, fy);
+        // The residual's noise: the sky's and the subtracted stars' photon noise.
         const double noise = std::sqrt(r * r + (g > 0 ? light / g : 0.0));
+        if (!passes_hot_pixel_test(rv, p.x, p.y, c.cfg.hotpix, noise)) continue;
         if (k > 0 && p.value < k * pk.rms_scale * noise) continue;
         const int q = static_cast<int>(std::ceil(2.0 * sb));
         bool bad = false;
