@@ -22,8 +22,9 @@ typedef float V8 __attribute__((vector_size(32)));
 // expression) taken in pairs: with p_i = in[x - i] + in[x + i],
 //   og[x] = k[rad] in[x] + k[rad + 1] p_1 + ... + k[2 rad] p_rad,
 //   ob[x] = in[x] + p_1 + ... + p_rad   (the box sum, when ob is given),
-// in float, in that order. The pair sums serve both: 2 rad + 1 additions and rad + 1
-// multiplications per pixel instead of 4 rad + 2 and 2 rad + 1.
+// in float, in that order. The pair sums serve both: 3 rad additions (rad pair sums, rad
+// accumulations, rad box additions; 2 rad without the box) and rad + 1 multiplications per
+// pixel instead of 4 rad additions and 2 rad + 1 multiplications.
 // 8 pixels at a time in registers. Written with GCC/Clang vector types because the plain
 // loop nest was vectorised across the taps, with shuffles and spills; the operations per
 // pixel are the same as the scalar tail's.

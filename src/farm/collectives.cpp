@@ -87,7 +87,10 @@ class MpiMasterExchange final : public pipeline::MasterExchange {
     throw CalibrationError(std::string(b.begin(), b.end()));
   }
   Image<float> gather_rows(const Image<float>& band, int w, int h) override {
-    Image<float> out(w, h, kNoInit);
+    // The whole frame is allocated under a vote like any other work: a rank that cannot
+    // (std::bad_alloc on a smaller node) must not leave the others waiting in the gather.
+    Image<float> out;
+    run([&] { out = Image<float>(w, h, kNoInit); });
     // Counted in rows (a row datatype): no int count overflows before 2^31 rows.
     MPI_Datatype row;
     MPI_Type_contiguous(w, MPI_FLOAT, &row);

@@ -36,6 +36,14 @@ int agree(int status) {
   return status;
 }
 
+// Every rank's verdict on a phase every rank did (the masters): the worst status wins, so
+// a rank that failed alone never goes on with empty masters.
+int agree_all(int status) {
+  int worst = status;
+  MPI_Allreduce(&status, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  return worst;
+}
+
 std::vector<std::uint8_t> encode_task(std::int64_t id, const std::string& path) {
   std::vector<std::uint8_t> b(sizeof id + path.size());
   std::memcpy(b.data(), &id, sizeof id);
@@ -228,12 +236,13 @@ int run_night(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t_masters).count(),
           mpi.size());
   } catch (const std::exception& e) {
-    // With several ranks every rank throws the same error (the master exchange's run(),
-    // collectives.cpp): rank 0 reports it.
+    // With several ranks the work's errors are thrown on every rank alike (the master
+    // exchange votes after each piece of work and after allocating, collectives.cpp): rank 0
+    // reports them.
     if (root) spdlog::error("calibration frames: {}", e.what());
     status = 1;
   }
-  if (agree(status)) return status;
+  if (agree_all(status)) return 1;
 
   if (!root) {
     worker(mpi, cfg, masters, stop_requested);

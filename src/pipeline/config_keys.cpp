@@ -250,8 +250,9 @@ std::vector<Key> build() {
                   "fraction of the peak value a neighbour must exceed",
                   [](Config& c) -> double& { return c.frame.hotpix.fraction; }));
   r.push_back(dbl("hotpix", "noise_sigma", "sigma", 0.0, 100.0,
-                  "a neighbour counts when above fraction x peak minus this many background "
-                  "RMS (faint stars' noisy peaks); 0 = the lab's literal rule",
+                  "for peaks below 20 background RMS, a neighbour counts when above fraction x "
+                  "peak minus this many RMS (faint stars' noisy peaks); 0 = the lab's literal "
+                  "rule",
                   [](Config& c) -> double& { return c.frame.hotpix.noise_sigma; }));
   r.push_back(dbl("hotpix", "min_width_sigma", "sigma", 0.0, 10.0,
                   "after photometry, drop stars narrower than this x the PSF sigma in both "

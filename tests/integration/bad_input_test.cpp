@@ -16,6 +16,7 @@
 
 #include "psfphot/core/star.hpp"
 #include "psfphot/io/catalogue.hpp"
+#include "support/night_fixture.hpp"
 #include "support/test_support.hpp"
 
 namespace psfphot {
@@ -96,10 +97,8 @@ test::TempDir* BadInput::dir_ = nullptr;
 TEST_F(BadInput, EveryBadFrameFailsByNameAndTheNightGoesOn) {
   // Two ranks: bad frames fail on a worker as on rank 0.
   const std::string cat = out("corpus.h5");
-  auto r = run_command(
-      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun "
-      "--oversubscribe -n 2 " +
-      test::psfphot_exe() + " run " + corpus() + "/night.toml -q --threads 1 -o " + cat);
+  auto r = run_command(test::kMpiEnv + "mpirun --oversubscribe -n 2 " + test::psfphot_exe() +
+                       " run " + corpus() + "/night.toml -q --threads 1 -o " + cat);
   ASSERT_EQ(r.exit_code, 3) << r.out;  // finished, some frames failed
 
   struct Expect {

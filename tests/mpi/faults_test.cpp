@@ -141,6 +141,35 @@ TEST_F(Faults, SigtermToAWorkerOnlyStopsTheNightAndResumeCompletes) {
   EXPECT_EQ(io::CatalogueReader(cat).frames().size(), 40u);
 }
 
+// A calibration file only one rank reads as bad: with 2 ranks flat 1's median is computed by
+// rank 1 alone (every rank builds its share of the masters). Every rank must stop at
+// start-up with the file named (exit 1), none may wait forever in a collective, and no
+// catalogue is written.
+TEST_F(Faults, ABadFlatSeenByOneRankStopsEveryRankByName) {
+  const std::string d = out("bad_flat_night");
+  fs::copy(night_dir(), d, fs::copy_options::recursive);
+  fs::resize_file(d + "/flats/flat_01.fits", 2880 * 2);  // the header, no pixels
+  const std::string cat = out("bad_flat.h5"), log = out("bad_flat.log");
+  const pid_t pid =
+      test::start_job(test::mpirun(2) + " run " + d + "/night.toml --threads 1 -o " + cat, log);
+  int st = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 1200 && done == 0; ++i) {  // 60 s: a hang is a failure, not a stall
+    done = waitpid(pid, &st, WNOHANG);
+    if (done == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (done == 0) {
+    kill(-pid, SIGKILL);
+    test::wait_exit(pid);
+    FAIL() << "still running after 60 s (a rank waiting in a collective?)\n" << slurp(log);
+  }
+  ASSERT_TRUE(WIFEXITED(st)) << slurp(log);
+  EXPECT_EQ(WEXITSTATUS(st), 1) << slurp(log);
+  const std::string text = slurp(log);
+  EXPECT_NE(text.find("flat_01.fits"), std::string::npos) << text;
+  EXPECT_FALSE(fs::exists(cat)) << text;
+}
+
 // One worker rank killed by SIGKILL mid-night (the OOM killer's way): mpirun ends the job
 // naming the rank and the signal, the committed frames stay readable without repair, and
 // --resume (with a different rank count) completes the night to the reference bytes.

@@ -4,8 +4,11 @@
 // `fraction` x its own value, measured on the background-subtracted, UNSMOOTHED image
 // (a hot pixel or a cosmic-ray hit is sharper than any star the optics can deliver).
 // Neighbours outside the image or non-finite count as not exceeding.
-// psfphot's default allows each neighbour its noise: it counts when it exceeds
-// fraction x peak - noise_sigma x the background RMS at the peak. The lab's rule taken
+// psfphot's default allows each neighbour its noise: for a peak fainter than 20 x the
+// background RMS at the peak, a neighbour counts when it exceeds fraction x peak -
+// noise_sigma x that RMS; brighter peaks get the literal rule (their neighbours' noise
+// cannot fail a star, and a bright cosmic-ray track's can sit within a sigma of the
+// threshold; the step at 20 RMS is where neither matters). The lab's rule taken
 // literally (noise_sigma = 0) loses faint stars: the peak pixel of a S/N ~10 star is often a
 // noise high and its neighbours noise lows (a S/N 12 star whose peak pixel read 78 ADU
 // over neighbours of 17-64, noise 14 ADU, had 3 of 8 above 39: rejected). A hot pixel or
@@ -24,8 +27,8 @@ struct HotPixelConfig {
   bool enabled = true;
   int min_neighbours = 4;  // of 8
   double fraction = 0.5;   // of the peak value
-  // Noise allowance per neighbour, in units of the background RMS at the peak; 0 = the
-  // lab's literal rule.
+  // Noise allowance per neighbour, in units of the background RMS at the peak, for peaks
+  // below 20 RMS (fixed; see above); 0 = the lab's literal rule.
   double noise_sigma = 1.0;
   // Cosmic-ray tracks that pass the neighbour test (several hit pixels in a row) are still
   // narrower than the PSF: after photometry, a star with S/N >= min_width_snr whose
