@@ -93,23 +93,12 @@ int split_blends(FrameContext& c, std::vector<PsfFit>& fits, std::vector<double>
   // refitted jointly first: one-at-a-time passes can settle on a wrong pair (each star
   // absorbing part of the other), e.g. when the residual search placed the companion while
   // its primary still sat at the pair's light centre.
-  std::vector<std::ptrdiff_t> partner(static_cast<std::size_t>(n), -1);
-  std::vector<int> n_close(static_cast<std::size_t>(n), 0);
-  for (std::ptrdiff_t i = 0; i < n; ++i) {
-    if (!index.usable[i] || (fits[i].flags & star_flag::kSaturated) || extended[i]) continue;
-    index.for_each_near(fits[i].x, fits[i].y, kPairSepSigma * sig[i], [&](std::ptrdiff_t j) {
-      if (j == i || extended[j] || (fits[j].flags & star_flag::kSaturated)) return;
-      if (std::hypot(fits[j].x - fits[i].x, fits[j].y - fits[i].y) < kPairSepSigma * sig[i]) {
-        ++n_close[i];
-        partner[i] = j;
-      }
-    });
-  }
+  const std::vector<std::ptrdiff_t> partner = detail::close_pairs(
+      index, fits, sig, kPairSepSigma,
+      [&](std::ptrdiff_t i) { return !extended[i] && !(fits[i].flags & star_flag::kSaturated); });
   std::vector<std::ptrdiff_t> pairs;
-  for (std::ptrdiff_t i = 0; i < n; ++i) {
-    const std::ptrdiff_t j = partner[i];
-    if (j > i && n_close[i] == 1 && n_close[j] == 1 && partner[j] == i) pairs.push_back(i);
-  }
+  for (std::ptrdiff_t i = 0; i < n; ++i)
+    if (partner[i] > i) pairs.push_back(i);
   std::vector<std::array<PsfFit, 2>> pair_fit(pairs.size());
 #pragma omp parallel
   {

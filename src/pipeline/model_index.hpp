@@ -105,4 +105,33 @@ inline void prefetch_stamp_rows(ImageView<const float> image, ImageView<const fl
     }
 }
 
+// partner[i]: the other star of i's close pair, or -1. A pair is two eligible stars closer
+// than sep_sigma x the first's sigma, each with no other eligible star that close; only the
+// index's (usable) models are candidates. Used by the neighbour passes (pairs fitted jointly
+// inside them) and the deblending step's pair refits, with their own eligibility rules.
+template <class Eligible>
+std::vector<std::ptrdiff_t> close_pairs(const ModelIndex& index, const std::vector<PsfFit>& fits,
+                                        const std::vector<double>& sig, double sep_sigma,
+                                        Eligible eligible) {
+  const std::size_t n = fits.size();
+  std::vector<std::ptrdiff_t> close(n, -1), partner(n, -1);
+  std::vector<int> n_close(n, 0);
+  for (std::ptrdiff_t i = 0; i < static_cast<std::ptrdiff_t>(n); ++i) {
+    if (!index.usable[i] || !eligible(i)) continue;
+    const double r = sep_sigma * sig[i];
+    index.for_each_near(fits[i].x, fits[i].y, r, [&](std::ptrdiff_t j) {
+      if (j != i && eligible(j) && std::hypot(fits[j].x - fits[i].x, fits[j].y - fits[i].y) < r) {
+        ++n_close[i];
+        close[i] = j;
+      }
+    });
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::ptrdiff_t j = close[i];
+    if (j >= 0 && n_close[i] == 1 && n_close[j] == 1 && close[j] == static_cast<std::ptrdiff_t>(i))
+      partner[i] = j;
+  }
+  return partner;
+}
+
 }  // namespace psfphot::pipeline::detail

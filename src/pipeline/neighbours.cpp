@@ -336,39 +336,6 @@ std::vector<char> stars_near_moved(const ModelIndex& index, const std::vector<ch
 // pass were all in pairs 1.9-3.1 sigma apart.
 constexpr double kPassPairSepSigma = 3.0;
 
-// partner[i]: the other star of i's close pair, or -1. Pairs: two usable (converged, positive
-// flux) unsaturated fits without clipped pixels closer than kPassPairSepSigma times the first's
-// sigma, each with no other such star that close (the rule of split_blends' pair refits,
-// blends.cpp).
-std::vector<std::ptrdiff_t> close_pairs(const ModelIndex& index, const std::vector<PsfFit>& fits,
-                                        const std::vector<double>& sig) {
-  const std::size_t n = fits.size();
-  std::vector<std::ptrdiff_t> close(n, -1), partner(n, -1);
-  std::vector<int> n_close(n, 0);
-  // A fit that clipped outlier pixels (a cosmic ray, a hot pixel in its wings) stays alone: the
-  // joint fit does not clip, and its second star would take the outliers' light (seed 13 of
-  // the scorecard: a false star 6 px from an S/N 1900 star).
-  auto eligible = [&](std::ptrdiff_t i) {
-    return index.usable[i] && !(fits[i].flags & (star_flag::kSaturated | star_flag::kClippedPixel));
-  };
-  for (std::ptrdiff_t i = 0; i < static_cast<std::ptrdiff_t>(n); ++i) {
-    if (!eligible(i)) continue;
-    const double r = kPassPairSepSigma * sig[i];
-    index.for_each_near(fits[i].x, fits[i].y, r, [&](std::ptrdiff_t j) {
-      if (j != i && eligible(j) && std::hypot(fits[j].x - fits[i].x, fits[j].y - fits[i].y) < r) {
-        ++n_close[i];
-        close[i] = j;
-      }
-    });
-  }
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::ptrdiff_t j = close[i];
-    if (j >= 0 && n_close[i] == 1 && n_close[j] == 1 && close[j] == static_cast<std::ptrdiff_t>(i))
-      partner[i] = j;
-  }
-  return partner;
-}
-
 }  // namespace
 
 // One neighbour pass. Star j's model reaches star i's stamp when their distance is below
@@ -396,7 +363,14 @@ std::vector<PsfFit> refit_with_neighbours(
     return std::max(3.0, std::ceil(pc.stamp_radius_sigma * sig[i])) * 1.4143;
   };
   const std::vector<char> need = stars_near_moved(index, moved, x0, centre, half_of);
-  const std::vector<std::ptrdiff_t> partner = close_pairs(index, prev, sig);
+  // Pairs of usable (converged, positive flux) unsaturated fits. A fit that clipped outlier
+  // pixels (a cosmic ray, a hot pixel in its wings) stays alone: the joint fit does not
+  // clip, and its second star would take the outliers' light (seed 13 of the scorecard: a
+  // false star 6 px from an S/N 1900 star).
+  const std::vector<std::ptrdiff_t> partner =
+      detail::close_pairs(index, prev, sig, kPassPairSepSigma, [&](std::ptrdiff_t i) {
+        return !(prev[i].flags & (star_flag::kSaturated | star_flag::kClippedPixel));
+      });
   // The candidates as a list: in the late passes a few dozen stars, often in one stretch of the
   // star order, which chunks of the whole range would give to one thread. A close pair is one
   // candidate, under its first star.
