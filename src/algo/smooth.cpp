@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 namespace psfphot {
 namespace {
@@ -273,6 +275,12 @@ void SmoothRowStreamer::run(int y0, int y1, const std::function<void(int, const 
 }
 
 void SmoothRowStreamer::run_into(int y0, int y1, ImageView<float> out) {
+  // Rows are written whole, unchecked per pixel: refuse a view that cannot hold them.
+  if (out.width() < image_.width() || y0 < 0 || y1 > out.height() || y1 > image_.height())
+    throw std::invalid_argument(
+        "SmoothRowStreamer::run_into: the output view (" + std::to_string(out.width()) + "x" +
+        std::to_string(out.height()) + ") cannot hold rows " + std::to_string(y0) + ".." +
+        std::to_string(y1 - 1) + " of a " + std::to_string(image_.width()) + "-wide image");
   run_impl(y0, y1, nullptr, out);
 }
 

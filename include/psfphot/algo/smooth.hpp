@@ -43,7 +43,8 @@ class SmoothRowStreamer {
   SmoothRowStreamer(ImageView<const float> image, ImageView<const MaskBits> mask,
                     MaskBits exclude_bits, double sigma_px, bool lowered = false);
   void run(int y0, int y1, const std::function<void(int, const float*)>& sink);
-  // The same rows written straight into out's rows y0 .. y1 - 1 (out as wide as the image).
+  // The same rows written straight into out's rows y0 .. y1 - 1 (out as wide as the image;
+  // throws std::invalid_argument for a view that cannot hold them).
   void run_into(int y0, int y1, ImageView<float> out);
 
  private:

@@ -10,12 +10,22 @@
 #include <limits>
 #include <numbers>
 #include <random>
+#include <stdexcept>
 #include <vector>
 
 #include "support/synth.hpp"
 
 namespace psfphot {
 namespace {
+
+TEST(SmoothTest, RunIntoRefusesAViewTooSmallForTheRows) {
+  Image<float> img(40, 30, 1.f), ok(40, 30), narrow(39, 30), short_(40, 20);
+  SmoothRowStreamer st(img.cview(), {}, 0, 1.5, true);
+  EXPECT_NO_THROW(st.run_into(0, 30, ok.view()));
+  EXPECT_THROW(st.run_into(0, 30, narrow.view()), std::invalid_argument);
+  EXPECT_THROW(st.run_into(0, 30, short_.view()), std::invalid_argument);
+  EXPECT_THROW(st.run_into(-1, 10, ok.view()), std::invalid_argument);
+}
 
 TEST(SmoothTest, TapsAreANormalisedSymmetricGaussian) {
   for (double sigma : {0.3, 0.8, 1.0, 1.5, 2.0, 3.3}) {
