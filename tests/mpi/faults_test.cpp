@@ -159,8 +159,7 @@ TEST_F(Faults, ABadFlatSeenByOneRankStopsEveryRankByName) {
     if (done == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   if (done == 0) {
-    kill(-pid, SIGKILL);
-    test::wait_exit(pid);
+    test::kill_job(pid);
     FAIL() << "still running after 60 s (a rank waiting in a collective?)\n" << slurp(log);
   }
   ASSERT_TRUE(WIFEXITED(st)) << slurp(log);

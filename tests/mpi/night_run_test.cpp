@@ -50,8 +50,7 @@ TEST_F(NightRun, KillNineAtRandomMomentsThenResumeEqualsUninterrupted) {
     pid_t pid = test::start_job(mpirun(ranks) + " run " + night_dir() +
                                 "/night.toml -q --threads 1 -o " + cat);
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
-    kill(-pid, SIGKILL);  // the whole job: mpirun and every rank
-    test::wait_exit(pid);
+    test::kill_job(pid);  // the whole job: mpirun and every rank
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     if (std::filesystem::exists(cat)) {
       // Whatever was committed is readable right now, before any repair.

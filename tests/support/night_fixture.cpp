@@ -3,8 +3,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
+#include <vector>
 
 #include "psfphot/io/catalogue.hpp"
 
@@ -33,6 +42,47 @@ int wait_exit(pid_t pid) {
   int st = 0;
   waitpid(pid, &st, 0);
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+namespace {
+
+// The processes whose parent is `parent` (from /proc/<pid>/stat).
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream st(e.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(st)), std::istreambuf_iterator<char>());
+    const auto close = stat.rfind(')');
+    char state = 0;
+    int ppid = 0;
+    if (close != std::string::npos &&
+        std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent)
+      out.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return out;
+}
+
+}  // namespace
+
+void kill_job(pid_t pid) {
+  const std::vector<pid_t> ranks = children_of(pid);
+  kill(-pid, SIGKILL);
+  for (pid_t r : ranks) kill(r, SIGKILL);
+  wait_exit(pid);
+  // The ranks are not our children: wait for them to leave /proc (zombies reaped by init).
+  for (int i = 0; i < 1000; ++i) {
+    const bool any = std::any_of(ranks.begin(), ranks.end(), [](pid_t r) {
+      std::ifstream st("/proc/" + std::to_string(r) + "/stat");
+      std::string stat((std::istreambuf_iterator<char>(st)), std::istreambuf_iterator<char>());
+      const auto close = stat.rfind(')');
+      return st.good() && close != std::string::npos && stat.size() > close + 2 &&
+             stat[close + 2] != 'Z';
+    });
+    if (!any) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 void SimulatedNightTest::set_up_night(const NightSpec& spec) {

@@ -27,6 +27,11 @@ std::string mpirun(int ranks);
 pid_t start_job(const std::string& cmd, const std::string& log = "/dev/null");
 // Wait for it: the exit code, or 128 + the signal that ended it.
 int wait_exit(pid_t pid);
+// SIGKILL a job started by start_job as a batch system kills a job: its process group and
+// the processes mpirun started (Open MPI puts its ranks in process groups of their own, so
+// a group kill reaches mpirun alone and the ranks die later, still holding the catalogue's
+// lock); returns once the job and every one of those processes is gone (at most ~10 s).
+void kill_job(pid_t pid);
 
 struct NightSpec {
   int frames = 8;
