@@ -206,6 +206,9 @@ int run_night(const MpiSession& mpi, const pipeline::Config& cfg, const pipeline
   pipeline::setup_logging(mpi.rank(),
                           opt.quiet ? pipeline::LogLevel::kQuiet : pipeline::LogLevel::kInfo,
                           log_dir + "/rank-" + std::to_string(mpi.rank()) + ".log");
+  if (root && !mpi.transport_note().empty())
+    spdlog::info("MPI on one node: {} (set OMPI_MCA_pml / OMPI_MCA_btl to choose otherwise)",
+                 mpi.transport_note());
 
   // Masters: built by every rank, a band of rows each, and all-gathered (the calibration
   // file lists travel from rank 0, which planned the night).
