@@ -16,11 +16,17 @@ void setup_logging(int rank, LogLevel level, const std::string& log_file) {
   // rest in their own log file.
   if (rank != 0) console->set_level(spdlog::level::warn);
   sinks.push_back(console);
+  std::shared_ptr<spdlog::sinks::basic_file_sink_mt> file;
   if (!log_file.empty()) {
-    sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file, false));
+    file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file, false);
+    sinks.push_back(file);
   }
   auto logger = std::make_shared<spdlog::logger>("psfphot", sinks.begin(), sinks.end());
-  logger->set_pattern("[%H:%M:%S] [rank " + std::to_string(rank) + "] [%^%l%$] %v");
+  const std::string who = "[rank " + std::to_string(rank) + "] ";
+  logger->set_pattern("[%H:%M:%S] " + who + "[%^%l%$] %v");
+  // The files carry the date and milliseconds: they outlive the terminal, and the
+  // start-up and closing phases of a night are a fraction of a second each.
+  if (file) file->set_pattern("[%Y-%m-%d %H:%M:%S.%e] " + who + "[%l] %v");
   switch (level) {
     case LogLevel::kQuiet:
       console->set_level(spdlog::level::warn);
