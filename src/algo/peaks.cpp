@@ -158,9 +158,12 @@ std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, ImageView<co
 #pragma omp parallel
   {
     SmoothRowStreamer st(image, mask, smooth_exclude_bits, sigma_px, lowered);
-    std::vector<float> ring(static_cast<std::size_t>(3) * w);
+    static_assert(SmoothRowStreamer::kKeep - SmoothRowStreamer::kGroup >= 2);
+    // The last three rows the streamer passed, read in place (it keeps them intact until
+    // kKeep - kGroup >= 2 more rows have been passed).
+    const float* lines[3] = {};
     std::vector<int> xs;
-    auto line = [&](int y) { return ring.data() + static_cast<std::size_t>(y % 3) * w; };
+    auto line = [&](int y) { return lines[y % 3]; };
     // Dynamic, as gaussian_smooth's blocks: a static split waits for the slowest thread.
 #pragma omp for schedule(dynamic, 1)
     for (int b = 0; b < nblocks; ++b) {
@@ -192,7 +195,7 @@ std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, ImageView<co
         }
       };
       st.run(std::max(0, y0 - 1), std::min(h, y1 + 1), [&](int y, const float* row) {
-        std::copy(row, row + w, line(y));
+        lines[y % 3] = row;
         if (y - 1 >= ya && y - 1 < yb) search(y - 1);
       });
     }
