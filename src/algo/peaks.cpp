@@ -59,6 +59,7 @@ bool plateau_peak(ImageView<const float> img, int x0, int y0) {
 
 typedef float V8 __attribute__((vector_size(32)));
 typedef int I8 __attribute__((vector_size(32)));
+typedef long long L4 __attribute__((vector_size(32)));
 
 // Appends to xs the x in [x0, x1) with r[x] > t, t = kscale * s[x] (s given) or `absolute`,
 // compared in double exactly as the scalar test (NaN fails it), in increasing x. About 0.5%
@@ -94,9 +95,8 @@ PSFPHOT_VECTOR_CLONES void threshold_candidates(const float* r, const float* s, 
       const V8 atf = reinterpret_cast<V8>(reinterpret_cast<I8>(tf) & (I8{} + 0x7fffffff));
       lo = tf - atf * rel - tiny;
     }
-    const I8 m = ~(v <= lo);
-    I8 any = m;
-    if (!(any[0] | any[1] | any[2] | any[3] | any[4] | any[5] | any[6] | any[7])) continue;
+    const L4 m = reinterpret_cast<L4>(~(v <= lo));  // any lane set: a 64-bit lane is nonzero
+    if (!(m[0] | m[1] | m[2] | m[3])) continue;
     for (int k = x; k < x + 8; ++k)
       if (pass(k)) xs.push_back(k);
   }
