@@ -264,6 +264,21 @@ void BM_PeaksFast(benchmark::State& st) {
   st.counters["peaks"] = double(n);
 }
 
+// The pipeline's detection: the smoothing streamed into the peak search (no smoothed image);
+// reads image + RMS + mask (9 B).
+void BM_DetectStreamed(benchmark::State& st) {
+  Frame& f = frame(static_cast<int>(st.range(0)));
+  std::size_t n = 0;
+  for (auto _ : st) {
+    auto p = find_peaks_smoothed(f.sub.cview(), f.bg.rms.cview(), f.cal.mask.cview(),
+                                 mask::kUnusable, kFilterSigma, true, f.peak_cfg);
+    n = p.size();
+    benchmark::DoNotOptimize(p.data());
+  }
+  pixel_counters(st, f, 9);
+  st.counters["peaks"] = double(n);
+}
+
 // The lab's order: 8 neighbours first, then the threshold (the reference implementation).
 void BM_PeaksNaive(benchmark::State& st) {
   Frame& f = frame(static_cast<int>(st.range(0)));
@@ -285,6 +300,24 @@ void BM_Centroid(benchmark::State& st) {
       Centroid c = measure_centroid(f.sub.cview(), f.cal.mask.cview(), s.peak_x, s.peak_y, cc);
       benchmark::DoNotOptimize(c);
     }
+  }
+  star_counters(st, f.stars.size());
+}
+
+// The same centroids through measure_centroids (four stars per vector), as the pipeline.
+void BM_CentroidBatch(benchmark::State& st) {
+  Frame& f = frame(static_cast<int>(st.range(0)));
+  CentroidConfig cc;
+  std::vector<int> px, py;
+  for (const Star& s : f.stars) {
+    px.push_back(s.peak_x);
+    py.push_back(s.peak_y);
+  }
+  std::vector<Centroid> out(f.stars.size());
+  for (auto _ : st) {
+    measure_centroids(f.sub.cview(), f.cal.mask.cview(), px.data(), py.data(), px.size(), cc,
+                      out.data());
+    benchmark::DoNotOptimize(out.data());
   }
   star_counters(st, f.stars.size());
 }
@@ -357,8 +390,10 @@ BENCHMARK(BM_NormaliseFlat)->Apply(sizes);
 BENCHMARK(BM_Background)->Apply(sizes);
 BENCHMARK(BM_Smooth)->Apply(sizes);
 BENCHMARK(BM_PeaksFast)->Apply(sizes);
+BENCHMARK(BM_DetectStreamed)->Apply(sizes);
 BENCHMARK(BM_PeaksNaive)->Apply(sizes);
 BENCHMARK(BM_Centroid)->Apply(sizes);
+BENCHMARK(BM_CentroidBatch)->Apply(sizes);
 BENCHMARK(BM_Moments)->Apply(sizes);
 BENCHMARK(BM_Photometry)->Apply(sizes);
 BENCHMARK(BM_CatalogueWrite)->Apply(sizes);

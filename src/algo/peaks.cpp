@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -56,14 +57,19 @@ bool plateau_peak(ImageView<const float> img, int x0, int y0) {
   return true;
 }
 
-typedef float V4 __attribute__((vector_size(16)));
-typedef double D4 __attribute__((vector_size(32)));
+typedef float V8 __attribute__((vector_size(32)));
+typedef int I8 __attribute__((vector_size(32)));
 typedef long long L4 __attribute__((vector_size(32)));
 
 // Appends to xs the x in [x0, x1) with r[x] > t, t = kscale * s[x] (s given) or `absolute`,
 // compared in double exactly as the scalar test (NaN fails it), in increasing x. About 0.5%
-// of the pixels pass: the test runs 8 pixels at a time and only a block with a candidate is
-// looked at pixel by pixel (the scalar loop, one branch per pixel, was most of the search).
+// of the pixels pass: a float test of 8 pixels at a time lets through every pixel that can
+// pass, and only a block with one is tested pixel by pixel in double (the scalar loop, one
+// branch per pixel, was most of the search; a double test converts every pixel).
+// Why the float test lets every passing pixel through: with kf = float(kscale), the float
+// product tf = kf * s is within |tf| 2^-22 (+ 2^-149 when subnormal) of the double t, and
+// lo = tf - |tf| 2^-20 - 1e-38 lies below t; a pixel with r > t has r > lo. A NaN lo (an
+// infinite tf) or r fails `r <= lo`, so such blocks are tested in double too.
 PSFPHOT_VECTOR_CLONES void threshold_candidates(const float* r, const float* s, double kscale,
                                                 double absolute, int x0, int x1,
                                                 std::vector<int>& xs) {
@@ -71,21 +77,25 @@ PSFPHOT_VECTOR_CLONES void threshold_candidates(const float* r, const float* s, 
     const double t = s ? kscale * s[x] : absolute;
     return r[x] > t;
   };
+  // The largest float below `absolute` (NaN stays NaN: every block is tested).
+  float abs_lo = static_cast<float>(absolute);
+  if (static_cast<double>(abs_lo) >= absolute)
+    abs_lo = std::nextafter(abs_lo, -std::numeric_limits<float>::infinity());
+  const float kf = static_cast<float>(kscale);
+  const V8 kv = V8{} + kf, lov = V8{} + abs_lo, rel = V8{} + 0x1p-20f, tiny = V8{} + 1e-38f;
   int x = x0;
-  const D4 ks = D4{} + kscale, ab = D4{} + absolute;
   for (; x + 8 <= x1; x += 8) {
-    V4 v0, v1;
-    std::memcpy(&v0, r + x, sizeof v0);
-    std::memcpy(&v1, r + x + 4, sizeof v1);
-    D4 t0 = ab, t1 = ab;
+    V8 v;
+    std::memcpy(&v, r + x, sizeof v);
+    V8 lo = lov;
     if (s) {
-      V4 s0, s1;
-      std::memcpy(&s0, s + x, sizeof s0);
-      std::memcpy(&s1, s + x + 4, sizeof s1);
-      t0 = ks * __builtin_convertvector(s0, D4);
-      t1 = ks * __builtin_convertvector(s1, D4);
+      V8 sv;
+      std::memcpy(&sv, s + x, sizeof sv);
+      const V8 tf = kv * sv;
+      const V8 atf = reinterpret_cast<V8>(reinterpret_cast<I8>(tf) & (I8{} + 0x7fffffff));
+      lo = tf - atf * rel - tiny;
     }
-    const L4 m = (__builtin_convertvector(v0, D4) > t0) | (__builtin_convertvector(v1, D4) > t1);
+    const L4 m = reinterpret_cast<L4>(~(v <= lo));  // any lane set: a 64-bit lane is nonzero
     if (!(m[0] | m[1] | m[2] | m[3])) continue;
     for (int k = x; k < x + 8; ++k)
       if (pass(k)) xs.push_back(k);
@@ -148,9 +158,12 @@ std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, ImageView<co
 #pragma omp parallel
   {
     SmoothRowStreamer st(image, mask, smooth_exclude_bits, sigma_px, lowered);
-    std::vector<float> ring(static_cast<std::size_t>(3) * w);
+    static_assert(SmoothRowStreamer::kKeep - SmoothRowStreamer::kGroup >= 2);
+    // The last three rows the streamer passed, read in place (it keeps them intact until
+    // kKeep - kGroup >= 2 more rows have been passed).
+    const float* lines[3] = {};
     std::vector<int> xs;
-    auto line = [&](int y) { return ring.data() + static_cast<std::size_t>(y % 3) * w; };
+    auto line = [&](int y) { return lines[y % 3]; };
     // Dynamic, as gaussian_smooth's blocks: a static split waits for the slowest thread.
 #pragma omp for schedule(dynamic, 1)
     for (int b = 0; b < nblocks; ++b) {
@@ -182,7 +195,7 @@ std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, ImageView<co
         }
       };
       st.run(std::max(0, y0 - 1), std::min(h, y1 + 1), [&](int y, const float* row) {
-        std::copy(row, row + w, line(y));
+        lines[y % 3] = row;
         if (y - 1 >= ya && y - 1 < yb) search(y - 1);
       });
     }

@@ -250,8 +250,8 @@ SmoothRowStreamer::SmoothRowStreamer(ImageView<const float> image, ImageView<con
   if (sigma_px > 0) {
     hg_.resize(static_cast<std::size_t>(ring_) * stride_);
     if (lowered) hb_.resize(static_cast<std::size_t>(ring_) * stride_);
-    row_.resize(static_cast<std::size_t>(4) * w);
   }
+  row_.resize(static_cast<std::size_t>(kKeep) * w);
   gp_.resize(nk + 3);
   bp_.resize(nk + 3);
 }
@@ -284,20 +284,23 @@ void SmoothRowStreamer::run_into(int y0, int y1, ImageView<float> out) {
   run_impl(y0, y1, nullptr, out);
 }
 
-// Rows go to sink (row_ holds them), or, when sink is null, straight into out's rows.
+// Rows go to sink (row y in slot y % kKeep of row_, so that the kKeep - kGroup rows before
+// the rows being made stay intact), or, when sink is null, straight into out's rows.
 void SmoothRowStreamer::run_impl(int y0, int y1, const std::function<void(int, const float*)>* sink,
                                  ImageView<float> out) {
   const int w = image_.width(), h = image_.height();
-  auto dest = [&](int y, int r) {
-    return sink ? row_.data() + static_cast<std::size_t>(r) * w : out.row(y);
+  auto dest = [&](int y) {
+    return sink ? row_.data() + static_cast<std::size_t>(y % kKeep) * w : out.row(y);
   };
   float* in = cl_.data() + lead_;
   if (taps_.empty()) {
     for (int y = y0; y < y1; ++y) {
       clean_row(y, in);
-      if (sink)
-        (*sink)(y, in);
-      else
+      if (sink) {
+        float* o = dest(y);
+        std::copy(in, in + w, o);
+        (*sink)(y, o);
+      } else
         std::copy(in, in + w, out.row(y));
     }
     return;
@@ -328,7 +331,7 @@ void SmoothRowStreamer::run_impl(int y0, int y1, const std::function<void(int, c
           if (lowered) bp_[j] = slot(hb_, y - rad + j);
         }
         float* o4[4];
-        for (int r4 = 0; r4 < 4; ++r4) o4[r4] = dest(y + r4, r4);
+        for (int r4 = 0; r4 < 4; ++r4) o4[r4] = dest(y + r4);
         column_sums4(gp_.data(), lowered ? bp_.data() : nullptr, nk, k.data(), inv_n, o4, w);
         if (sink)
           for (int r4 = 0; r4 < 4; ++r4) (*sink)(y + r4, o4[r4]);
@@ -342,7 +345,7 @@ void SmoothRowStreamer::run_impl(int y0, int y1, const std::function<void(int, c
         gp_[j] = slot(hg_, y + lo + j);
         if (lowered) bp_[j] = slot(hb_, y + lo + j);
       }
-      float* o = dest(y, 0);
+      float* o = dest(y);
       column_sums(gp_.data(), lowered ? bp_.data() : nullptr, n, k.data() + lo + rad, inv_n, o, w);
       if (sink) (*sink)(y, o);
       ++y;

@@ -6,6 +6,7 @@
 #include <numbers>
 #include <stdexcept>
 #include <tuple>
+#include <vector>
 
 #include "photometry_step.hpp"
 #include "psfphot/algo/calibrate.hpp"
@@ -162,10 +163,22 @@ class CentroidStep : public Step {
     const auto img = c.frame.pixels.cview();
     const auto msk = c.frame.mask.cview();
     const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(c.stars.size());
+    // In chunks of 64 stars, each measured by measure_centroids (four stars per vector).
+    constexpr std::ptrdiff_t kChunk = 64;
+    std::vector<int> px(c.stars.size()), py(c.stars.size());
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
+      px[i] = c.stars[i].peak_x;
+      py[i] = c.stars[i].peak_y;
+    }
+    std::vector<Centroid> cts(c.stars.size());
+#pragma omp parallel for schedule(dynamic, 1)
+    for (std::ptrdiff_t i0 = 0; i0 < n; i0 += kChunk)
+      measure_centroids(img, msk, px.data() + i0, py.data() + i0,
+                        static_cast<std::size_t>(std::min(kChunk, n - i0)), cc, cts.data() + i0);
 #pragma omp parallel for schedule(dynamic, 64)
     for (std::ptrdiff_t i = 0; i < n; ++i) {
       Star& s = c.stars[i];
-      Centroid ct = measure_centroid(img, msk, s.peak_x, s.peak_y, cc);
+      Centroid ct = cts[i];
       // A saturated core cannot weigh light: its centre is the clipped region's centre
       // (algo/centroid.hpp). The photometry fits the position from the wings after this.
       if (!msk.empty() && (msk(s.peak_x, s.peak_y) & mask::kSaturated)) {

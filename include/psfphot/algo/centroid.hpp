@@ -15,6 +15,7 @@
 // kMaskedPixel (a masked pixel inside the window, ignored), kCentroidNoConverge
 // (windowed: no convergence or it wandered > 2 px from the peak; falls back to kLab).
 // Thread-safety: pure.
+#include <cstddef>
 #include <cstdint>
 
 #include "psfphot/core/image.hpp"
@@ -46,6 +47,17 @@ Centroid centroid_windowed(ImageView<const float> image, ImageView<const MaskBit
 // Dispatch on cfg.method.
 Centroid measure_centroid(ImageView<const float> image, ImageView<const MaskBits> mask, int peak_x,
                           int peak_y, const CentroidConfig& cfg);
+
+// measure_centroid for n peaks: out[i] = measure_centroid(image, mask, peak_x[i], peak_y[i],
+// cfg), bit for bit. kWindowed stars iterate four at a time in the lanes of one vector (each
+// lane the scalar arithmetic in the scalar order; a lane whose star is done takes the next
+// one): one star's weighted sums are chains of dependent additions that leave the processor
+// waiting, four independent ones fill it. Each window is copied once (excluded pixels as 0)
+// rather than re-read and re-tested every iteration.
+// Thread-safety: pure (callers split the peaks between threads).
+void measure_centroids(ImageView<const float> image, ImageView<const MaskBits> mask,
+                       const int* peak_x, const int* peak_y, std::size_t n,
+                       const CentroidConfig& cfg, Centroid* out);
 
 // Centre of the connected (8-neighbour) region of pixels carrying `bits` that touches
 // (Chebyshev distance <= reach_px) the pixel (x, y): the mean of its pixel coordinates.

@@ -29,17 +29,19 @@ Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskB
 
 // The same smoothing streamed row by row, for callers that consume the smoothed image as
 // it is made (find_peaks_smoothed) instead of keeping a full-frame image: run(y0, y1, sink)
-// calls sink(y, row) for y = y0 .. y1 - 1 in order, `row` (width floats) valid only during
-// the call. Every row has exactly the bits of the same row of gaussian_smooth with the same
-// arguments, whatever range it is asked in. Method: the input rows a range needs are
-// cleaned, convolved along x and box-summed (in float, symmetric taps in pairs) once each into
-// rings of 2r + 1 + kGroup rows (r = the kernel half-width), and each output row is summed down its
-// column from the rings (four rows at a time where their windows are full); memory
-// O(width x kernel), not O(image).
-// Thread-safety: one streamer per thread (it owns its buffers); the image must outlive it.
+// calls sink(y, row) for y = y0 .. y1 - 1 in order, `row` (width floats) valid during the
+// call and until row y + kKeep - kGroup has been passed (so a sink may still read the rows it
+// was given just before: find_peaks_smoothed's 3x3 test reads rows y - 2 .. y in place). Every row
+// has exactly the bits of the same row of gaussian_smooth with the same arguments, whatever range
+// it is asked in. Method: the input rows a range needs are cleaned, convolved along x and
+// box-summed (in float, symmetric taps in pairs) once each into rings of 2r + 1 + kGroup rows (r =
+// the kernel half-width), and each output row is summed down its column from the rings (four rows
+// at a time where their windows are full); memory O(width x kernel), not O(image). Thread-safety:
+// one streamer per thread (it owns its buffers); the image must outlive it.
 class SmoothRowStreamer {
  public:
   static constexpr int kGroup = 4;  // output rows summed together
+  static constexpr int kKeep = 8;   // rows kept for the sink (see run)
   SmoothRowStreamer(ImageView<const float> image, ImageView<const MaskBits> mask,
                     MaskBits exclude_bits, double sigma_px, bool lowered = false);
   void run(int y0, int y1, const std::function<void(int, const float*)>& sink);
