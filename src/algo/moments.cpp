@@ -43,6 +43,30 @@ Widths second_moments(ImageView<const float> image, ImageView<const MaskBits> ma
   return wd;
 }
 
+void measure_moments(ImageView<const float> image, ImageView<const MaskBits> mask, const double* xc,
+                     const double* yc, std::size_t n, const MomentsConfig& cfg, Widths* out) {
+  const int half = cfg.window_px / 2;
+  // The window second_moments will read, requested in advance (prefetches change no value).
+  auto prefetch = [&](std::size_t i) {
+    if (i >= n || !std::isfinite(xc[i]) || !std::isfinite(yc[i])) return;
+    const long cx = std::lround(xc[i]), cy = std::lround(yc[i]);
+    if (cx - half < 0 || cy - half < 0 || cx + half >= image.width() || cy + half >= image.height())
+      return;
+    for (long y = cy - half; y <= cy + half; ++y) {
+      const float* row = image.row(static_cast<int>(y));
+      __builtin_prefetch(row + cx - half);
+      __builtin_prefetch(row + cx + half);
+      if (!mask.empty()) __builtin_prefetch(mask.row(static_cast<int>(y)) + cx);
+    }
+  };
+  constexpr std::size_t kAhead = 8;
+  for (std::size_t i = 0; i < kAhead; ++i) prefetch(i);
+  for (std::size_t i = 0; i < n; ++i) {
+    prefetch(i + kAhead);
+    out[i] = second_moments(image, mask, xc[i], yc[i], cfg);
+  }
+}
+
 double truncated_moment_sigma(double sigma_px, int window_px) {
   const int half = window_px / 2;
   Profile1D p;

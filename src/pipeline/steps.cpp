@@ -228,10 +228,23 @@ class MomentsStep : public Step {
     const auto img = c.frame.pixels.cview();
     const auto msk = c.frame.mask.cview();
     const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(c.stars.size());
+    // In chunks of 64 stars through measure_moments (which prefetches the windows).
+    constexpr std::ptrdiff_t kChunk = 64;
+    std::vector<double> xc(c.stars.size()), yc(c.stars.size());
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
+      xc[i] = c.stars[i].centroid_x;
+      yc[i] = c.stars[i].centroid_y;
+    }
+    std::vector<Widths> wds(c.stars.size());
+#pragma omp parallel for schedule(dynamic, 1)
+    for (std::ptrdiff_t i0 = 0; i0 < n; i0 += kChunk)
+      measure_moments(img, msk, xc.data() + i0, yc.data() + i0,
+                      static_cast<std::size_t>(std::min(kChunk, n - i0)), c.cfg.moments,
+                      wds.data() + i0);
 #pragma omp parallel for schedule(dynamic, 64)
     for (std::ptrdiff_t i = 0; i < n; ++i) {
       Star& s = c.stars[i];
-      Widths wd = second_moments(img, msk, s.centroid_x, s.centroid_y, c.cfg.moments);
+      const Widths& wd = wds[i];
       s.width_x = wd.sigma_x;
       s.width_y = wd.sigma_y;
       s.flags |= wd.flags & ~star_flag::kEdge;  // the centroid already reports edges

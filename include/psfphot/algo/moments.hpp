@@ -7,6 +7,7 @@
 // psf_photometry.hpp for the frame PSF sigma.
 // Flags: kEdge (window off the frame: NaN), kMomentsInvalid (a moment <= 0 or no flux).
 // Thread-safety: pure.
+#include <cstddef>
 #include <cstdint>
 
 #include "psfphot/core/image.hpp"
@@ -26,6 +27,13 @@ struct Widths {
 
 Widths second_moments(ImageView<const float> image, ImageView<const MaskBits> mask, double xc,
                       double yc, const MomentsConfig& cfg);
+
+// second_moments for n stars: out[i] = second_moments(image, mask, xc[i], yc[i], cfg), the
+// same bits. The windows of the stars 8 further on are prefetched: a star's few dozen
+// pixels cost less than waiting for its window rows to arrive from memory one by one.
+// Thread-safety: pure (callers split the stars between threads).
+void measure_moments(ImageView<const float> image, ImageView<const MaskBits> mask, const double* xc,
+                     const double* yc, std::size_t n, const MomentsConfig& cfg, Widths* out);
 
 // The sigma an ideal pixel-integrated Gaussian of true sigma `sigma_px` shows through
 // second_moments in a window of `window_px` (centred star): the truncation the lab's
