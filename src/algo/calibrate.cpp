@@ -338,23 +338,34 @@ CalibratedImage calibrate_into(EncodedImageView raw, ImageView<float> out_px, do
   {
     float rbuf[kPiece], dbuf[kPiece], fbuf[kPiece], resp[kPiece];
     Counts c;
-#pragma omp for schedule(dynamic, 64)
-    for (int y = 0; y < h; ++y) {
-      MaskBits* const mrow = out.mask.data() + static_cast<std::size_t>(y) * w;
-      for (int x0 = 0; x0 < w; x0 += kPiece) {
-        const int n = std::min(kPiece, w - x0);
-        const float* r = raw.row(y, x0, n, rbuf);
-        const float* d = has_dark ? in.dark.row(y, x0, n, dbuf) : nullptr;
-        const float* f = nullptr;
-        if (in.flat) {
-          f = in.flat->response.data() + static_cast<std::size_t>(y) * w + x0;
-        } else if (flat_as_read) {
-          float* dst = response_out ? in.flat_response_out.row(y) + x0 : resp;
-          response_row(in.flat_pixels.row(y, x0, n, fbuf), inv, dst, nullptr, n);
-          f = dst;
+    // Blocks of kBlockRows rows, dynamically scheduled (the cores are shared with other
+    // processes); each input is told when a block is done (EncodedImageView::release_rows:
+    // a mapped file's pages then leave the process instead of all of them staying resident
+    // until the end of the pass).
+    constexpr int kBlockRows = 64;
+#pragma omp for schedule(dynamic, 1)
+    for (int b = 0; b < (h + kBlockRows - 1) / kBlockRows; ++b) {
+      const int y0 = b * kBlockRows, y1 = std::min(h, y0 + kBlockRows);
+      for (int y = y0; y < y1; ++y) {
+        MaskBits* const mrow = out.mask.data() + static_cast<std::size_t>(y) * w;
+        for (int x0 = 0; x0 < w; x0 += kPiece) {
+          const int n = std::min(kPiece, w - x0);
+          const float* r = raw.row(y, x0, n, rbuf);
+          const float* d = has_dark ? in.dark.row(y, x0, n, dbuf) : nullptr;
+          const float* f = nullptr;
+          if (in.flat) {
+            f = in.flat->response.data() + static_cast<std::size_t>(y) * w + x0;
+          } else if (flat_as_read) {
+            float* dst = response_out ? in.flat_response_out.row(y) + x0 : resp;
+            response_row(in.flat_pixels.row(y, x0, n, fbuf), inv, dst, nullptr, n);
+            f = dst;
+          }
+          calibrate_span(r, d, ds, f, has_sat, sat, out_px.row(y) + x0, mrow + x0, n, c);
         }
-        calibrate_span(r, d, ds, f, has_sat, sat, out_px.row(y) + x0, mrow + x0, n, c);
       }
+      raw.release_rows(y0, y1);
+      if (has_dark) in.dark.release_rows(y0, y1);
+      if (flat_as_read) in.flat_pixels.release_rows(y0, y1);
     }
     // integer reductions: order-independent, deterministic
     n_sat += c.sat;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
@@ -72,9 +73,22 @@ Mapping map_data(const std::string& spec, const FitsImage& info, const detail::D
   return {p, len, static_cast<const unsigned char*>(p) + (d.offset - start)};
 }
 
+// The whole pages inside [bytes, bytes + n) leave the mapping (MADV_DONTNEED on a read-only
+// file mapping: the page cache keeps them; a later read maps them again). Pages shared with
+// rows not yet done stay.
+void release_pages(const unsigned char* bytes, std::size_t n) {
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto a = reinterpret_cast<std::uintptr_t>(bytes), b = a + n;
+  const std::uintptr_t first = (a + page - 1) / page * page, last = b / page * page;
+  if (last > first)
+    ::madvise(reinterpret_cast<void*>(first), static_cast<std::size_t>(last - first),
+              MADV_DONTNEED);
+}
+
 EncodedImageView view_of(const Mapping& m, const FitsImage& info, const detail::DirectData& d) {
-  return EncodedImageView(m.first_pixel, info.width, info.height, d.encoding, info.bscale,
-                          info.bzero);
+  EncodedImageView v(m.first_pixel, info.width, info.height, d.encoding, info.bscale, info.bzero);
+  v.set_release(&release_pages);
+  return v;
 }
 
 }  // namespace

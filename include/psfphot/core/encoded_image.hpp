@@ -77,6 +77,19 @@ class EncodedImageView {
                                   row_bytes_ / static_cast<std::ptrdiff_t>(sizeof(float)));
   }
 
+  // A pass that reads each row once may say it is done with rows [y0, y1): where the view
+  // was given a release function (io/: mapped files drop those pages from the process's
+  // mapping, so its resident size does not grow by the whole file; they stay in the page
+  // cache), it is called with their bytes; else nothing happens. Reading them again is still
+  // valid (the pages come back).
+  using ReleaseFn = void (*)(const unsigned char* bytes, std::size_t n);
+  void set_release(ReleaseFn f) { release_ = f; }
+  void release_rows(int y0, int y1) const {
+    if (release_ && y1 > y0)
+      release_(data_ + static_cast<std::ptrdiff_t>(y0) * row_bytes_,
+               static_cast<std::size_t>(y1 - y0) * static_cast<std::size_t>(row_bytes_));
+  }
+
   // Pixels [x0, x0 + n) of row y as floats: a pointer into the image when it holds floats,
   // else those pixels decoded into `scratch` (room for n floats), which is returned.
   const float* row(int y, int x0, int n, float* scratch) const {
@@ -96,6 +109,7 @@ class EncodedImageView {
   PixelEncoding encoding_ = PixelEncoding::kFloat;
   double bscale_ = 1.0;
   double bzero_ = 0.0;
+  ReleaseFn release_ = nullptr;
 };
 
 }  // namespace psfphot

@@ -127,6 +127,13 @@ TEST_P(FitsMap, MappedPixelsDecodeToReadFitsBitForBit) {
   }
   std::vector<std::vector<float>> got{decode_all(mr.pixels())};
   if (m) got.push_back(decode_all(m->pixels()));
+  // A pass may release rows it is done with (their pages leave the mapping): read again,
+  // they are the same.
+  if (m) {
+    m->pixels().release_rows(0, 30);
+    m->pixels().release_rows(30, 67);
+    got.push_back(decode_all(m->pixels()));
+  }
   for (const auto& px : got) {
     ASSERT_EQ(px.size(), ref.pixels.size());
     EXPECT_EQ(0, std::memcmp(px.data(), ref.pixels.data(), px.size() * sizeof(float)));
