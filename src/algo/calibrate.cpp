@@ -87,23 +87,18 @@ PSFPHOT_VECTOR_CLONES RowMax row_max(const float* r, int w) {
   return m;
 }
 
-// Pixels per piece of a row decoded at a time (encoded inputs): a few such pieces per input
-// stay in the L1 cache between their decoding and their use.
-constexpr int kPiece = 1024;
-
-struct FlatStatistic {
-  double norm;
-  std::size_t n_good;
-};
-
-FlatStatistic flat_statistic(EncodedImageView flat, FlatNorm how) {
+// Fills out.response (already sized, may share flat's buffer: each pixel is read before
+// it is written), out.invalid, out.norm, out.n_invalid.
+void normalise_into(ImageView<const float> flat, FlatNorm how, NormalisedFlat& out,
+                    bool with_invalid_mask) {
+  if (with_invalid_mask) out.invalid = Image<MaskBits>(flat.width(), flat.height(), 0);
+  MaskBits* const inv_px = with_invalid_mask ? out.invalid.data() : nullptr;
   // The good pixels are copied only for the median: for max and mean the copy (a
   // frame-sized buffer, page faults included) cost more than the rest of the pass.
   std::vector<float> good;
   if (how == FlatNorm::kMedian) good.reserve(flat.size());
   double sum = 0, mx = -std::numeric_limits<double>::infinity();
   std::size_t n_good = 0;
-  const int w = flat.width();
   if (how == FlatNorm::kMax) {
     // The maximum and the count need no ordered double sum (the mean's serial chain of
     // additions was most of this pass): kLanes independent float maxima and counts that
@@ -111,53 +106,31 @@ FlatStatistic flat_statistic(EncodedImageView flat, FlatNorm how) {
     // was a visible part of a two-thread frame). A maximum is exact in any order, so the norm
     // is the same.
     float frame_max = -std::numeric_limits<float>::infinity();
-#pragma omp parallel reduction(max : frame_max) reduction(+ : n_good)
-    {
-      float scratch[kPiece];
-#pragma omp for schedule(dynamic, 64)
-      for (int y = 0; y < flat.height(); ++y) {
-        for (int x0 = 0; x0 < w; x0 += kPiece) {
-          const int n = std::min(kPiece, w - x0);
-          const RowMax m = row_max(flat.row(y, x0, n, scratch), n);
-          frame_max = std::max(frame_max, m.max);
-          n_good += m.n_good;
-        }
-      }
+#pragma omp parallel for schedule(dynamic, 64) reduction(max : frame_max) reduction(+ : n_good)
+    for (int y = 0; y < flat.height(); ++y) {
+      const RowMax m = row_max(flat.row(y), flat.width());
+      frame_max = std::max(frame_max, m.max);
+      n_good += m.n_good;
     }
     mx = frame_max;
   } else {
-    // In row order, as the double sum must be.
-    float scratch[kPiece];
     for (int y = 0; y < flat.height(); ++y) {
-      for (int x0 = 0; x0 < w; x0 += kPiece) {
-        const int n = std::min(kPiece, w - x0);
-        const float* r = flat.row(y, x0, n, scratch);
-        for (int x = 0; x < n; ++x) {
-          if (std::isfinite(r[x]) && r[x] > 0) {
-            if (how == FlatNorm::kMedian) good.push_back(r[x]);
-            sum += r[x];
-            ++n_good;
-          }
+      const float* r = flat.row(y);
+      for (int x = 0; x < flat.width(); ++x) {
+        if (std::isfinite(r[x]) && r[x] > 0) {
+          if (how == FlatNorm::kMedian) good.push_back(r[x]);
+          sum += r[x];
+          ++n_good;
         }
       }
     }
   }
   if (n_good == 0) throw CalibrationError("flat has no positive finite pixel");
   switch (how) {
-    case FlatNorm::kMax: return {mx, n_good};
-    case FlatNorm::kMean: return {sum / static_cast<double>(n_good), n_good};
-    case FlatNorm::kMedian: return {median_inplace(good), n_good};
+    case FlatNorm::kMax: out.norm = mx; break;
+    case FlatNorm::kMean: out.norm = sum / static_cast<double>(n_good); break;
+    case FlatNorm::kMedian: out.norm = median_inplace(good); break;
   }
-  return {mx, n_good};
-}
-
-// Fills out.response (already sized, may share flat's buffer: each pixel is read before
-// it is written), out.invalid, out.norm, out.n_invalid.
-void normalise_into(ImageView<const float> flat, FlatNorm how, NormalisedFlat& out,
-                    bool with_invalid_mask) {
-  if (with_invalid_mask) out.invalid = Image<MaskBits>(flat.width(), flat.height(), 0);
-  MaskBits* const inv_px = with_invalid_mask ? out.invalid.data() : nullptr;
-  out.norm = flat_statistic(flat, how).norm;
   const float inv = static_cast<float>(1.0 / out.norm);
   std::size_t n_invalid = 0;
   const std::size_t w = static_cast<std::size_t>(flat.width());
@@ -179,10 +152,6 @@ NormalisedFlat normalise_flat(ImageView<const float> flat, FlatNorm how) {
   out.response = Image<float>(flat.width(), flat.height());
   normalise_into(flat, how, out, true);
   return out;
-}
-
-double flat_norm(EncodedImageView flat, FlatNorm how) {
-  return flat_statistic(flat, how).norm;
 }
 
 NormalisedFlat normalise_flat(Image<float>&& flat, FlatNorm how, bool with_invalid_mask) {
@@ -240,60 +209,11 @@ PSFPHOT_VECTOR_CLONES int calibrate_row_dark_flat(const float* r, const float* d
   return x;
 }
 
-// Counts of one pass (saturated, non-finite, flat-invalid).
-struct Counts {
-  std::size_t sat = 0, nf = 0, fi = 0;
-};
-
-// Calibrates n pixels: raw r, dark d (nullptr: none), flat response f (nullptr: none) into
-// o and m. r and o may be the same pixels.
-void calibrate_span(const float* r, const float* d, float ds, const float* f, bool has_sat,
-                    float sat, float* o, MaskBits* m, int n, Counts& c) {
-  int x0 = 0;
-  if (d && f) {
-    std::size_t k[3] = {0, 0, 0};
-    x0 = calibrate_row_dark_flat(
-        r, d, ds, f, has_sat ? sat : std::numeric_limits<float>::infinity(), o, m, n, k);
-    c.sat += k[0];
-    c.nf += k[1];
-    c.fi += k[2];
-  }
-  for (int x = x0; x < n; ++x) {
-    float v = r[x];
-    MaskBits bits = 0;
-    if (!std::isfinite(v)) {
-      bits |= mask::kNonFinite;
-      ++c.nf;
-    } else if (has_sat && v >= sat) {
-      bits |= mask::kSaturated;
-      ++c.sat;
-    }
-    if (d) v -= ds * d[x];
-    if (f) {
-      if (std::isfinite(f[x])) {
-        v /= f[x];
-      } else {
-        bits |= mask::kFlatInvalid;
-        ++c.fi;
-        v = std::numeric_limits<float>::quiet_NaN();
-      }
-    }
-    if (!std::isfinite(v) && !(bits & mask::kFlatInvalid)) {
-      if (!(bits & mask::kNonFinite)) ++c.nf;
-      bits |= mask::kNonFinite;
-    }
-    o[x] = v;
-    m[x] = bits;
-  }
-}
-
 // raw and out may be the same buffer (in-place calibration): each pixel is read before
-// it is written. Encoded inputs are decoded a piece of a row at a time into per-thread
-// buffers that stay in cache (so the pass reads each input's bytes once, wherever they lie),
-// and then calibrated exactly as float inputs are: the same values, the same operations.
-CalibratedImage calibrate_into(EncodedImageView raw, ImageView<float> out_px, double sci_exptime_s,
-                               double saturation_adu, const CalibrationInputs& in,
-                               const CalibrationConfig& cfg) {
+// it is written.
+CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_px,
+                               double sci_exptime_s, double saturation_adu,
+                               const CalibrationInputs& in, const CalibrationConfig& cfg) {
   const int w = raw.width(), h = raw.height();
   if (w == 0 || h == 0) throw CalibrationError("science frame is empty");
   const bool has_dark = !in.dark.empty();
@@ -301,21 +221,11 @@ CalibratedImage calibrate_into(EncodedImageView raw, ImageView<float> out_px, do
     throw CalibrationError("dark is " + shape(in.dark.width(), in.dark.height()) +
                            " but the science frame is " + shape(w, h));
   }
-  const bool flat_as_read = !in.flat && !in.flat_pixels.empty();
   if (in.flat && (in.flat->response.width() != w || in.flat->response.height() != h)) {
     throw CalibrationError("flat is " +
                            shape(in.flat->response.width(), in.flat->response.height()) +
                            " but the science frame is " + shape(w, h));
   }
-  if (flat_as_read && (in.flat_pixels.width() != w || in.flat_pixels.height() != h)) {
-    throw CalibrationError("flat is " + shape(in.flat_pixels.width(), in.flat_pixels.height()) +
-                           " but the science frame is " + shape(w, h));
-  }
-  if (flat_as_read && !(in.flat_pixels_norm > 0))
-    throw CalibrationError("flat given without its norm (flat_norm)");
-  const bool response_out = flat_as_read && !in.flat_response_out.empty();
-  if (response_out && (in.flat_response_out.width() != w || in.flat_response_out.height() != h))
-    throw CalibrationError("flat response output is not " + shape(w, h));
   CalibratedImage out;
   out.dark_scale = 1.0;
   if (has_dark && cfg.scale_dark_by_exptime) {
@@ -331,46 +241,50 @@ CalibratedImage calibrate_into(EncodedImageView raw, ImageView<float> out_px, do
   const float ds = static_cast<float>(out.dark_scale);
   const bool has_sat = std::isfinite(saturation_adu);
   const float sat = static_cast<float>(saturation_adu);
-  // The response as normalise_flat computes it (the same inv, the same product).
-  const float inv = flat_as_read ? static_cast<float>(1.0 / in.flat_pixels_norm) : 0.f;
   std::size_t n_sat = 0, n_nf = 0, n_fi = 0;
-#pragma omp parallel reduction(+ : n_sat, n_nf, n_fi)
-  {
-    float rbuf[kPiece], dbuf[kPiece], fbuf[kPiece], resp[kPiece];
-    Counts c;
-    // Blocks of kBlockRows rows, dynamically scheduled (the cores are shared with other
-    // processes); each input is told when a block is done (EncodedImageView::release_rows:
-    // a mapped file's pages then leave the process instead of all of them staying resident
-    // until the end of the pass).
-    constexpr int kBlockRows = 64;
-#pragma omp for schedule(dynamic, 1)
-    for (int b = 0; b < (h + kBlockRows - 1) / kBlockRows; ++b) {
-      const int y0 = b * kBlockRows, y1 = std::min(h, y0 + kBlockRows);
-      for (int y = y0; y < y1; ++y) {
-        MaskBits* const mrow = out.mask.data() + static_cast<std::size_t>(y) * w;
-        for (int x0 = 0; x0 < w; x0 += kPiece) {
-          const int n = std::min(kPiece, w - x0);
-          const float* r = raw.row(y, x0, n, rbuf);
-          const float* d = has_dark ? in.dark.row(y, x0, n, dbuf) : nullptr;
-          const float* f = nullptr;
-          if (in.flat) {
-            f = in.flat->response.data() + static_cast<std::size_t>(y) * w + x0;
-          } else if (flat_as_read) {
-            float* dst = response_out ? in.flat_response_out.row(y) + x0 : resp;
-            response_row(in.flat_pixels.row(y, x0, n, fbuf), inv, dst, nullptr, n);
-            f = dst;
-          }
-          calibrate_span(r, d, ds, f, has_sat, sat, out_px.row(y) + x0, mrow + x0, n, c);
+#pragma omp parallel for schedule(dynamic, 64) reduction(+ : n_sat, n_nf, n_fi)
+  for (int y = 0; y < h; ++y) {
+    const float* r = raw.row(y);
+    const float* d = has_dark ? in.dark.row(y) : nullptr;
+    const float* f = in.flat ? in.flat->response.data() + static_cast<std::size_t>(y) * w : nullptr;
+    float* o = out_px.row(y);
+    MaskBits* m = out.mask.data() + static_cast<std::size_t>(y) * w;
+    int x0 = 0;
+    if (d && f) {
+      std::size_t c[3] = {0, 0, 0};
+      x0 = calibrate_row_dark_flat(
+          r, d, ds, f, has_sat ? sat : std::numeric_limits<float>::infinity(), o, m, w, c);
+      n_sat += c[0];
+      n_nf += c[1];
+      n_fi += c[2];
+    }
+    for (int x = x0; x < w; ++x) {
+      float v = r[x];
+      MaskBits bits = 0;
+      if (!std::isfinite(v)) {
+        bits |= mask::kNonFinite;
+        ++n_nf;
+      } else if (has_sat && v >= sat) {
+        bits |= mask::kSaturated;
+        ++n_sat;
+      }
+      if (d) v -= ds * d[x];
+      if (f) {
+        if (std::isfinite(f[x])) {
+          v /= f[x];
+        } else {
+          bits |= mask::kFlatInvalid;
+          ++n_fi;
+          v = std::numeric_limits<float>::quiet_NaN();
         }
       }
-      raw.release_rows(y0, y1);
-      if (has_dark) in.dark.release_rows(y0, y1);
-      if (flat_as_read) in.flat_pixels.release_rows(y0, y1);
+      if (!std::isfinite(v) && !(bits & mask::kFlatInvalid)) {
+        if (!(bits & mask::kNonFinite)) ++n_nf;
+        bits |= mask::kNonFinite;
+      }
+      o[x] = v;
+      m[x] = bits;
     }
-    // integer reductions: order-independent, deterministic
-    n_sat += c.sat;
-    n_nf += c.nf;
-    n_fi += c.fi;
   }
   out.n_saturated = n_sat;
   out.n_nonfinite = n_nf;
@@ -383,7 +297,7 @@ CalibratedImage calibrate_into(EncodedImageView raw, ImageView<float> out_px, do
 
 }  // namespace
 
-CalibratedImage calibrate(EncodedImageView raw, double sci_exptime_s, double saturation_adu,
+CalibratedImage calibrate(ImageView<const float> raw, double sci_exptime_s, double saturation_adu,
                           const CalibrationInputs& in, const CalibrationConfig& cfg) {
   if (raw.width() == 0 || raw.height() == 0) throw CalibrationError("science frame is empty");
   Image<float> px(raw.width(), raw.height(), kNoInit);  // every pixel is written

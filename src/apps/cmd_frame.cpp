@@ -62,9 +62,8 @@ int run_frame(const FrameArgs& a) {
   pipeline::Masters masters;
   const std::string mask_file = a.mask.empty() ? cfg.frame.mask.file : a.mask;
   try {
-    // Mapped, not read: each master is used by this one frame, decoded in its calibration.
-    masters = pipeline::load_masters(a.dark, {}, a.flat, {}, mask_file, cfg.frame,
-                                     cfg.night.combine, nullptr, /*map_master_files=*/true);
+    masters =
+        pipeline::load_masters(a.dark, {}, a.flat, {}, mask_file, cfg.frame, cfg.night.combine);
   } catch (const std::exception& e) {
     std::cerr << "psfphot frame: cannot load calibration frames: " << e.what() << "\n";
     return kExitFailure;

@@ -34,6 +34,14 @@ std::string status_text(int status) {
   return out;
 }
 
+struct FitsCloser {
+  void operator()(fitsfile* f) const {
+    int st = 0;
+    fits_close_file(f, &st);
+  }
+};
+using FitsPtr = std::unique_ptr<fitsfile, FitsCloser>;
+
 bool is_structural(const std::string& key) {
   static const std::regex re(
       "^(SIMPLE|BITPIX|NAXIS[0-9]*|EXTEND|BZERO|BSCALE|BLANK|PCOUNT|GCOUNT|XTENSION|END|"
@@ -133,16 +141,7 @@ void parse_header(fitsfile* f, const std::string& path, HeaderFacts& h) {
   }
 }
 
-}  // namespace
-
-namespace detail {
-
-void FitsCloser::operator()(fitsfile* f) const {
-  int st = 0;
-  fits_close_file(f, &st);
-}
-
-FitsPtr open_image(const std::string& spec, FitsImage& out) {
+FitsImage open_and_read(const std::string& spec, bool read_pixels) {
   std::error_code ec;
   std::string base = spec.substr(0, spec.find('['));
   if (!std::filesystem::exists(base, ec)) {
@@ -165,6 +164,7 @@ FitsPtr open_image(const std::string& spec, FitsImage& out) {
     throw FitsError(spec, "cannot open as a FITS image: " + why, status);
   }
   FitsPtr f(raw);
+  FitsImage out;
   out.path = spec;
   int hdunum = 0;
   fits_get_hdu_num(f.get(), &hdunum);
@@ -198,55 +198,47 @@ FitsPtr open_image(const std::string& spec, FitsImage& out) {
     st = 0;
     if (fits_read_key(f.get(), TDOUBLE, "BSCALE", &v, nullptr, &st) == 0) out.bscale = v;
   }
-  out.width = static_cast<int>(naxes[0]);
-  out.height = static_cast<int>(naxes[1]);
-  return f;
-}
-
-}  // namespace detail
-
-namespace {
-
-FitsImage open_and_read(const std::string& spec, bool read_pixels) {
-  FitsImage out;
-  detail::FitsPtr f = detail::open_image(spec, out);
-  const int w = out.width, h = out.height;
+  const int w = static_cast<int>(naxes[0]), h = static_cast<int>(naxes[1]);
   if (!read_pixels) {
     out.pixels = Image<float>(0, 0);
     out.header.cards.push_back({"NAXIS1", std::to_string(w), ""});
     out.header.cards.push_back({"NAXIS2", std::to_string(h), ""});
     return out;
   }
-  detail::check_data_size(f.get(), spec, out);
-  out.pixels = Image<float>(w, h, kNoInit);
-  if (const auto d = detail::direct_data(f.get(), spec, out, out.pixels.size())) {
-    detail::read_pixels_direct(spec, *d, out, out.pixels.data(), out.pixels.size());
-    return out;
+  if (!out.compressed) {
+    // A corrupt or cut header can claim gigabytes: check the data unit is really there
+    // before allocating it (a 100000 x 100000 header on a 6 kB file is "truncated", not
+    // a 40 GB allocation). cfitsio's own file size also holds for .gz files it inflated.
+    LONGLONG head = 0, data_start = 0, data_end = 0;
+    const LONGLONG file_bytes = f->Fptr->filesize;
+    const LONGLONG need = static_cast<LONGLONG>(w) * h * (std::abs(out.bitpix) / 8);
+    if (fits_get_hduaddrll(f.get(), &head, &data_start, &data_end, &status) == 0 &&
+        data_start + need > file_bytes) {
+      throw FitsError(spec, "file truncated: the header declares " + std::to_string(w) + "x" +
+                                std::to_string(h) + " pixels of BITPIX " +
+                                std::to_string(out.bitpix) + " (" + std::to_string(need) +
+                                " bytes) but only " +
+                                std::to_string(std::max<LONGLONG>(0, file_bytes - data_start)) +
+                                " bytes follow the header");
+    }
+    status = 0;
   }
-  detail::read_pixels_cfitsio(f.get(), spec, out);
-  return out;
-}
-
-}  // namespace
-
-namespace detail {
-
-void read_pixels_cfitsio(fitsfile* f, const std::string& spec, FitsImage& out) {
-  const int w = out.width, h = out.height;
-  if (out.pixels.width() != w || out.pixels.height() != h) out.pixels = Image<float>(w, h, kNoInit);
-  int status = 0;
+  out.pixels = Image<float>(w, h, kNoInit);
+  if (detail::read_pixels_direct(f.get(), spec, out, out.pixels.data(), out.pixels.size()))
+    return out;
   long fpixel[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
   float nulval = std::numeric_limits<float>::quiet_NaN();
   int anynul = 0;
-  if (fits_read_pix(f, TFLOAT, fpixel, static_cast<LONGLONG>(w) * h, &nulval, out.pixels.data(),
-                    &anynul, &status)) {
+  if (fits_read_pix(f.get(), TFLOAT, fpixel, static_cast<LONGLONG>(w) * h, &nulval,
+                    out.pixels.data(), &anynul, &status)) {
     throw FitsError(spec,
                     "cannot read pixel data (file truncated or corrupt?): " + status_text(status),
                     status);
   }
+  return out;
 }
 
-}  // namespace detail
+}  // namespace
 
 FitsError::FitsError(const std::string& path, const std::string& what, int cfitsio_status)
     : std::runtime_error(path + ": " + what), path_(path), status_(cfitsio_status) {}
@@ -285,7 +277,7 @@ void write_fits(const std::string& path, ImageView<const float> pixels,
   if (fits_create_file(&raw, tmp.c_str(), &status)) {
     throw FitsError(path, "cannot create file: " + status_text(status), status);
   }
-  detail::FitsPtr f(raw);
+  FitsPtr f(raw);
   auto fail = [&](const std::string& what) {
     std::string why = status_text(status);
     f.reset();

@@ -190,8 +190,7 @@ Image<float> build_master_flat(const std::vector<std::string>& paths, const Comb
 Masters load_masters(const std::string& master_dark, const std::vector<std::string>& darks,
                      const std::string& master_flat, const std::vector<std::string>& flats,
                      const std::string& mask_file, const FrameConfig& cfg,
-                     const CombineConfig& combine, MasterExchange* exchange,
-                     bool map_master_files) {
+                     const CombineConfig& combine, MasterExchange* exchange) {
   // Without an exchange this process builds everything (part 0 of 1).
   const int part = exchange ? exchange->part() : 0, parts = exchange ? exchange->parts() : 1;
   const auto run = [exchange](const std::function<void()>& work) {
@@ -204,40 +203,12 @@ Masters load_masters(const std::string& master_dark, const std::vector<std::stri
     return exchange ? exchange->gather_rows(band, w, h) : std::move(band);
   };
   Masters m;
-  // Mapped master files (one process, no exchange: psfphot frame), read where they cannot be
-  // mapped. Not the dark when raw flats are to be combined here: that subtracts a float dark.
-  const bool map_dark = map_master_files && !exchange && !master_dark.empty() && flats.empty();
-  const bool map_flat = map_master_files && !exchange && !master_flat.empty();
-  Image<float> flat;
-  if (map_dark) {
-    io::MappedOrRead d = io::map_or_read_fits(master_dark);
-    m.dark_exptime_s = d.info().header.exptime_s;
-    if (d.is_mapped())
-      m.dark_file = std::move(d.mapped);
-    else
-      m.dark = std::move(d.read.pixels);
-  }
-  if (map_flat) {
-    io::MappedOrRead f = io::map_or_read_fits(master_flat);
-    if (f.is_mapped()) {
-      try {
-        m.flat_file_norm = flat_norm(f.pixels(), cfg.calibration.flat_norm);
-      } catch (const CalibrationError& e) {
-        throw CalibrationError(master_flat + ": " + e.what());
-      }
-      m.flat_file = std::move(f.mapped);
-    } else {
-      flat = std::move(f.read.pixels);
-    }
-  }
   if (!master_dark.empty()) {
-    if (!map_dark) {
-      run([&] {
-        io::FitsImage d = io::read_fits(master_dark);
-        m.dark = std::move(d.pixels);
-        m.dark_exptime_s = d.header.exptime_s;
-      });
-    }
+    run([&] {
+      io::FitsImage d = io::read_fits(master_dark);
+      m.dark = std::move(d.pixels);
+      m.dark_exptime_s = d.header.exptime_s;
+    });
     m.dark_source = master_dark;
   } else if (!darks.empty()) {
     Image<float> band;
@@ -248,8 +219,9 @@ Masters load_masters(const std::string& master_dark, const std::vector<std::stri
     m.dark = whole(std::move(band), w, h);
     m.dark_source = std::to_string(darks.size()) + " darks";
   }
+  Image<float> flat;
   if (!master_flat.empty()) {
-    if (!map_flat) run([&] { flat = std::move(io::read_fits(master_flat).pixels); });
+    run([&] { flat = std::move(io::read_fits(master_flat).pixels); });
     m.flat_source = master_flat;
   } else if (!flats.empty()) {
     const Image<float>* dark = m.dark.empty() ? nullptr : &m.dark;

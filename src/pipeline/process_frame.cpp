@@ -47,9 +47,6 @@ FrameResult run_steps(std::int64_t frame_id, const std::string& path, const Fram
       // The flat's response stays: the photometry's photon noise needs it (PixelGain).
       release->dark = Image<float>();
       if (release->flat) release->flat->invalid = Image<MaskBits>();
-      // Mapped masters: the calibration has read them; the response it needed is the frame's.
-      release->dark_file = io::MappedFits();
-      release->flat_file = io::MappedFits();
     }
   }
   r.total_ms = std::chrono::duration<double, std::milli>(clock::now() - t_start).count();

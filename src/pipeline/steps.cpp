@@ -17,52 +17,29 @@
 #include "psfphot/algo/psf_photometry.hpp"
 #include "psfphot/algo/smooth.hpp"
 #include "psfphot/algo/stats.hpp"
-#include "psfphot/core/encoded_image.hpp"
 #include "psfphot/io/fits.hpp"
 
 namespace psfphot::pipeline {
 namespace {
-
-// True when every pixel of `px` equals the first (a NaN equals nothing); stops at the first
-// differing pixel. Encoded pixels are decoded a piece at a time.
-bool constant_frame(EncodedImageView px, float* first) {
-  if (px.size() < 2) return false;
-  float buf[1024];
-  const int w = px.width();
-  *first = px.row(0, 0, 1, buf)[0];
-  for (int y = 0; y < px.height(); ++y)
-    for (int x0 = 0; x0 < w; x0 += 1024) {
-      const int n = std::min(1024, w - x0);
-      const float* r = px.row(y, x0, n, buf);
-      if (!std::all_of(r, r + n, [v = *first](float p) { return p == v; })) return false;
-    }
-  return true;
-}
 
 class ReadStep : public Step {
  public:
   const char* name() const override { return "read"; }
   FrameStatus failure_status() const override { return FrameStatus::kReadFailed; }
   void run(FrameContext& c) const override {
-    // Mapped where it can be: the calibration then reads the raw bytes once, in its own pass,
-    // instead of a read making a float copy first.
-    io::MappedOrRead img = io::map_or_read_fits(c.frame.path);
+    io::FitsImage img = io::read_fits(c.frame.path);
     // A constant frame (an empty readout of zeros, every pixel saturated) holds no signal:
     // fail it by name rather than report "ok, 0 stars". Stops at the first differing pixel.
-    float v = 0;
-    if (constant_frame(img.pixels(), &v)) {
+    const float* px = img.pixels.data();
+    const std::size_t n = img.pixels.size();
+    if (n > 1 && std::all_of(px + 1, px + n, [v = px[0]](float p) { return p == v; })) {
       char text[32];
-      std::snprintf(text, sizeof text, "%g", static_cast<double>(v));
+      std::snprintf(text, sizeof text, "%g", static_cast<double>(px[0]));
       throw std::runtime_error(c.frame.path + ": every pixel is " + text +
                                " (empty readout or saturated): no signal to measure");
     }
-    if (img.is_mapped()) {
-      c.frame.header = img.mapped.info().header;
-      c.raw_file = std::move(img.mapped);
-    } else {
-      c.frame.header = std::move(img.read.header);
-      c.frame.pixels = std::move(img.read.pixels);
-    }
+    c.frame.header = std::move(img.header);
+    c.frame.pixels = std::move(img.pixels);
   }
 };
 
@@ -71,41 +48,21 @@ class CalibrateStep : public Step {
   const char* name() const override { return "calibrate"; }
   FrameStatus failure_status() const override { return FrameStatus::kCalibrationFailed; }
   void run(FrameContext& c) const override {
-    const Masters& ms = c.masters;
     CalibrationInputs in;
-    if (!ms.dark.empty()) in.dark = ms.dark.cview();
-    if (!ms.dark_file.empty()) in.dark = ms.dark_file.pixels();
-    in.dark_exptime_s = ms.dark_exptime_s;
-    if (ms.flat) in.flat = &*ms.flat;
+    if (!c.masters.dark.empty()) {
+      in.dark = c.masters.dark.cview();
+      in.dark_exptime_s = c.masters.dark_exptime_s;
+    }
+    if (c.masters.flat) in.flat = &*c.masters.flat;
+    double sat = c.cfg.calibration.saturation_adu;
+    if (std::isnan(sat)) sat = c.frame.header.saturation_adu;
+    // In place: the raw frame is not needed afterwards (a failure fails the frame).
+    CalibratedImage cal = calibrate_in_place(c.frame.pixels.view(), c.frame.header.exptime_s, sat,
+                                             in, c.cfg.calibration);
+    c.frame.mask = std::move(cal.mask);
     double g = c.cfg.gain_e_per_adu;
     if (std::isnan(g)) g = c.frame.header.gain_e_per_adu;
     c.gain = std::isfinite(g) && g > 0 ? g : 0.0;
-    const EncodedImageView raw =
-        c.raw_file.empty() ? EncodedImageView(c.frame.pixels.cview()) : c.raw_file.pixels();
-    if (!ms.flat_file.empty()) {
-      in.flat_pixels = ms.flat_file.pixels();
-      in.flat_pixels_norm = ms.flat_file_norm;
-      // The photometry's photon noise needs the response only where there is a gain.
-      if (c.gain > 0 && in.flat_pixels.width() == raw.width() &&
-          in.flat_pixels.height() == raw.height()) {
-        c.flat_response = Image<float>(raw.width(), raw.height(), kNoInit);
-        in.flat_response_out = c.flat_response.view();
-      }
-    }
-    double sat = c.cfg.calibration.saturation_adu;
-    if (std::isnan(sat)) sat = c.frame.header.saturation_adu;
-    CalibratedImage cal;
-    if (!c.raw_file.empty()) {
-      // The mapped raw frame decoded in the calibration's pass, into a new image.
-      cal = calibrate(raw, c.frame.header.exptime_s, sat, in, c.cfg.calibration);
-      c.frame.pixels = std::move(cal.pixels);
-      c.raw_file = io::MappedFits();
-    } else {
-      // In place: the raw frame is not needed afterwards (a failure fails the frame).
-      cal = calibrate_in_place(c.frame.pixels.view(), c.frame.header.exptime_s, sat, in,
-                               c.cfg.calibration);
-    }
-    c.frame.mask = std::move(cal.mask);
     if (c.keep_products) c.calibrated = c.frame.pixels.clone();
   }
 };

@@ -18,7 +18,6 @@
 #include <string>
 #include <vector>
 
-#include "psfphot/core/encoded_image.hpp"
 #include "psfphot/core/image.hpp"
 #include "psfphot/core/mask.hpp"
 
@@ -62,27 +61,10 @@ NormalisedFlat normalise_flat(ImageView<const float> flat, FlatNorm how);
 // the response's NaN and never reads it, so the pipeline's masters skip the frame-sized mask.
 NormalisedFlat normalise_flat(Image<float>&& flat, FlatNorm how, bool with_invalid_mask = true);
 
-// The norm normalise_flat divides `flat` by (the same value, bit for bit), from pixels in any
-// encoding (core/encoded_image.hpp: e.g. a master flat mapped from its file, never converted
-// to a float image). Throws CalibrationError when the flat has no positive finite pixel.
-double flat_norm(EncodedImageView flat, FlatNorm how);
-
-// Dark and flat inputs may be float images or pixels still encoded as in their files
-// (EncodedImageView; a float view converts): encoded pixels are decoded during the pass, a
-// piece of a row at a time, to the values read_fits would have given, so the result is bit
-// for bit the one from float images.
 struct CalibrationInputs {
-  EncodedImageView dark;  // empty view = no dark
+  ImageView<const float> dark;  // empty view = no dark
   double dark_exptime_s = std::numeric_limits<double>::quiet_NaN();
-  const NormalisedFlat* flat = nullptr;  // nullptr = no flat (or the flat as read, below)
-  // Instead of `flat` (used when `flat` is nullptr): the flat as read, not normalised, with its
-  // norm (flat_norm()). The response flat / norm is computed on the way, bit for bit
-  // normalise_flat's, and written to `flat_response_out` when that is a view of the frame's
-  // shape (the photometry's PixelGain needs it), else only used. Invalid flat pixels are
-  // masked as with `flat`.
-  EncodedImageView flat_pixels;
-  double flat_pixels_norm = std::numeric_limits<double>::quiet_NaN();
-  ImageView<float> flat_response_out;
+  const NormalisedFlat* flat = nullptr;  // nullptr = no flat
 };
 
 struct CalibratedImage {
@@ -96,10 +78,7 @@ struct CalibratedImage {
 // (NaN = none) for the saturation mask. Throws CalibrationError on a shape mismatch
 // (message gives both shapes) or when dark scaling is asked for without exposure
 // times, or when no pixel is usable.
-// `raw` may be a float image or encoded pixels (the raw frame mapped from its file, decoded
-// during the pass: one pass over the raw, dark and flat bytes in, calibrated pixels and mask
-// out).
-CalibratedImage calibrate(EncodedImageView raw, double sci_exptime_s, double saturation_adu,
+CalibratedImage calibrate(ImageView<const float> raw, double sci_exptime_s, double saturation_adu,
                           const CalibrationInputs& in, const CalibrationConfig& cfg);
 
 // The same calibration done in place: `pixels` holds the raw frame and becomes the

@@ -2,7 +2,6 @@
 // Night-level calibration inputs: master dark, normalised master flat and the user mask,
 // built or loaded once per night and shared read-only by every frame (and every thread).
 #include <functional>
-#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,7 +9,6 @@
 #include "psfphot/algo/calibrate.hpp"
 #include "psfphot/core/image.hpp"
 #include "psfphot/core/mask.hpp"
-#include "psfphot/io/fits.hpp"
 #include "psfphot/pipeline/config.hpp"
 
 namespace psfphot::pipeline {
@@ -23,16 +21,6 @@ struct Masters {
   std::string flat_source;
   Image<MaskBits> user_mask;  // mask FITS as bits (kUserBackground | kUserDetect); empty = none
   std::string mask_source;
-  // Master files mapped instead of read (load_masters with map_master_files, for masters used
-  // by one frame: psfphot frame): the calibration decodes them from the page cache during its
-  // pass and computes the flat's response on the way (algo/calibrate.hpp, CalibrationInputs),
-  // so neither becomes a float image of its own. When `dark_file` is set `dark` is empty; when
-  // `flat_file` is set `flat` is empty and `flat_file_norm` is the flat's norm
-  // (calibration.flat_norm, computed at load: errors such as a flat without a positive pixel
-  // are reported there, as for a read flat).
-  io::MappedFits dark_file;
-  io::MappedFits flat_file;
-  double flat_file_norm = std::numeric_limits<double>::quiet_NaN();
 };
 
 // Master dark from raw darks: sigma-clipped mean or median per pixel. All darks must
@@ -99,14 +87,9 @@ Image<float> build_master_flat_rows(const std::vector<std::string>& paths, const
 // With an `exchange`, every process of the job calls this and each builds its share of the
 // masters (the same bits on every process, and the same as without an exchange); errors are
 // thrown on every process alike.
-// `map_master_files`: ready master files (master_dark, master_flat) that map_fits can map are
-// mapped (Masters::dark_file, flat_file) rather than read; the others are read as without it.
-// Worth it when the masters calibrate one frame (each is then read once anyway); a night
-// keeps them as float images, read once and used by every frame.
 Masters load_masters(const std::string& master_dark, const std::vector<std::string>& darks,
                      const std::string& master_flat, const std::vector<std::string>& flats,
                      const std::string& mask_file, const FrameConfig& cfg,
-                     const CombineConfig& combine, MasterExchange* exchange = nullptr,
-                     bool map_master_files = false);
+                     const CombineConfig& combine, MasterExchange* exchange = nullptr);
 
 }  // namespace psfphot::pipeline

@@ -12,7 +12,6 @@
 #include "psfphot/algo/psf_sigma.hpp"
 #include "psfphot/core/frame.hpp"
 #include "psfphot/core/frame_result.hpp"
-#include "psfphot/io/fits.hpp"
 #include "psfphot/pipeline/config.hpp"
 #include "psfphot/pipeline/masters.hpp"
 
@@ -32,16 +31,9 @@ struct FrameContext {
   PsfSigmaModel psf_model;     // sigma across the field
   double gain = 0;             // e-/ADU used for star noise (0 = none)
   bool keep_products = false;  // keep the calibrated image and the full background level
-  // Read step -> calibrate step: the raw frame mapped from its file (io::map_fits), decoded
-  // by the calibration pass; empty when the read step read it into frame.pixels instead.
-  io::MappedFits raw_file;
-  // The flat's response, when the calibration computed it from a mapped master flat
-  // (Masters::flat_file) for a frame with a gain; else empty (masters.flat has it).
-  Image<float> flat_response;
   // The gain per pixel of the calibrated frame: `gain` times the flat response the frame
   // was divided by (algo/psf_photometry.hpp, PixelGain).
   PixelGain pixel_gain() const {
-    if (!flat_response.empty()) return PixelGain(gain, flat_response.cview());
     return masters.flat ? PixelGain(gain, masters.flat->response.cview()) : PixelGain(gain);
   }
 };
