@@ -236,7 +236,8 @@ CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_
     }
     out.dark_scale = sci_exptime_s / in.dark_exptime_s;
   }
-  out.mask = Image<MaskBits>(w, h, 0);
+  // Every pixel of the mask is written below: no zero fill first.
+  out.mask = Image<MaskBits>(w, h, kNoInit);
   const float ds = static_cast<float>(out.dark_scale);
   const bool has_sat = std::isfinite(saturation_adu);
   const float sat = static_cast<float>(saturation_adu);
@@ -299,7 +300,7 @@ CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_
 CalibratedImage calibrate(ImageView<const float> raw, double sci_exptime_s, double saturation_adu,
                           const CalibrationInputs& in, const CalibrationConfig& cfg) {
   if (raw.width() == 0 || raw.height() == 0) throw CalibrationError("science frame is empty");
-  Image<float> px(raw.width(), raw.height());
+  Image<float> px(raw.width(), raw.height(), kNoInit);  // every pixel is written
   CalibratedImage out = calibrate_into(raw, px.view(), sci_exptime_s, saturation_adu, in, cfg);
   out.pixels = std::move(px);
   return out;

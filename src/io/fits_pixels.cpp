@@ -1,6 +1,7 @@
 #include "fits_pixels.hpp"
 
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -10,14 +11,21 @@ namespace psfphot::io::detail {
 
 PSFPHOT_VECTOR_CLONES void be_int16_to_float(const unsigned char* b, std::size_t n, double bscale,
                                              double bzero, float* o) {
-  if (bscale != 1.0 || bzero != 0.0) {
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto v = static_cast<std::int16_t>((b[2 * i] << 8) | b[2 * i + 1]);
-      o[i] = static_cast<float>(v * bscale + bzero);
-    }
+  auto value = [b](std::size_t i) {
+    std::uint16_t u;
+    std::memcpy(&u, b + 2 * i, 2);
+    return static_cast<std::int16_t>(__builtin_bswap16(u));
+  };
+  // An unscaled integer zero point (BZERO 32768 of uint16 cameras, or none): v + bzero is an
+  // integer below 2^31, exact in int32 as in double (v * 1.0 = v), and int32 -> float rounds
+  // to nearest as double -> float does: the same floats, 8 per AVX2 instruction instead of 4
+  // doubles, and no double round trip.
+  if (bscale == 1.0 && std::abs(bzero) < 2147450880.0 &&
+      bzero == static_cast<double>(static_cast<std::int32_t>(bzero))) {
+    const auto z = static_cast<std::int32_t>(bzero);
+    for (std::size_t i = 0; i < n; ++i) o[i] = static_cast<float>(value(i) + z);
   } else {
-    for (std::size_t i = 0; i < n; ++i)
-      o[i] = static_cast<float>(static_cast<std::int16_t>((b[2 * i] << 8) | b[2 * i + 1]));
+    for (std::size_t i = 0; i < n; ++i) o[i] = static_cast<float>(value(i) * bscale + bzero);
   }
 }
 

@@ -385,7 +385,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         RawCase{16, 1, 0, false, false}, RawCase{16, 1, 32768, false, false},  // uint16 camera
         RawCase{16, 1, 32768, false, true}, RawCase{16, 2.92273835509, 3713.66692596, false, false},
-        RawCase{16, 1, 32768, true, false},  // BLANK
+        RawCase{16, 1, 32768, true, false}, RawCase{16, 1, -1000, false, false},
         RawCase{-32, 1, 0, false, false}, RawCase{-32, 1, 0, false, true},
         RawCase{-32, 0.5, 10, false, false}, RawCase{8, 1, 0, false, false},
         RawCase{8, 0.25, -3, false, true}, RawCase{32, 1, 0, false, false},
@@ -396,8 +396,8 @@ INSTANTIATE_TEST_SUITE_P(
       const RawCase& c = i.param;
       return "bitpix" + std::string(c.bitpix < 0 ? "m" : "") + std::to_string(std::abs(c.bitpix)) +
              (c.bzero == 32768 || c.bzero == 2147483648.0 ? "_uint" : "") +
-             (c.bscale != 1 ? "_scaled" : "") + (c.blank ? "_blank" : "") +
-             (c.extension ? "_ext" : "");
+             (c.bscale != 1 ? "_scaled" : (c.bzero < 0 ? "_offset" : "")) +
+             (c.blank ? "_blank" : "") + (c.extension ? "_ext" : "");
     });
 
 TEST(Fits, HeaderIsCarriedOver) {
