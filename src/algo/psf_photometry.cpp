@@ -186,6 +186,7 @@ int clip_outliers(Stamp& s, double F, double x, double y, double sigma, double m
       var += std::max(m, 0.0) / s.gain[k];
       if (std::abs(s.data[k] - m) > cfg.clip_sigma * std::sqrt(var)) {
         s.use[k] = 0;
+        s.on[k] = 0.0;
         ++dropped;
       }
     }
@@ -262,6 +263,7 @@ PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms
     if (!f.converged) {
       // Keep the measurement at the centroid, flagged.
       s.use = use0;
+      for (std::size_t k = 0; k < use0.size(); ++k) s.on[k] = use0[k] ? 1.0 : 0.0;
       PsfFit a = amplitude(s, x0, y0, sigma_px, cfg, pc);
       a.flags |= f.flags | star_flag::kFitFailed;
       f = a;

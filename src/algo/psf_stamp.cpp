@@ -32,6 +32,7 @@ Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
   s.sky_var.resize(n);
   s.gain.resize(n);
   s.use.resize(n);
+  s.on.resize(n);
   s.any_gain = gain.any();
   // The stamp's rows lie a frame row apart in four frame-sized images, so nearly every row's
   // first read missed the caches, one miss after another: ask for all of them first, so the
@@ -70,6 +71,7 @@ Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
       }
       s.gain[k] = g > 0 ? g : std::numeric_limits<double>::infinity();
       s.use[k] = ok;
+      s.on[k] = ok ? 1.0 : 0.0;
     }
   return s;
 }
@@ -222,12 +224,11 @@ void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& p
                          bool weighted, bool covariance, std::vector<double>& scratch,
                          Eigen::Matrix4d& A, Eigen::Vector4d& b) {
   const int nx = s.nx;
-  const std::size_t npx = static_cast<std::size_t>(nx) * s.ny;
-  scratch.resize(6 * static_cast<std::size_t>(nx) + npx);
+  scratch.resize(6 * static_cast<std::size_t>(nx));
   double* const cols = scratch.data();  // per column: E, F dE/dx0, F E, 0
   double* const wrow = cols + 4 * static_cast<std::size_t>(nx);
   double* const wrrow = wrow + nx;
-  double* const on = wrrow + nx;  // the use flags as 0/1 weights
+  const double* const on = s.on.data();
   for (int i = 0; i < nx; ++i) {
     double* const c = cols + 4 * static_cast<std::size_t>(i);
     c[0] = px.value[i];
@@ -235,7 +236,6 @@ void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& p
     c[2] = F * px.value[i];
     c[3] = 0.0;
   }
-  for (std::size_t k = 0; k < npx; ++k) on[k] = s.use[k] != 0 ? 1.0 : 0.0;
   V4 acc[3][1] = {}, accb[1] = {};
   const bool w_on = weighted || covariance;
   for (int j = 0; j < s.ny; ++j) {
@@ -267,11 +267,9 @@ void amplitude_sums(const Stamp& s, const Profile1D& px, const Profile1D& py, do
                     bool weighted, std::vector<double>& scratch, double& num, double& den,
                     double& var_num) {
   const int nx = s.nx;
-  const std::size_t npx = static_cast<std::size_t>(nx) * s.ny;
-  scratch.resize(3 * static_cast<std::size_t>(nx) + npx);
+  scratch.resize(3 * static_cast<std::size_t>(nx));
   double* const t = scratch.data();
-  double* const on = t + 3 * static_cast<std::size_t>(nx);
-  for (std::size_t k = 0; k < npx; ++k) on[k] = s.use[k] != 0 ? 1.0 : 0.0;
+  const double* const on = s.on.data();
   num = den = var_num = 0;
   for (int j = 0; j < s.ny; ++j) {
     const std::size_t row = static_cast<std::size_t>(j) * nx;
@@ -295,15 +293,14 @@ double joint_normal_equations(const Stamp& s, const std::array<Profile1D, K>& px
                               Eigen::Matrix<double, 3 * K, 1>& b) {
   constexpr int n = 3 * K, nv = (n + 3) / 4;
   const int nx = s.nx;
-  const std::size_t npx = static_cast<std::size_t>(nx) * s.ny;
-  // Scratch: F E per star and column; the J factors per column (4 nv each); the use flags as
-  // 0/1 weights; a row's w, w r and chi^2 terms.
-  scratch.resize(static_cast<std::size_t>(K) * nx + 4 * nv * static_cast<std::size_t>(nx) + npx +
+  // Scratch: F E per star and column; the J factors per column (4 nv each); a row's w, w r
+  // and chi^2 terms.
+  scratch.resize(static_cast<std::size_t>(K) * nx + 4 * nv * static_cast<std::size_t>(nx) +
                  3 * static_cast<std::size_t>(nx));
   double* const fexd = scratch.data();
   double* const cols = fexd + static_cast<std::size_t>(K) * nx;
-  double* const on = cols + 4 * nv * static_cast<std::size_t>(nx);
-  double* const wrow = on + npx;
+  const double* const on = s.on.data();
+  double* const wrow = cols + 4 * nv * static_cast<std::size_t>(nx);
   double* const wrrow = wrow + nx;
   double* const chirow = wrrow + nx;
   std::array<const double*, K> fex;
@@ -321,7 +318,6 @@ double joint_normal_equations(const Stamp& s, const std::array<Profile1D, K>& px
       c[3 * m + 2] = fex[m][i];
     }
   }
-  for (std::size_t k = 0; k < npx; ++k) on[k] = s.use[k] != 0 ? 1.0 : 0.0;
   V4 acc[n][nv] = {}, accb[nv] = {};
   double chi2 = 0;
   for (int j = 0; j < s.ny; ++j) {

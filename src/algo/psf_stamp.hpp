@@ -25,6 +25,10 @@ struct Stamp {
   std::vector<double> gain;
   bool any_gain = false;
   std::vector<char> use;
+  // use as a 0/1 weight (kept equal to it: cut_stamp sets both; whoever drops a pixel from
+  // `use` zeroes it here too). The sums below multiply by it rather than branch, and had
+  // rebuilt it from `use` on every call.
+  std::vector<double> on;
   std::uint32_t flags = 0;  // kEdge, kSaturated, kMaskedPixel from the pixels
 };
 
