@@ -137,39 +137,37 @@ PSFPHOT_VECTOR_CLONES void joint_row_weights(
   }
 }
 
-// Second pass: the sums of (w J_p) J_q and (w r) J_p in pixel order, each pixel's terms four
-// parameters at a time (lanes of V4, so each lane's sum runs in pixel order as the scalar one
-// did). cols: per column the 4 * NV factors of J (E, F dE/dx0, F E per star, zero padded);
-// rowf: the row's factors (E_y, E_y, dE_y/dy0 per star). Rows p of the lower triangle only
-// need lanes q <= p unless kFull.
+// Second pass: the sums of (w J_p) J_q and (w r) J_p over a row, each pixel's terms four
+// parameters at a time (lanes of V4). cols: per column the 4 * NV factors of J (E, F dE/dx0,
+// F E per star, zero padded); rowf: the row's factors (E_y, E_y, dE_y/dy0 per star). Rows p of
+// the lower triangle only need lanes q <= p unless kFull. Even and odd pixels go to separate
+// partial sums, added to the running totals at the row's end: one chain of dependent additions
+// per sum made the loop wait on the adder's latency (the order of the additions changes the
+// last bits of the sums, ~1e-16 relative; docs/performance.md).
 template <int NV, int N, bool kFull>
 PSFPHOT_VECTOR_CLONES void joint_row_sums(int nx, const double* __restrict cols, const V4* rowf,
                                           const double* __restrict w, const double* __restrict wr,
                                           V4 (&acc_io)[N][NV], V4 (&accb_io)[NV]) {
-  // Local copies, so that the sums stay in registers (the outputs might alias the inputs).
-  V4 acc[N][NV], accb[NV];
-  for (int v = 0; v < NV; ++v) {
-    accb[v] = accb_io[v];
-    for (int p = 0; p < N; ++p) acc[p][v] = acc_io[p][v];
-  }
+  V4 acc[2][N][NV] = {}, accb[2][NV] = {};
   for (int i = 0; i < nx; ++i) {
+    const int h = i & 1;
     V4 J[NV], wJ[NV];
     for (int v = 0; v < NV; ++v) {
       V4 c;
       __builtin_memcpy(&c, cols + (static_cast<std::size_t>(i) * NV + v) * 4, sizeof c);
       J[v] = c * rowf[v];
       wJ[v] = w[i] * J[v];
-      accb[v] += wr[i] * J[v];
+      accb[h][v] += wr[i] * J[v];
     }
     for (int p = 0; p < N; ++p) {
       const double wp = wJ[p / 4][p % 4];
       for (int v = 0; v < NV; ++v)
-        if (kFull || v <= p / 4) acc[p][v] += wp * J[v];
+        if (kFull || v <= p / 4) acc[h][p][v] += wp * J[v];
     }
   }
   for (int v = 0; v < NV; ++v) {
-    accb_io[v] = accb[v];
-    for (int p = 0; p < N; ++p) acc_io[p][v] = acc[p][v];
+    accb_io[v] += accb[0][v] + accb[1][v];
+    for (int p = 0; p < N; ++p) acc_io[p][v] += acc[0][p][v] + acc[1][p][v];
   }
 }
 
@@ -209,6 +207,35 @@ PSFPHOT_VECTOR_CLONES void amplitude_row_terms(int nx, const double* __restrict 
     t1[i] = w * p * p;
     t2[i] = w * w * p * p * var;
   }
+}
+
+// The row sums of amplitude_row_terms' three arrays, four pixels to a partial sum (independent
+// additions, not one chain per sum; the order changes the last bits).
+PSFPHOT_VECTOR_CLONES void sum_terms(int nx, const double* __restrict t0,
+                                     const double* __restrict t1, const double* __restrict t2,
+                                     double& s0_out, double& s1_out, double& s2_out) {
+  V4 a0 = {}, a1 = {}, a2 = {};
+  int i = 0;
+  for (; i + 4 <= nx; i += 4) {
+    V4 v0, v1, v2;
+    __builtin_memcpy(&v0, t0 + i, sizeof v0);
+    __builtin_memcpy(&v1, t1 + i, sizeof v1);
+    __builtin_memcpy(&v2, t2 + i, sizeof v2);
+    a0 += v0;
+    a1 += v1;
+    a2 += v2;
+  }
+  double s0 = (a0[0] + a0[1]) + (a0[2] + a0[3]);
+  double s1 = (a1[0] + a1[1]) + (a1[2] + a1[3]);
+  double s2 = (a2[0] + a2[1]) + (a2[2] + a2[3]);
+  for (; i < nx; ++i) {
+    s0 += t0[i];
+    s1 += t1[i];
+    s2 += t2[i];
+  }
+  s0_out = s0;
+  s1_out = s1;
+  s2_out = s2;
 }
 
 }  // namespace
@@ -277,11 +304,11 @@ void amplitude_sums(const Stamp& s, const Profile1D& px, const Profile1D& py, do
               : amplitude_row_terms<false>)(nx, px.value.data(), py.value[j], F, on + row,
                                             s.data.data() + row, s.sky_var.data() + row,
                                             s.gain.data() + row, t, t + nx, t + 2 * nx);
-    for (int i = 0; i < nx; ++i) {
-      num += t[i];
-      den += t[nx + i];
-      var_num += t[2 * nx + i];
-    }
+    double s0, s1, s2;
+    sum_terms(nx, t, t + nx, t + 2 * nx, s0, s1, s2);
+    num += s0;
+    den += s1;
+    var_num += s2;
   }
 }
 
