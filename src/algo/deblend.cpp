@@ -39,6 +39,7 @@ JointFit<K> fit_joint(const Stamp& s, std::array<Component, K>& c, double sigma,
                       GiveUp give_up) {
   constexpr int k = K;
   std::array<Profile1D, K> px, py;
+  std::array<ProfileEdges, K> ex, ey;  // each iteration's profiles moved from the last's
   Eigen::Matrix<double, 3 * K, 3 * K> A;
   Eigen::Matrix<double, 3 * K, 1> b;
   std::vector<double> scratch;
@@ -48,7 +49,12 @@ JointFit<K> fit_joint(const Stamp& s, std::array<Component, K>& c, double sigma,
   auto accumulate = [&](bool full) {
     std::array<double, K> F;
     for (int m = 0; m < k; ++m) {
-      detail::profiles(s, c[m].x, c[m].y, sigma, cfg.integrate_pixels, true, px[m], py[m]);
+      if (cfg.integrate_pixels) {
+        integrated_profile_tracked(c[m].x, sigma, s.x0, s.nx, true, px[m], ex[m]);
+        integrated_profile_tracked(c[m].y, sigma, s.y0, s.ny, true, py[m], ey[m]);
+      } else {
+        detail::profiles(s, c[m].x, c[m].y, sigma, false, true, px[m], py[m]);
+      }
       F[m] = c[m].F;
     }
     return detail::joint_normal_equations<K>(s, px, py, F, cfg.weighted, full, scratch, A, b);

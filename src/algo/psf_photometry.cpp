@@ -24,23 +24,26 @@ using detail::subtract_neighbours;
 // The profiles of the last model position asked for on one stamp. A fit's first iteration is at
 // the position its start amplitude was measured at, and the outlier clipping after a fit (and
 // the refit's start amplitude) at the position its covariance was computed at: their erf calls
-// are not made again (a third of a fit's erf calls; the values are the same numbers).
+// are not made again (a third of a fit's erf calls; the values are the same numbers). The
+// pixel-integrated profiles of a new position are moved there from the last ones' edge values
+// (integrated_profile_tracked: no erf or exp calls for a fit's later iterations).
 struct ProfileCache {
   Profile1D px, py;
+  ProfileEdges ex, ey;
   double x = kNaN, y = kNaN, sigma = kNaN;  // NaN: empty (never equal)
   bool derivs = false;
   void at(const Stamp& s, double xx, double yy, double sg, bool integrate, bool want_derivs) {
     const bool same = xx == x && yy == y && sg == sigma;
     if (same && (derivs || !want_derivs)) return;
-    if (same && integrate) {
-      integrated_profile_derivs(xx, sg, px);
-      integrated_profile_derivs(yy, sg, py);
+    if (integrate) {
+      integrated_profile_tracked(xx, sg, s.x0, s.nx, want_derivs, px, ex);
+      integrated_profile_tracked(yy, sg, s.y0, s.ny, want_derivs, py, ey);
     } else {
       profiles(s, xx, yy, sg, integrate, want_derivs, px, py);
-      x = xx;
-      y = yy;
-      sigma = sg;
     }
+    x = xx;
+    y = yy;
+    sigma = sg;
     derivs = want_derivs;
   }
 };

@@ -137,37 +137,39 @@ PSFPHOT_VECTOR_CLONES void joint_row_weights(
   }
 }
 
-// Second pass: the sums of (w J_p) J_q and (w r) J_p over a row, each pixel's terms four
-// parameters at a time (lanes of V4). cols: per column the 4 * NV factors of J (E, F dE/dx0,
-// F E per star, zero padded); rowf: the row's factors (E_y, E_y, dE_y/dy0 per star). Rows p of
-// the lower triangle only need lanes q <= p unless kFull. Even and odd pixels go to separate
-// partial sums, added to the running totals at the row's end: one chain of dependent additions
-// per sum made the loop wait on the adder's latency (the order of the additions changes the
-// last bits of the sums, ~1e-16 relative; docs/performance.md).
+// Second pass: the sums of (w J_p) J_q and (w r) J_p in pixel order, each pixel's terms four
+// parameters at a time (lanes of V4, so each lane's sum runs in pixel order as the scalar one
+// did). cols: per column the 4 * NV factors of J (E, F dE/dx0, F E per star, zero padded);
+// rowf: the row's factors (E_y, E_y, dE_y/dy0 per star). Rows p of the lower triangle only
+// need lanes q <= p unless kFull.
 template <int NV, int N, bool kFull>
 PSFPHOT_VECTOR_CLONES void joint_row_sums(int nx, const double* __restrict cols, const V4* rowf,
                                           const double* __restrict w, const double* __restrict wr,
                                           V4 (&acc_io)[N][NV], V4 (&accb_io)[NV]) {
-  V4 acc[2][N][NV] = {}, accb[2][NV] = {};
+  // Local copies, so that the sums stay in registers (the outputs might alias the inputs).
+  V4 acc[N][NV], accb[NV];
+  for (int v = 0; v < NV; ++v) {
+    accb[v] = accb_io[v];
+    for (int p = 0; p < N; ++p) acc[p][v] = acc_io[p][v];
+  }
   for (int i = 0; i < nx; ++i) {
-    const int h = i & 1;
     V4 J[NV], wJ[NV];
     for (int v = 0; v < NV; ++v) {
       V4 c;
       __builtin_memcpy(&c, cols + (static_cast<std::size_t>(i) * NV + v) * 4, sizeof c);
       J[v] = c * rowf[v];
       wJ[v] = w[i] * J[v];
-      accb[h][v] += wr[i] * J[v];
+      accb[v] += wr[i] * J[v];
     }
     for (int p = 0; p < N; ++p) {
       const double wp = wJ[p / 4][p % 4];
       for (int v = 0; v < NV; ++v)
-        if (kFull || v <= p / 4) acc[h][p][v] += wp * J[v];
+        if (kFull || v <= p / 4) acc[p][v] += wp * J[v];
     }
   }
   for (int v = 0; v < NV; ++v) {
-    accb_io[v] += accb[0][v] + accb[1][v];
-    for (int p = 0; p < N; ++p) acc_io[p][v] += acc[0][p][v] + acc[1][p][v];
+    accb_io[v] = accb[v];
+    for (int p = 0; p < N; ++p) acc_io[p][v] = acc[p][v];
   }
 }
 
