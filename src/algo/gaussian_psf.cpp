@@ -72,8 +72,8 @@ double edge_u(int first, int k, double x0, double kk) {
 // The series of integrated_profile_tracked over all edges at once, term by term (the edges are
 // independent lanes): sum_e = sum_m H_m(u) a_{m+1}, sum_g = sum_m H_m(u) a_m, with
 // a_m = (-d)^m / m!, then erf -= (2/sqrt pi) g sum_e and g *= sum_g.
-PSFPHOT_VECTOR_CLONES void shift_edges(int ne, const double* __restrict u, const double* a, int terms,
-                                       double* __restrict erf_v, double* __restrict g_v,
+PSFPHOT_VECTOR_CLONES void shift_edges(int ne, const double* __restrict u, const double* a,
+                                       int terms, double* __restrict erf_v, double* __restrict g_v,
                                        double* __restrict h_prev, double* __restrict h_cur,
                                        double* __restrict sum_e, double* __restrict sum_g) {
   for (int k = 0; k < ne; ++k) {
