@@ -50,8 +50,8 @@ JointFit<K> fit_joint(const Stamp& s, std::array<Component, K>& c, double sigma,
     std::array<double, K> F;
     for (int m = 0; m < k; ++m) {
       if (cfg.integrate_pixels) {
-        integrated_profile_tracked(c[m].x, sigma, s.x0, s.nx, true, px[m], ex[m]);
-        integrated_profile_tracked(c[m].y, sigma, s.y0, s.ny, true, py[m], ey[m]);
+        integrated_profile_tracked(c[m].x, sigma, s.x0, s.nx, true, px[m], ex[m], false);
+        integrated_profile_tracked(c[m].y, sigma, s.y0, s.ny, true, py[m], ey[m], false);
       } else {
         detail::profiles(s, c[m].x, c[m].y, sigma, false, true, px[m], py[m]);
       }

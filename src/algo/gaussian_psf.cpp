@@ -101,7 +101,7 @@ PSFPHOT_VECTOR_CLONES void shift_edges(int ne, const double* __restrict u, const
 }  // namespace
 
 void integrated_profile_tracked(double x0, double sigma, int first, int n, bool derivs,
-                                Profile1D& out, ProfileEdges& e) {
+                                Profile1D& out, ProfileEdges& e, bool width_deriv) {
   const double kk = kInvSqrt2 / sigma;
   const int ne = n + 1;
   const bool same_grid = e.n == n && e.first == first && e.sigma == sigma && n >= 0;
@@ -160,11 +160,13 @@ void integrated_profile_tracked(double x0, double sigma, int first, int n, bool 
   for (int i = 0; i < n; ++i) out.value[i] = 0.5 * (e.erf[i + 1] - e.erf[i]);
   if (derivs) {
     out.d_x0.resize(n);
+    for (int i = 0; i < n; ++i) out.d_x0[i] = -kInvSqrtPi * kk * (e.g[i + 1] - e.g[i]);
+  }
+  if (derivs && width_deriv) {
     out.d_s.resize(n);
     double u_lo = edge_u(first, 0, x0, kk);
     for (int i = 0; i < n; ++i) {
       const double u_hi = edge_u(first, i + 1, x0, kk);
-      out.d_x0[i] = -kInvSqrtPi * kk * (e.g[i + 1] - e.g[i]);
       out.d_s[i] = -kInvSqrtPi * (e.g[i + 1] * u_hi - e.g[i] * u_lo) / sigma;
       u_lo = u_hi;
     }

@@ -32,12 +32,13 @@ struct ProfileCache {
   ProfileEdges ex, ey;
   double x = kNaN, y = kNaN, sigma = kNaN;  // NaN: empty (never equal)
   bool derivs = false;
+  bool width_derivs = true;  // false: no d_s (integrated profiles; a fit of F, x, y only)
   void at(const Stamp& s, double xx, double yy, double sg, bool integrate, bool want_derivs) {
     const bool same = xx == x && yy == y && sg == sigma;
     if (same && (derivs || !want_derivs)) return;
     if (integrate) {
-      integrated_profile_tracked(xx, sg, s.x0, s.nx, want_derivs, px, ex);
-      integrated_profile_tracked(yy, sg, s.y0, s.ny, want_derivs, py, ey);
+      integrated_profile_tracked(xx, sg, s.x0, s.nx, want_derivs, px, ex, width_derivs);
+      integrated_profile_tracked(yy, sg, s.y0, s.ny, want_derivs, py, ey, width_derivs);
     } else {
       profiles(s, xx, yy, sg, integrate, want_derivs, px, py);
     }
@@ -258,6 +259,7 @@ PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms
   subtract_neighbours(s, neighbours, cfg);
   const std::vector<char> use0 = s.use;
   ProfileCache pc;  // for this stamp (its final cut)
+  pc.width_derivs = false;
   PsfFit f;
   if (cfg.method == PhotometryMethod::kLab) {
     f = amplitude(s, x0, y0, sigma_px, cfg, pc);

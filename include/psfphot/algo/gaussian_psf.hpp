@@ -40,8 +40,10 @@ struct ProfileEdges {
 // where Cramer's bound |H_m(u)| e^{-u^2/2} <= 1.0865 sqrt(2^m m!) puts the rest below 1e-18:
 // no erf or exp call, and the values those calls give to within a few units in the last place
 // (a fit's later iterations and its covariance; the first call of a stamp calls erf and exp).
+// `width_deriv` false: with `derivs`, d_x0 only (d_s left as it was; the (F, x, y) fits never
+// read it, and its division per pixel was a tenth of this function's time).
 void integrated_profile_tracked(double x0, double sigma, int first, int n, bool derivs,
-                                Profile1D& out, ProfileEdges& edges);
+                                Profile1D& out, ProfileEdges& edges, bool width_deriv = true);
 // Profile sampled at pixel centres: exp(-(i-x0)^2/2s^2) / (sqrt(2 pi) s).
 void sampled_profile(double x0, double sigma, int first, int n, bool derivs, Profile1D& out);
 
