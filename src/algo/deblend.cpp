@@ -39,6 +39,7 @@ JointFit<K> fit_joint(const Stamp& s, std::array<Component, K>& c, double sigma,
                       GiveUp give_up) {
   constexpr int k = K;
   std::array<Profile1D, K> px, py;
+  std::array<ProfileEdges, K> ex, ey;  // each iteration's profiles moved from the last's
   Eigen::Matrix<double, 3 * K, 3 * K> A;
   Eigen::Matrix<double, 3 * K, 1> b;
   std::vector<double> scratch;
@@ -48,7 +49,12 @@ JointFit<K> fit_joint(const Stamp& s, std::array<Component, K>& c, double sigma,
   auto accumulate = [&](bool full) {
     std::array<double, K> F;
     for (int m = 0; m < k; ++m) {
-      detail::profiles(s, c[m].x, c[m].y, sigma, cfg.integrate_pixels, true, px[m], py[m]);
+      if (cfg.integrate_pixels) {
+        integrated_profile_tracked(c[m].x, sigma, s.x0, s.nx, true, px[m], ex[m], false);
+        integrated_profile_tracked(c[m].y, sigma, s.y0, s.ny, true, py[m], ey[m], false);
+      } else {
+        detail::profiles(s, c[m].x, c[m].y, sigma, false, true, px[m], py[m]);
+      }
       F[m] = c[m].F;
     }
     return detail::joint_normal_equations<K>(s, px, py, F, cfg.weighted, full, scratch, A, b);
@@ -222,30 +228,74 @@ SplitResult try_companion(ImageView<const float> image, ImageView<const float> r
     sampled_profile(0.0, sigma_px, -reach, 2 * reach + 1, false, g);
   double best = 0, best_a = 0;
   int bi = -1, bj = -1;
+  // The candidates in scan order. Distances: the squared distance settles all but a thin shell
+  // around rmin and rmax (its relative error is ~1e-16, the margins 1e-9), where hypot decides
+  // as before.
+  std::vector<int> cand;
+  {
+    const double lo_out = rmin * rmin * (1 - 1e-9), lo_in = rmin * rmin * (1 + 1e-9);
+    const double hi_in = rmax * rmax * (1 - 1e-9), hi_out = rmax * rmax * (1 + 1e-9);
+    for (int j = 0; j < s.ny; ++j)
+      for (int i = 0; i < s.nx; ++i) {
+        if (r[static_cast<std::size_t>(j) * s.nx + i] <= 0) continue;
+        const double dx = s.x0 + i - star.x, dy = s.y0 + j - star.y;
+        const double d2 = dx * dx + dy * dy;
+        if (d2 < lo_out || d2 > hi_out) continue;
+        if (!(d2 > lo_in && d2 < hi_in)) {
+          const double d = std::hypot(dx, dy);
+          if (d < rmin || d > rmax) continue;
+        }
+        cand.push_back(j * s.nx + i);
+      }
+  }
+  // Each candidate's sums over its (2 reach + 1)^2 window, four candidates at a time (four
+  // independent chains of additions instead of one), on copies of r and iv padded with reach
+  // zeros: a window's pixels off the stamp add exact zeros, so each candidate's sums are the
+  // same terms in the same order as summed over the stamp's part of the window alone.
+  const int pw = s.nx + 2 * reach, ph = s.ny + 2 * reach;
+  std::vector<double> rp(static_cast<std::size_t>(pw) * ph, 0.0), ivp(rp.size(), 0.0);
   for (int j = 0; j < s.ny; ++j)
     for (int i = 0; i < s.nx; ++i) {
-      const double dx = s.x0 + i - star.x, dy = s.y0 + j - star.y;
-      const double d = std::hypot(dx, dy);
-      if (d < rmin || d > rmax || r[static_cast<std::size_t>(j) * s.nx + i] <= 0) continue;
-      double num = 0, den = 0;
-      for (int jj = std::max(0, j - reach); jj <= std::min(s.ny - 1, j + reach); ++jj) {
-        const double gy = g.value[static_cast<std::size_t>(jj - j + reach)];
-        for (int ii = std::max(0, i - reach); ii <= std::min(s.nx - 1, i + reach); ++ii) {
-          const std::size_t q = static_cast<std::size_t>(jj) * s.nx + ii;
-          const double p = g.value[static_cast<std::size_t>(ii - i + reach)] * gy;
-          num += r[q] * p * iv[q];
-          den += p * p * iv[q];
+      const std::size_t q = static_cast<std::size_t>(j) * s.nx + i;
+      const std::size_t qp = static_cast<std::size_t>(j + reach) * pw + i + reach;
+      rp[qp] = r[q];
+      ivp[qp] = iv[q];
+    }
+  const int nc = static_cast<int>(cand.size());
+  const int w = 2 * reach + 1;
+  for (int c0 = 0; c0 < nc; c0 += 4) {
+    std::size_t base[4];
+    for (int l = 0; l < 4; ++l) {
+      const int k = cand[static_cast<std::size_t>(std::min(c0 + l, nc - 1))];
+      // The window's first pixel, padded coordinates: (i - reach, j - reach) + reach.
+      base[l] = static_cast<std::size_t>(k / s.nx) * pw + static_cast<std::size_t>(k % s.nx);
+    }
+    double num[4] = {0, 0, 0, 0}, den[4] = {0, 0, 0, 0};
+    for (int oy = 0; oy < w; ++oy) {
+      const double gy = g.value[static_cast<std::size_t>(oy)];
+      const std::size_t row = static_cast<std::size_t>(oy) * pw;
+      for (int ox = 0; ox < w; ++ox) {
+        const double p = g.value[static_cast<std::size_t>(ox)] * gy;
+        const double pp = p * p;
+        for (int l = 0; l < 4; ++l) {
+          const std::size_t q = base[l] + row + ox;
+          num[l] += rp[q] * p * ivp[q];
+          den[l] += pp * ivp[q];
         }
       }
-      if (!(den > 0)) continue;
-      const double snr = num / std::sqrt(den);
+    }
+    for (int l = 0; l < 4 && c0 + l < nc; ++l) {
+      if (!(den[l] > 0)) continue;
+      const double snr = num[l] / std::sqrt(den[l]);
       if (snr > best) {
+        const int k = cand[static_cast<std::size_t>(c0 + l)];
         best = snr;
-        best_a = num / den;
-        bi = i;
-        bj = j;
+        best_a = num[l] / den[l];
+        bi = k % s.nx;
+        bj = k / s.nx;
       }
     }
+  }
   // A companion that could not reach the chi^2 gain (its S/N^2) is not worth the fit.
   if (bi < 0 || best * best < sc.min_dchi2) return res;
 

@@ -24,23 +24,27 @@ using detail::subtract_neighbours;
 // The profiles of the last model position asked for on one stamp. A fit's first iteration is at
 // the position its start amplitude was measured at, and the outlier clipping after a fit (and
 // the refit's start amplitude) at the position its covariance was computed at: their erf calls
-// are not made again (a third of a fit's erf calls; the values are the same numbers).
+// are not made again (a third of a fit's erf calls; the values are the same numbers). The
+// pixel-integrated profiles of a new position are moved there from the last ones' edge values
+// (integrated_profile_tracked: no erf or exp calls for a fit's later iterations).
 struct ProfileCache {
   Profile1D px, py;
+  ProfileEdges ex, ey;
   double x = kNaN, y = kNaN, sigma = kNaN;  // NaN: empty (never equal)
   bool derivs = false;
+  bool width_derivs = true;  // false: no d_s (integrated profiles; a fit of F, x, y only)
   void at(const Stamp& s, double xx, double yy, double sg, bool integrate, bool want_derivs) {
     const bool same = xx == x && yy == y && sg == sigma;
     if (same && (derivs || !want_derivs)) return;
-    if (same && integrate) {
-      integrated_profile_derivs(xx, sg, px);
-      integrated_profile_derivs(yy, sg, py);
+    if (integrate) {
+      integrated_profile_tracked(xx, sg, s.x0, s.nx, want_derivs, px, ex, width_derivs);
+      integrated_profile_tracked(yy, sg, s.y0, s.ny, want_derivs, py, ey, width_derivs);
     } else {
       profiles(s, xx, yy, sg, integrate, want_derivs, px, py);
-      x = xx;
-      y = yy;
-      sigma = sg;
     }
+    x = xx;
+    y = yy;
+    sigma = sg;
     derivs = want_derivs;
   }
 };
@@ -186,6 +190,7 @@ int clip_outliers(Stamp& s, double F, double x, double y, double sigma, double m
       var += std::max(m, 0.0) / s.gain[k];
       if (std::abs(s.data[k] - m) > cfg.clip_sigma * std::sqrt(var)) {
         s.use[k] = 0;
+        s.on[k] = 0.0;
         ++dropped;
       }
     }
@@ -254,6 +259,7 @@ PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms
   subtract_neighbours(s, neighbours, cfg);
   const std::vector<char> use0 = s.use;
   ProfileCache pc;  // for this stamp (its final cut)
+  pc.width_derivs = false;
   PsfFit f;
   if (cfg.method == PhotometryMethod::kLab) {
     f = amplitude(s, x0, y0, sigma_px, cfg, pc);
@@ -262,6 +268,7 @@ PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms
     if (!f.converged) {
       // Keep the measurement at the centroid, flagged.
       s.use = use0;
+      for (std::size_t k = 0; k < use0.size(); ++k) s.on[k] = use0[k] ? 1.0 : 0.0;
       PsfFit a = amplitude(s, x0, y0, sigma_px, cfg, pc);
       a.flags |= f.flags | star_flag::kFitFailed;
       f = a;

@@ -32,6 +32,7 @@ Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
   s.sky_var.resize(n);
   s.gain.resize(n);
   s.use.resize(n);
+  s.on.resize(n);
   s.any_gain = gain.any();
   // The stamp's rows lie a frame row apart in four frame-sized images, so nearly every row's
   // first read missed the caches, one miss after another: ask for all of them first, so the
@@ -70,6 +71,7 @@ Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
       }
       s.gain[k] = g > 0 ? g : std::numeric_limits<double>::infinity();
       s.use[k] = ok;
+      s.on[k] = ok ? 1.0 : 0.0;
     }
   return s;
 }
@@ -209,6 +211,35 @@ PSFPHOT_VECTOR_CLONES void amplitude_row_terms(int nx, const double* __restrict 
   }
 }
 
+// The row sums of amplitude_row_terms' three arrays, four pixels to a partial sum (independent
+// additions, not one chain per sum; the order changes the last bits).
+PSFPHOT_VECTOR_CLONES void sum_terms(int nx, const double* __restrict t0,
+                                     const double* __restrict t1, const double* __restrict t2,
+                                     double& s0_out, double& s1_out, double& s2_out) {
+  V4 a0 = {}, a1 = {}, a2 = {};
+  int i = 0;
+  for (; i + 4 <= nx; i += 4) {
+    V4 v0, v1, v2;
+    __builtin_memcpy(&v0, t0 + i, sizeof v0);
+    __builtin_memcpy(&v1, t1 + i, sizeof v1);
+    __builtin_memcpy(&v2, t2 + i, sizeof v2);
+    a0 += v0;
+    a1 += v1;
+    a2 += v2;
+  }
+  double s0 = (a0[0] + a0[1]) + (a0[2] + a0[3]);
+  double s1 = (a1[0] + a1[1]) + (a1[2] + a1[3]);
+  double s2 = (a2[0] + a2[1]) + (a2[2] + a2[3]);
+  for (; i < nx; ++i) {
+    s0 += t0[i];
+    s1 += t1[i];
+    s2 += t2[i];
+  }
+  s0_out = s0;
+  s1_out = s1;
+  s2_out = s2;
+}
+
 }  // namespace
 
 // The width-fitting path builds each pixel's Jacobian as an Eigen vector and adds w J J^T: an
@@ -222,12 +253,11 @@ void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& p
                          bool weighted, bool covariance, std::vector<double>& scratch,
                          Eigen::Matrix4d& A, Eigen::Vector4d& b) {
   const int nx = s.nx;
-  const std::size_t npx = static_cast<std::size_t>(nx) * s.ny;
-  scratch.resize(6 * static_cast<std::size_t>(nx) + npx);
+  scratch.resize(6 * static_cast<std::size_t>(nx));
   double* const cols = scratch.data();  // per column: E, F dE/dx0, F E, 0
   double* const wrow = cols + 4 * static_cast<std::size_t>(nx);
   double* const wrrow = wrow + nx;
-  double* const on = wrrow + nx;  // the use flags as 0/1 weights
+  const double* const on = s.on.data();
   for (int i = 0; i < nx; ++i) {
     double* const c = cols + 4 * static_cast<std::size_t>(i);
     c[0] = px.value[i];
@@ -235,7 +265,6 @@ void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& p
     c[2] = F * px.value[i];
     c[3] = 0.0;
   }
-  for (std::size_t k = 0; k < npx; ++k) on[k] = s.use[k] != 0 ? 1.0 : 0.0;
   V4 acc[3][1] = {}, accb[1] = {};
   const bool w_on = weighted || covariance;
   for (int j = 0; j < s.ny; ++j) {
@@ -267,11 +296,9 @@ void amplitude_sums(const Stamp& s, const Profile1D& px, const Profile1D& py, do
                     bool weighted, std::vector<double>& scratch, double& num, double& den,
                     double& var_num) {
   const int nx = s.nx;
-  const std::size_t npx = static_cast<std::size_t>(nx) * s.ny;
-  scratch.resize(3 * static_cast<std::size_t>(nx) + npx);
+  scratch.resize(3 * static_cast<std::size_t>(nx));
   double* const t = scratch.data();
-  double* const on = t + 3 * static_cast<std::size_t>(nx);
-  for (std::size_t k = 0; k < npx; ++k) on[k] = s.use[k] != 0 ? 1.0 : 0.0;
+  const double* const on = s.on.data();
   num = den = var_num = 0;
   for (int j = 0; j < s.ny; ++j) {
     const std::size_t row = static_cast<std::size_t>(j) * nx;
@@ -279,11 +306,11 @@ void amplitude_sums(const Stamp& s, const Profile1D& px, const Profile1D& py, do
               : amplitude_row_terms<false>)(nx, px.value.data(), py.value[j], F, on + row,
                                             s.data.data() + row, s.sky_var.data() + row,
                                             s.gain.data() + row, t, t + nx, t + 2 * nx);
-    for (int i = 0; i < nx; ++i) {
-      num += t[i];
-      den += t[nx + i];
-      var_num += t[2 * nx + i];
-    }
+    double s0, s1, s2;
+    sum_terms(nx, t, t + nx, t + 2 * nx, s0, s1, s2);
+    num += s0;
+    den += s1;
+    var_num += s2;
   }
 }
 
@@ -295,15 +322,14 @@ double joint_normal_equations(const Stamp& s, const std::array<Profile1D, K>& px
                               Eigen::Matrix<double, 3 * K, 1>& b) {
   constexpr int n = 3 * K, nv = (n + 3) / 4;
   const int nx = s.nx;
-  const std::size_t npx = static_cast<std::size_t>(nx) * s.ny;
-  // Scratch: F E per star and column; the J factors per column (4 nv each); the use flags as
-  // 0/1 weights; a row's w, w r and chi^2 terms.
-  scratch.resize(static_cast<std::size_t>(K) * nx + 4 * nv * static_cast<std::size_t>(nx) + npx +
+  // Scratch: F E per star and column; the J factors per column (4 nv each); a row's w, w r
+  // and chi^2 terms.
+  scratch.resize(static_cast<std::size_t>(K) * nx + 4 * nv * static_cast<std::size_t>(nx) +
                  3 * static_cast<std::size_t>(nx));
   double* const fexd = scratch.data();
   double* const cols = fexd + static_cast<std::size_t>(K) * nx;
-  double* const on = cols + 4 * nv * static_cast<std::size_t>(nx);
-  double* const wrow = on + npx;
+  const double* const on = s.on.data();
+  double* const wrow = cols + 4 * nv * static_cast<std::size_t>(nx);
   double* const wrrow = wrow + nx;
   double* const chirow = wrrow + nx;
   std::array<const double*, K> fex;
@@ -321,7 +347,6 @@ double joint_normal_equations(const Stamp& s, const std::array<Profile1D, K>& px
       c[3 * m + 2] = fex[m][i];
     }
   }
-  for (std::size_t k = 0; k < npx; ++k) on[k] = s.use[k] != 0 ? 1.0 : 0.0;
   V4 acc[n][nv] = {}, accb[nv] = {};
   double chi2 = 0;
   for (int j = 0; j < s.ny; ++j) {

@@ -1,7 +1,8 @@
 #pragma once
 // Internal to src/algo (not installed): the fitting stamp shared by the PSF photometry
 // (psf_photometry.cpp) and the two-star split test (deblend.cpp), and the sums their fits
-// make over it (vectorised in psf_stamp.cpp, each the same products summed in pixel order).
+// make over it (vectorised in psf_stamp.cpp: the normal equations' sums in pixel order, the
+// amplitude's by partial sums).
 // Thread-safety: plain values and pure functions.
 #include <Eigen/Dense>
 #include <array>
@@ -25,6 +26,10 @@ struct Stamp {
   std::vector<double> gain;
   bool any_gain = false;
   std::vector<char> use;
+  // use as a 0/1 weight (kept equal to it: cut_stamp sets both; whoever drops a pixel from
+  // `use` zeroes it here too). The sums below multiply by it rather than branch, and had
+  // rebuilt it from `use` on every call.
+  std::vector<double> on;
   std::uint32_t flags = 0;  // kEdge, kSaturated, kMaskedPixel from the pixels
 };
 
@@ -52,8 +57,9 @@ void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& p
                          Eigen::Matrix4d& A, Eigen::Vector4d& b);
 
 // The sums of the fixed-position amplitude f = sum(w d p) / sum(w p^2) and of its variance
-// sum(w^2 p^2 var), over the used pixels in pixel order, with var the sky's plus the photon
-// noise of the model F p (F = 0: the sky's alone) and w = 1/var (1 when not `weighted`).
+// sum(w^2 p^2 var), over the used pixels (each row's terms summed four pixels to a partial sum,
+// then the rows in order), with var the sky's plus the photon noise of the model F p (F = 0:
+// the sky's alone) and w = 1/var (1 when not `weighted`).
 void amplitude_sums(const Stamp& s, const Profile1D& px, const Profile1D& py, double F,
                     bool weighted, std::vector<double>& scratch, double& num, double& den,
                     double& var_num);

@@ -12,6 +12,18 @@
 
 namespace psfphot::pipeline::detail {
 
+// hypot(dx, dy) < r, the same answer with few hypot calls: the squared distance decides except
+// within a relative 1e-9 of r^2 (its rounding, ~1e-16, could only differ from hypot's there),
+// where hypot does. (The index queries made ~60% of the photometry step's hypot calls.)
+inline bool closer_than(double dx, double dy, double r) {
+  const double d2 = dx * dx + dy * dy, r2 = r * r;
+  if (r > 1e-100 && r < 1e100) {
+    if (d2 < r2 * (1 - 1e-9)) return true;
+    if (d2 > r2 * (1 + 1e-9)) return false;
+  }
+  return std::hypot(dx, dy) < r;
+}
+
 // The fitted models that can be subtracted (converged, positive flux), how far each reaches
 // (where it falls to 1% of the sky RMS, plus `margin_px`), and a grid of them by position
 // (cells filled in star order, so every list is deterministic).
@@ -75,7 +87,7 @@ struct ModelIndex {
                 std::vector<std::ptrdiff_t>& out) const {
     out.clear();
     for_each_near(x, y, r, [&](std::ptrdiff_t j) {
-      if (j != skip_a && j != skip_b && std::hypot(fits[j].x - x, fits[j].y - y) < r + reach[j])
+      if (j != skip_a && j != skip_b && closer_than(fits[j].x - x, fits[j].y - y, r + reach[j]))
         out.push_back(j);
     });
     std::sort(out.begin(), out.end());
@@ -120,7 +132,7 @@ std::vector<std::ptrdiff_t> close_pairs(const ModelIndex& index, const std::vect
     if (!index.usable[i] || !eligible(i)) continue;
     const double r = sep_sigma * sig[i];
     index.for_each_near(fits[i].x, fits[i].y, r, [&](std::ptrdiff_t j) {
-      if (j != i && eligible(j) && std::hypot(fits[j].x - fits[i].x, fits[j].y - fits[i].y) < r) {
+      if (j != i && eligible(j) && closer_than(fits[j].x - fits[i].x, fits[j].y - fits[i].y, r)) {
         ++n_close[i];
         close[i] = j;
       }

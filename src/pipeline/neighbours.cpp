@@ -63,7 +63,8 @@ std::vector<char> stars_near_moved(const ModelIndex& index, const std::vector<ch
              k < start[static_cast<std::size_t>(gy) * gw + gx + 1]; ++k) {
           const std::ptrdiff_t i = members[static_cast<std::size_t>(k)];
           const Position p = centre(i);
-          if (i != j && std::hypot(fx - p.x, fy - p.y) < half_of(i) + index.reach[j]) need[i] = 1;
+          if (i != j && detail::closer_than(fx - p.x, fy - p.y, half_of(i) + index.reach[j]))
+            need[i] = 1;
         }
   }
   return need;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <string>
@@ -155,6 +156,63 @@ TEST(GaussianPsfTest, DerivativesAloneAreTheFullCallsBits) {
         EXPECT_EQ(part.d_s[k], full.d_s[k]) << sigma << " " << x0 << " " << k;
       }
     }
+}
+
+// The tracked profile (erf and exp(-u^2) moved by their Taylor series between nearby positions)
+// against the direct one at every step of a Gauss-Newton-like walk: steps from 0.5 px down to
+// 1e-9 px, chained, at several widths; then a jump too large for the series (direct again),
+// a new width and a new grid (direct). The series is cut at 1e-19 and each step adds a rounding
+// or two, so the values stay within a few units in the last place of the direct erf
+// differences (absolute, as the erf values are O(1)).
+TEST(GaussianPsfTest, TrackedProfileFollowsTheDirectOneAcrossShifts) {
+  for (double sigma : {0.7, 1.3, 2.0, 3.1}) {
+    const int first = -12, n = 26;
+    ProfileEdges edges;
+    Profile1D tracked, direct;
+    double x0 = 0.3;
+    double worst_v = 0, worst_dx = 0, worst_ds = 0;
+    auto compare = [&](double x, bool derivs) {
+      integrated_profile_tracked(x, sigma, first, n, derivs, tracked, edges);
+      integrated_profile(x, sigma, first, n, derivs, direct);
+      ASSERT_EQ(tracked.first, first);
+      ASSERT_EQ(tracked.value.size(), static_cast<std::size_t>(n));
+      for (int i = 0; i < n; ++i) {
+        worst_v = std::max(worst_v, std::abs(tracked.value[i] - direct.value[i]));
+        if (derivs) {
+          // Scaled to the derivatives' own size (k / sqrt(pi) and 1 / sigma).
+          worst_dx = std::max(worst_dx, std::abs(tracked.d_x0[i] - direct.d_x0[i]) * sigma);
+          worst_ds = std::max(worst_ds, std::abs(tracked.d_s[i] - direct.d_s[i]) * sigma);
+        }
+      }
+    };
+    compare(x0, false);  // values only: erf at the edges, directly
+    compare(x0, true);   // the same position with derivatives: exp added
+    double step = 0.5;
+    for (int it = 0; it < 14; ++it) {  // alternating signs, shrinking steps
+      x0 += (it % 2 ? -step : step) * 0.93;
+      step *= 0.25;
+      compare(x0, it % 3 != 2);
+    }
+    compare(x0 + 3.0, true);  // beyond the series' reach: direct
+    compare(x0 + 3.2, true);  // and a shift from there
+    EXPECT_EQ(edges.x0, x0 + 3.2);
+    EXPECT_LT(worst_v, 2e-15) << "sigma " << sigma;
+    EXPECT_LT(worst_dx, 2e-15) << "sigma " << sigma;
+    EXPECT_LT(worst_ds, 1e-14) << "sigma " << sigma;
+  }
+  // A different width or grid is never shifted into: the direct values, bit for bit.
+  ProfileEdges edges;
+  Profile1D tracked, direct;
+  integrated_profile_tracked(1.1, 2.0, 0, 15, true, tracked, edges);
+  integrated_profile_tracked(1.1, 2.1, 0, 15, true, tracked, edges);
+  integrated_profile(1.1, 2.1, 0, 15, true, direct);
+  EXPECT_EQ(tracked.value, direct.value);
+  EXPECT_EQ(tracked.d_x0, direct.d_x0);
+  EXPECT_EQ(tracked.d_s, direct.d_s);
+  integrated_profile_tracked(1.1, 2.1, 1, 15, true, tracked, edges);
+  integrated_profile(1.1, 2.1, 1, 15, true, direct);
+  EXPECT_EQ(tracked.value, direct.value);
+  EXPECT_EQ(tracked.d_s, direct.d_s);
 }
 
 }  // namespace
