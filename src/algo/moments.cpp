@@ -18,8 +18,12 @@ Widths second_moments(ImageView<const float> image, ImageView<const MaskBits> ma
     return wd;
   }
   const int half = cfg.window_px / 2;
-  const int cx = static_cast<int>(std::lround(xc)), cy = static_cast<int>(std::lround(yc));
-  if (cx - half < 0 || cy - half < 0 || cx + half >= image.width() || cy + half >= image.height()) {
+  // A centre this far out is off any frame; rounding it to int would wrap (review, session 15).
+  const bool far = !(std::abs(xc) < 1e9 && std::abs(yc) < 1e9);
+  const int cx = far ? -1 : static_cast<int>(std::lround(xc));
+  const int cy = far ? -1 : static_cast<int>(std::lround(yc));
+  if (far || cx - half < 0 || cy - half < 0 || cx + half >= image.width() ||
+      cy + half >= image.height()) {
     wd.sigma_x = wd.sigma_y = nan;
     wd.flags |= star_flag::kEdge;
     return wd;
@@ -48,7 +52,7 @@ void measure_moments(ImageView<const float> image, ImageView<const MaskBits> mas
   const int half = cfg.window_px / 2;
   // The window second_moments will read, requested in advance (prefetches change no value).
   auto prefetch = [&](std::size_t i) {
-    if (i >= n || !std::isfinite(xc[i]) || !std::isfinite(yc[i])) return;
+    if (i >= n || !(std::abs(xc[i]) < 1e9 && std::abs(yc[i]) < 1e9)) return;  // as above
     const long cx = std::lround(xc[i]), cy = std::lround(yc[i]);
     if (cx - half < 0 || cy - half < 0 || cx + half >= image.width() || cy + half >= image.height())
       return;

@@ -81,7 +81,11 @@ PSFPHOT_VECTOR_CLONES void threshold_candidates(const float* r, const float* s, 
   float abs_lo = static_cast<float>(absolute);
   if (static_cast<double>(abs_lo) >= absolute)
     abs_lo = std::nextafter(abs_lo, -std::numeric_limits<float>::infinity());
-  const float kf = static_cast<float>(kscale);
+  // The bound above needs kf within 2^-24 relative of kscale: not so for a |kscale| below the
+  // smallest normal float; then a NaN kf sends every block to the double test.
+  const float kf = (kscale != 0.0 && !(std::abs(kscale) >= std::numeric_limits<float>::min()))
+                       ? std::numeric_limits<float>::quiet_NaN()
+                       : static_cast<float>(kscale);
   const V8 kv = V8{} + kf, lov = V8{} + abs_lo, rel = V8{} + 0x1p-20f, tiny = V8{} + 1e-38f;
   int x = x0;
   for (; x + 8 <= x1; x += 8) {

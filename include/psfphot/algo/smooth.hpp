@@ -36,8 +36,8 @@ Image<float> gaussian_smooth(ImageView<const float> image, ImageView<const MaskB
 // it is asked in. Method: the input rows a range needs are cleaned, convolved along x and
 // box-summed (in float, symmetric taps in pairs) once each into rings of 2r + 1 + kGroup rows (r =
 // the kernel half-width), and each output row is summed down its column from the rings (four rows
-// at a time where their windows are full); memory O(width x kernel), not O(image). Thread-safety:
-// one streamer per thread (it owns its buffers); the image must outlive it.
+// at a time where their windows are full); memory O(width x kernel), not O(image).
+// Thread-safety: one streamer per thread (it owns its buffers); the image must outlive it.
 class SmoothRowStreamer {
  public:
   static constexpr int kGroup = 4;  // output rows summed together

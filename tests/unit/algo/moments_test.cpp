@@ -99,6 +99,17 @@ TEST(MomentsTest, EdgeAndInvalidCases) {
   dot(kC, kC) = 100.f;
   w = second_moments(dot.cview(), {}, kC, kC, cfg);
   EXPECT_TRUE(w.flags & star_flag::kMomentsInvalid);
+  // Centres far off the frame are edge cases, never a wrapped window inside it (2^32 + kC
+  // rounded to int would be kC), in the batch too.
+  for (double far : {4294967296.0 + kC, -4294967296.0 + kC, 1e300}) {
+    w = second_moments(img.cview(), {}, far, kC, cfg);
+    EXPECT_TRUE(w.flags & star_flag::kEdge) << far;
+    EXPECT_TRUE(std::isnan(w.sigma_x));
+    const double xs[] = {far, kC}, ys[] = {kC, far};
+    Widths out[2];
+    measure_moments(img.cview(), {}, xs, ys, 2, cfg, out);
+    EXPECT_TRUE((out[0].flags & star_flag::kEdge) && (out[1].flags & star_flag::kEdge)) << far;
+  }
 }
 
 TEST(MomentsTest, MaskedPixelsExcluded) {

@@ -41,7 +41,8 @@ TEST(PeaksTest, ThresholdEdgeMatchesTheDoubleTest) {
   std::mt19937 rng(17);
   std::uniform_real_distribution<double> ud(0.5, 2.0);
   int passing = 0;
-  for (double k : {5.0 * 1.0737, 3.0, 0.7, -2.5, 1.0}) {
+  // k below the smallest normal float too (the float pre-test cannot represent it).
+  for (double k : {5.0 * 1.0737, 3.0, 0.7, -2.5, 1.0, 1.2e-44, 1.3e-44, -1e-50, 2.9e-45}) {
     Image<float> img(w, h, kLow), rms(w, h, 1.f);
     int i = 0;
     for (int y = 1; y + 1 < h; y += 3)
@@ -68,6 +69,32 @@ TEST(PeaksTest, ThresholdEdgeMatchesTheDoubleTest) {
     }
   }
   EXPECT_GT(passing, 500);  // both sides of the edge were exercised
+}
+
+}  // namespace
+}  // namespace psfphot
+
+namespace psfphot {
+namespace {
+
+// |k| below the smallest normal float: the float pre-test cannot hold k within its error
+// bound, so every block must go to the double test (review of session 15: these two
+// pixels were missed).
+TEST(PeaksTest, ThresholdWithSubnormalFloatKMatchesTheDoubleTest) {
+  struct Case {
+    double k;
+    float rms, value;
+  };
+  for (const Case c : {Case{1.2e-44, 1e30f, 1.23e-14f}, Case{-1e-50, 1e38f, -1e-20f}}) {
+    // Wide enough for whole 8-pixel blocks (the float pre-test's unit).
+    Image<float> img(40, 5, -3e38f), rms(40, 5, c.rms);
+    img(13, 2) = c.value;
+    PeakConfig cfg;
+    cfg.k_sigma = c.k;
+    const auto naive = find_peaks_naive(img.cview(), rms.cview(), {}, cfg);
+    ASSERT_EQ(naive.size(), 1u) << c.k;  // the pixel passes the exact test
+    EXPECT_EQ(find_peaks(img.cview(), rms.cview(), {}, cfg).size(), 1u) << c.k;
+  }
 }
 
 }  // namespace
