@@ -26,7 +26,7 @@ void setup_logging(int rank, LogLevel level, const std::string& log_file) {
   logger->set_pattern("[%H:%M:%S] " + who + "[%^%l%$] %v");
   // The files carry the date and milliseconds: they outlive the terminal, and the
   // start-up and closing phases of a night are a fraction of a second each.
-  if (file) file->set_pattern("[%Y-%m-%d %H:%M:%S.%e] " + who + "[%l] %v");
+  if (file) file->set_pattern("[%Y-%m-%d %H:%M:%S.%e %z] " + who + "[%l] %v");
   switch (level) {
     case LogLevel::kQuiet:
       console->set_level(spdlog::level::warn);

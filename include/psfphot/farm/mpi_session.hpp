@@ -3,13 +3,17 @@
 // Only the main thread calls MPI (OpenMP threads never do). Works without mpirun too
 // (a singleton run is one rank). This is the only place that initialises MPI.
 //
-// Transport on one node: before MPI_Init the session asks Open MPI for its shared-memory
-// path (pml ob1, btl self,vader) when every rank of the job is on this node and the user
-// chose no transport (none of OMPI_MCA_pml, OMPI_MCA_btl, OMPI_MCA_mtl is set). Open MPI's
-// default probes the network transports (UCX, OFI, PSM) at every start, which costs
-// ~0.2 s per run on a machine without such hardware (docs/clusters.md). Jobs spanning
-// nodes, launches that do not say how many ranks are local (srun's direct launch) and
-// users' own choices are left alone.
+// Transport on one node (Open MPI only): before MPI_Init the session asks Open MPI for its
+// shared-memory path (pml ob1, btl self,vader) when every rank of the job is on this node
+// and nothing chose otherwise. Open MPI's default probes the network transports (UCX, OFI,
+// PSM) at every start, which costs ~0.2 s per run on a machine without such hardware
+// (docs/clusters.md). Left alone: jobs spanning nodes; launches that do not say how many
+// ranks are local (srun's direct launch, hydra, PALS, Flux, ...); a transport set in the
+// environment (OMPI_MCA_pml / _btl / _mtl, which is also how `mpirun --mca` passes it) or
+// through `mpirun --am` / `--tune` or OMPI_MCA_mca_base_param_files; and a pml, btl or mtl
+// *selected* in the site or user mca-params.conf. Exclusion lists there ("pml = ^ucx", as
+// Debian's site file has) are kept in spirit: ob1, self and vader are used only when those
+// lists do not exclude them.
 #include <functional>
 #include <optional>
 #include <string>
@@ -18,15 +22,19 @@
 
 namespace psfphot::farm {
 
-// Environment lookup (name -> value, nullopt when unset): std::getenv in production.
+// Lookups of the environment (name -> value) and of files (path -> contents); nullopt when
+// unset / unreadable. std::getenv and the file system in production.
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+using FileLookup = std::function<std::optional<std::string>(const std::string&)>;
 
-// The OMPI_MCA_* variables to set before MPI_Init (name, value; never overwriting a set
-// one), empty when the defaults should stay: one node is known from Open MPI's launcher
-// (OMPI_COMM_WORLD_SIZE == OMPI_COMM_WORLD_LOCAL_SIZE) or from the absence of any
-// launcher (a singleton: no OMPI_COMM_WORLD_SIZE, PMIX_RANK, PMI_RANK or SLURM_PROCID).
-// Pure; thread-safe.
-std::vector<std::pair<std::string, std::string>> single_node_transport(const EnvLookup& env);
+// The OMPI_MCA_* variables to set before MPI_Init (name, value), empty when Open MPI's
+// own choice should stay (see above). One node is known from Open MPI's launcher
+// (OMPI_COMM_WORLD_SIZE == OMPI_COMM_WORLD_LOCAL_SIZE) or from the absence of any launcher
+// (a singleton). The parameter files read: <OPAL_PREFIX or />etc/openmpi/
+// openmpi-mca-params.conf, /etc/openmpi/openmpi-mca-params.conf, $HOME/.openmpi/
+// mca-params.conf. Pure; thread-safe.
+std::vector<std::pair<std::string, std::string>> single_node_transport(const EnvLookup& env,
+                                                                       const FileLookup& file);
 
 class MpiSession {
  public:

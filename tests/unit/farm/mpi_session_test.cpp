@@ -8,15 +8,19 @@
 namespace psfphot::farm {
 namespace {
 
-EnvLookup env_of(std::map<std::string, std::string> vars) {
+using Vars = std::map<std::string, std::string>;
+
+std::function<std::optional<std::string>(const std::string&)> lookup(Vars vars) {
   return [vars = std::move(vars)](const std::string& k) -> std::optional<std::string> {
     auto it = vars.find(k);
     return it == vars.end() ? std::nullopt : std::optional<std::string>(it->second);
   };
 }
 
-bool chooses_shared_memory(std::map<std::string, std::string> vars) {
-  const auto c = single_node_transport(env_of(std::move(vars)));
+// files: path -> contents; HOME is /home/u unless the environment says otherwise.
+bool chooses_shared_memory(Vars env, Vars files = {}) {
+  env.emplace("HOME", "/home/u");
+  const auto c = single_node_transport(lookup(std::move(env)), lookup(std::move(files)));
   if (c.empty()) return false;
   std::map<std::string, std::string> m(c.begin(), c.end());
   EXPECT_EQ(m.at("OMPI_MCA_pml"), "ob1");
@@ -25,9 +29,12 @@ bool chooses_shared_memory(std::map<std::string, std::string> vars) {
   return true;
 }
 
+const Vars kMpirun2 = {{"OMPI_COMM_WORLD_SIZE", "2"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"}};
+
 TEST(SingleNodeTransport, AllRanksOnThisNodeUnderMpirun) {
-  EXPECT_TRUE(chooses_shared_memory(
-      {{"OMPI_COMM_WORLD_SIZE", "2"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"}, {"PMIX_RANK", "1"}}));
+  Vars env = kMpirun2;
+  env.emplace("PMIX_RANK", "1");  // mpirun sets it too
+  EXPECT_TRUE(chooses_shared_memory(env));
   EXPECT_TRUE(
       chooses_shared_memory({{"OMPI_COMM_WORLD_SIZE", "1"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "1"}}));
 }
@@ -44,19 +51,47 @@ TEST(SingleNodeTransport, JobsSpanningNodesKeepTheDefaults) {
 }
 
 TEST(SingleNodeTransport, OtherLaunchersKeepTheDefaults) {
-  // srun's direct launch, MPICH's hydra: the job may span nodes.
-  EXPECT_FALSE(chooses_shared_memory({{"SLURM_PROCID", "0"}}));
-  EXPECT_FALSE(chooses_shared_memory({{"PMIX_RANK", "0"}}));
-  EXPECT_FALSE(chooses_shared_memory({{"PMI_RANK", "0"}}));
+  // srun's direct launch, MPICH's hydra, PMIx launchers, PALS, ALPS, Flux: may span nodes.
+  for (const char* k :
+       {"SLURM_PROCID", "PMIX_RANK", "PMIX_NAMESPACE", "PMI_RANK", "PMI_SIZE", "PMI_FD",
+        "PALS_RANKID", "ALPS_APP_PE", "FLUX_TASK_RANK", "MPI_LOCALRANKID", "OMPI_MCA_orte_hnp_uri"})
+    EXPECT_FALSE(chooses_shared_memory({{k, "0"}})) << k;
 }
 
-TEST(SingleNodeTransport, AUsersChoiceWins) {
-  for (const char* k : {"OMPI_MCA_pml", "OMPI_MCA_btl", "OMPI_MCA_mtl"}) {
+TEST(SingleNodeTransport, AChoiceInTheEnvironmentWins) {
+  // `mpirun --mca btl tcp,self` arrives as OMPI_MCA_btl; --am / --tune as file names.
+  for (const char* k :
+       {"OMPI_MCA_pml", "OMPI_MCA_btl", "OMPI_MCA_mtl", "OMPI_MCA_mca_base_param_files",
+        "OMPI_MCA_mca_base_param_file_prefix", "OMPI_MCA_mca_base_envar_file_prefix"}) {
     EXPECT_FALSE(chooses_shared_memory({{k, "ucx"}})) << k;
-    EXPECT_FALSE(chooses_shared_memory(
-        {{k, "tcp,self"}, {"OMPI_COMM_WORLD_SIZE", "2"}, {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"}}))
-        << k;
+    Vars env = kMpirun2;
+    env.emplace(k, "tcp,self");
+    EXPECT_FALSE(chooses_shared_memory(env)) << k;
   }
+}
+
+TEST(SingleNodeTransport, ParameterFilesSelectingATransportWin) {
+  const std::string site = "/etc/openmpi/openmpi-mca-params.conf";
+  const std::string user = "/home/u/.openmpi/mca-params.conf";
+  EXPECT_FALSE(chooses_shared_memory(kMpirun2, {{site, "btl = tcp,self\n"}}));
+  EXPECT_FALSE(chooses_shared_memory(kMpirun2, {{user, "# mine\npml=ucx  # fast network\n"}}));
+  EXPECT_FALSE(chooses_shared_memory(kMpirun2, {{user, "mtl = psm2\n"}}));
+  EXPECT_FALSE(chooses_shared_memory({{"OPAL_PREFIX", "/opt/ompi"}},
+                                     {{"/opt/ompi/etc/openmpi-mca-params.conf", "btl = tcp"}}));
+  // Exclusions that rule out what we would choose are respected too.
+  EXPECT_FALSE(chooses_shared_memory(kMpirun2, {{site, "btl = ^vader\n"}}));
+  EXPECT_FALSE(chooses_shared_memory(kMpirun2, {{site, "pml = ^ob1,ucx\n"}}));
+  // A later file overrides an earlier one, as in Open MPI.
+  EXPECT_FALSE(chooses_shared_memory(kMpirun2, {{site, "btl = ^openib"}, {user, "btl = tcp"}}));
+}
+
+TEST(SingleNodeTransport, ExclusionListsLikeDebiansSiteFileAllowIt) {
+  // /etc/openmpi/openmpi-mca-params.conf as Debian 12 ships it.
+  const Vars debian = {{"/etc/openmpi/openmpi-mca-params.conf",
+                        "# comment\nbtl_base_warn_component_unused=0\nmtl = ^ofi\n"
+                        "btl = ^uct,openib,ofi\npml = ^ucx\nosc = ^ucx,pt2pt\n"}};
+  EXPECT_TRUE(chooses_shared_memory(kMpirun2, debian));
+  EXPECT_TRUE(chooses_shared_memory({}, debian));
 }
 
 }  // namespace
