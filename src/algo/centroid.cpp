@@ -8,13 +8,14 @@
 #include <vector>
 
 #include "psfphot/core/star.hpp"
+#include "window.hpp"
 
 namespace psfphot {
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 bool inside(ImageView<const float> img, int x0, int y0, int half) {
-  return x0 - half >= 0 && y0 - half >= 0 && x0 + half < img.width() && y0 + half < img.height();
+  return detail::window_inside(img, x0, y0, half);
 }
 }  // namespace
 

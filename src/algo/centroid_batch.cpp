@@ -8,6 +8,7 @@
 #include "psfphot/algo/centroid.hpp"
 #include "psfphot/core/simd.hpp"
 #include "psfphot/core/star.hpp"
+#include "window.hpp"
 
 namespace psfphot {
 namespace {
@@ -87,16 +88,7 @@ void measure_centroids(ImageView<const float> image, ImageView<const MaskBits> m
   // requested in advance (prefetches change no value).
   constexpr std::size_t kAhead = 8;
   auto prefetch = [&](std::size_t i) {
-    if (i >= n) return;
-    const int px = peak_x[i], py = peak_y[i];
-    if (px - half < 0 || py - half < 0 || px + half >= image.width() || py + half >= image.height())
-      return;
-    for (int y = py - half; y <= py + half; ++y) {
-      const float* row = image.row(y);
-      __builtin_prefetch(row + px - half);
-      __builtin_prefetch(row + px + half);
-      if (!mask.empty()) __builtin_prefetch(mask.row(y) + px);
-    }
+    if (i < n) detail::prefetch_window(image, mask, peak_x[i], peak_y[i], half);
   };
   for (std::size_t i = 0; i < kAhead; ++i) prefetch(i);
   auto load = [&](int l) {
@@ -106,8 +98,7 @@ void measure_centroids(ImageView<const float> image, ImageView<const MaskBits> m
       const std::size_t i = next++;
       prefetch(i + kAhead);
       const int px = peak_x[i], py = peak_y[i];
-      if (px - half < 0 || py - half < 0 || px + half >= image.width() ||
-          py + half >= image.height()) {
+      if (!detail::window_inside(image, px, py, half)) {
         out[i] = centroid_windowed(image, mask, px, py, cfg);
         continue;
       }

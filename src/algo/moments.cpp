@@ -2,11 +2,24 @@
 
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "psfphot/algo/gaussian_psf.hpp"
 #include "psfphot/core/star.hpp"
+#include "window.hpp"
 
 namespace psfphot {
+
+namespace {
+
+// The window's centre pixel for a finite centre (xc, yc); centres this far out are off any
+// frame, and rounding them to int would wrap into it: (-1, -1) for them, never inside.
+std::pair<long, long> window_centre(double xc, double yc) {
+  if (!(std::abs(xc) < 1e9 && std::abs(yc) < 1e9)) return {-1, -1};
+  return {std::lround(xc), std::lround(yc)};
+}
+
+}  // namespace
 
 Widths second_moments(ImageView<const float> image, ImageView<const MaskBits> mask, double xc,
                       double yc, const MomentsConfig& cfg) {
@@ -18,16 +31,13 @@ Widths second_moments(ImageView<const float> image, ImageView<const MaskBits> ma
     return wd;
   }
   const int half = cfg.window_px / 2;
-  // A centre this far out is off any frame; rounding it to int would wrap (review, session 15).
-  const bool far = !(std::abs(xc) < 1e9 && std::abs(yc) < 1e9);
-  const int cx = far ? -1 : static_cast<int>(std::lround(xc));
-  const int cy = far ? -1 : static_cast<int>(std::lround(yc));
-  if (far || cx - half < 0 || cy - half < 0 || cx + half >= image.width() ||
-      cy + half >= image.height()) {
+  const auto [lx, ly] = window_centre(xc, yc);
+  if (!detail::window_inside(image, lx, ly, half)) {
     wd.sigma_x = wd.sigma_y = nan;
     wd.flags |= star_flag::kEdge;
     return wd;
   }
+  const int cx = static_cast<int>(lx), cy = static_cast<int>(ly);  // inside: fits
   double s = 0, sxx = 0, syy = 0;
   for (int y = cy - half; y <= cy + half; ++y)
     for (int x = cx - half; x <= cx + half; ++x) {
@@ -52,16 +62,9 @@ void measure_moments(ImageView<const float> image, ImageView<const MaskBits> mas
   const int half = cfg.window_px / 2;
   // The window second_moments will read, requested in advance (prefetches change no value).
   auto prefetch = [&](std::size_t i) {
-    if (i >= n || !(std::abs(xc[i]) < 1e9 && std::abs(yc[i]) < 1e9)) return;  // as above
-    const long cx = std::lround(xc[i]), cy = std::lround(yc[i]);
-    if (cx - half < 0 || cy - half < 0 || cx + half >= image.width() || cy + half >= image.height())
-      return;
-    for (long y = cy - half; y <= cy + half; ++y) {
-      const float* row = image.row(static_cast<int>(y));
-      __builtin_prefetch(row + cx - half);
-      __builtin_prefetch(row + cx + half);
-      if (!mask.empty()) __builtin_prefetch(mask.row(static_cast<int>(y)) + cx);
-    }
+    if (i >= n || !std::isfinite(xc[i]) || !std::isfinite(yc[i])) return;
+    const auto [cx, cy] = window_centre(xc[i], yc[i]);
+    detail::prefetch_window(image, mask, cx, cy, half);
   };
   constexpr std::size_t kAhead = 8;
   for (std::size_t i = 0; i < kAhead; ++i) prefetch(i);
