@@ -318,7 +318,17 @@ void BM_CentroidBatch(benchmark::State& st) {
   star_counters(st, f.stars.size());
 }
 
-// Second-moment widths through measure_moments (windows prefetched), as the pipeline.
+// Second-moment widths star by star (second_moments): the baseline of BM_Moments.
+void BM_MomentsScalar(benchmark::State& st) {
+  Frame& f = frame(static_cast<int>(st.range(0)));
+  for (auto _ : st)
+    for (const Star& s : f.stars)
+      benchmark::DoNotOptimize(second_moments(f.sub.cview(), f.cal.mask.cview(), s.centroid_x,
+                                              s.centroid_y, MomentsConfig{}));
+  star_counters(st, f.stars.size());
+}
+
+// The same widths through measure_moments (windows prefetched), as the pipeline.
 void BM_Moments(benchmark::State& st) {
   Frame& f = frame(static_cast<int>(st.range(0)));
   std::vector<double> xc, yc;
@@ -392,6 +402,7 @@ BENCHMARK(BM_DetectStreamed)->Apply(sizes);
 BENCHMARK(BM_PeaksNaive)->Apply(sizes);
 BENCHMARK(BM_Centroid)->Apply(sizes);
 BENCHMARK(BM_CentroidBatch)->Apply(sizes);
+BENCHMARK(BM_MomentsScalar)->Apply(sizes);
 BENCHMARK(BM_Moments)->Apply(sizes);
 BENCHMARK(BM_Photometry)->Apply(sizes);
 BENCHMARK(BM_CatalogueWrite)->Apply(sizes);
