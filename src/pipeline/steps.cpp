@@ -23,6 +23,17 @@
 namespace psfphot::pipeline {
 namespace {
 
+// Runs batch(i0, count) over [0, n) in chunks of 64 stars, one chunk per OpenMP task: the
+// batched star measurements (measure_centroids, measure_moments) work a run of stars at a
+// time; each chunk writes only its own outputs, so the result does not depend on threads.
+template <class Batch>
+void in_star_chunks(std::ptrdiff_t n, Batch batch) {
+  constexpr std::ptrdiff_t kChunk = 64;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (std::ptrdiff_t i0 = 0; i0 < n; i0 += kChunk)
+    batch(i0, static_cast<std::size_t>(std::min(kChunk, n - i0)));
+}
+
 class ReadStep : public Step {
  public:
   const char* name() const override { return "read"; }
@@ -163,18 +174,16 @@ class CentroidStep : public Step {
     const auto img = c.frame.pixels.cview();
     const auto msk = c.frame.mask.cview();
     const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(c.stars.size());
-    // In chunks of 64 stars, each measured by measure_centroids (four stars per vector).
-    constexpr std::ptrdiff_t kChunk = 64;
+    // In chunks of stars, each measured by measure_centroids (four stars per vector).
     std::vector<int> px(c.stars.size()), py(c.stars.size());
     for (std::ptrdiff_t i = 0; i < n; ++i) {
       px[i] = c.stars[i].peak_x;
       py[i] = c.stars[i].peak_y;
     }
     std::vector<Centroid> cts(c.stars.size());
-#pragma omp parallel for schedule(dynamic, 1)
-    for (std::ptrdiff_t i0 = 0; i0 < n; i0 += kChunk)
-      measure_centroids(img, msk, px.data() + i0, py.data() + i0,
-                        static_cast<std::size_t>(std::min(kChunk, n - i0)), cc, cts.data() + i0);
+    in_star_chunks(n, [&](std::ptrdiff_t i0, std::size_t k) {
+      measure_centroids(img, msk, px.data() + i0, py.data() + i0, k, cc, cts.data() + i0);
+    });
 #pragma omp parallel for schedule(dynamic, 64)
     for (std::ptrdiff_t i = 0; i < n; ++i) {
       Star& s = c.stars[i];
@@ -228,19 +237,16 @@ class MomentsStep : public Step {
     const auto img = c.frame.pixels.cview();
     const auto msk = c.frame.mask.cview();
     const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(c.stars.size());
-    // In chunks of 64 stars through measure_moments (which prefetches the windows).
-    constexpr std::ptrdiff_t kChunk = 64;
+    // In chunks of stars through measure_moments (which prefetches the windows).
     std::vector<double> xc(c.stars.size()), yc(c.stars.size());
     for (std::ptrdiff_t i = 0; i < n; ++i) {
       xc[i] = c.stars[i].centroid_x;
       yc[i] = c.stars[i].centroid_y;
     }
     std::vector<Widths> wds(c.stars.size());
-#pragma omp parallel for schedule(dynamic, 1)
-    for (std::ptrdiff_t i0 = 0; i0 < n; i0 += kChunk)
-      measure_moments(img, msk, xc.data() + i0, yc.data() + i0,
-                      static_cast<std::size_t>(std::min(kChunk, n - i0)), c.cfg.moments,
-                      wds.data() + i0);
+    in_star_chunks(n, [&](std::ptrdiff_t i0, std::size_t k) {
+      measure_moments(img, msk, xc.data() + i0, yc.data() + i0, k, c.cfg.moments, wds.data() + i0);
+    });
 #pragma omp parallel for schedule(dynamic, 64)
     for (std::ptrdiff_t i = 0; i < n; ++i) {
       Star& s = c.stars[i];
