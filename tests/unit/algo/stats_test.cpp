@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -99,6 +100,51 @@ TEST(StatsTest, ImageStatsSkipsNonFinite) {
   const ImageStats sub = image_stats(img.cview().subview(2, 2, 2, 1));
   EXPECT_EQ(sub.n_finite, 2u);
   EXPECT_DOUBLE_EQ(sub.mean, 7.5);
+}
+
+// Large float vectors take the radix selection: the median must be exactly the sorted
+// array's middle (mean of the two middle values for even sizes) for every shape of data:
+// a flat's smooth spread, many duplicates, mixed signs and zeros of both signs, the middle
+// values in two different buckets (lower middle found as the largest value below), huge
+// and infinite values.
+TEST(Stats, LargeFloatMedianIsTheSortedMiddle) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> flat(20000.f, 400.f);
+  std::uniform_int_distribution<int> small(-3, 3);
+  auto reference = [](std::vector<float> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t m = v.size() / 2;
+    return v.size() % 2 ? double(v[m]) : 0.5 * (double(v[m - 1]) + double(v[m]));
+  };
+  std::vector<std::vector<float>> cases;
+  for (std::size_t n : {std::size_t(1) << 16, (std::size_t(1) << 16) + 1, std::size_t(300001)}) {
+    std::vector<float> a(n), b(n), c(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      a[i] = flat(rng);
+      b[i] = static_cast<float>(small(rng));  // duplicates, +-0 and sign changes
+      c[i] = i % 7 == 0 ? -0.0f : static_cast<float>(small(rng)) * 1e-30f;
+    }
+    cases.push_back(a);
+    cases.push_back(b);
+    cases.push_back(c);
+  }
+  // Even size, lower half 1.0 and upper half 1000.0: the middle values in two buckets.
+  std::vector<float> split(std::size_t(1) << 17, 1000.0f);
+  std::fill(split.begin(), split.begin() + (std::size_t(1) << 16), 1.0f);
+  std::shuffle(split.begin(), split.end(), rng);
+  cases.push_back(split);
+  // Extremes: infinities and the largest floats around a middle of ordinary values.
+  std::vector<float> ext(100000);
+  for (std::size_t i = 0; i < ext.size(); ++i)
+    ext[i] = i % 5 == 0   ? std::numeric_limits<float>::infinity()
+             : i % 5 == 1 ? -std::numeric_limits<float>::max()
+                          : flat(rng);
+  cases.push_back(ext);
+  for (std::size_t k = 0; k < cases.size(); ++k) {
+    std::vector<float> v = cases[k];
+    const double want = reference(cases[k]);
+    EXPECT_EQ(median_inplace(v), want) << "case " << k;
+  }
 }
 
 }  // namespace
