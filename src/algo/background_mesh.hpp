@@ -15,7 +15,7 @@ struct MeshScratch {
   std::vector<float> w;              // the pixels, arranged bucket by bucket
   std::vector<std::uint16_t> bin;    // bucket of each input pixel
   std::vector<std::uint32_t> start;  // first position of each bucket in w (+ end)
-  std::vector<std::uint32_t> cur;    // scatter cursors
+  std::vector<std::uint32_t> cur;    // counts, then scatter cursors, of 4 input streams
   std::vector<std::uint8_t> sorted;  // per bucket: its still-kept part is sorted
 };
 
