@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <random>
 #include <vector>
@@ -102,49 +104,64 @@ TEST(StatsTest, ImageStatsSkipsNonFinite) {
   EXPECT_DOUBLE_EQ(sub.mean, 7.5);
 }
 
-// Large float vectors take the radix selection: the median must be exactly the sorted
-// array's middle (mean of the two middle values for even sizes) for every shape of data:
-// a flat's smooth spread, many duplicates, mixed signs and zeros of both signs, the middle
-// values in two different buckets (lower middle found as the largest value below), huge
-// and infinite values.
-TEST(Stats, LargeFloatMedianIsTheSortedMiddle) {
+// Radix selection (detail::median_radix, what median_inplace uses for large float vectors)
+// against the sorted array's middle (mean of the two middle values for even sizes), on every
+// shape of data: small sizes, a flat's narrow spread, many duplicates, negative medians, the
+// two middle values in different buckets (positive and negative), +-0, denormals, infinities
+// and the largest floats, random bit patterns; and through median_inplace above its
+// threshold.
+TEST(StatsTest, RadixMedianIsTheSortedMiddle) {
   std::mt19937 rng(7);
-  std::normal_distribution<float> flat(20000.f, 400.f);
+  std::normal_distribution<float> flat(20000.f, 141.f);
   std::uniform_int_distribution<int> small(-3, 3);
+  std::uniform_int_distribution<std::uint32_t> bits;
   auto reference = [](std::vector<float> v) {
     std::sort(v.begin(), v.end());
     const std::size_t m = v.size() / 2;
     return v.size() % 2 ? double(v[m]) : 0.5 * (double(v[m - 1]) + double(v[m]));
   };
-  std::vector<std::vector<float>> cases;
-  for (std::size_t n : {std::size_t(1) << 16, (std::size_t(1) << 16) + 1, std::size_t(300001)}) {
-    std::vector<float> a(n), b(n), c(n);
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  constexpr float kMax = std::numeric_limits<float>::max();
+  constexpr float kDen = std::numeric_limits<float>::denorm_min();
+  std::vector<std::vector<float>> cases = {
+      {5.f}, {2.f, -1.f}, {-0.f, 0.f, -0.f}, {kInf, -kInf, 1.f}, {-kInf, 3.f, kInf, 2.f}};
+  for (std::size_t n : {std::size_t(1000), std::size_t(4097), std::size_t(70000)}) {
+    std::vector<float> a(n), b(n), c(n), d(n), e(n), f(n);
     for (std::size_t i = 0; i < n; ++i) {
-      a[i] = flat(rng);
-      b[i] = static_cast<float>(small(rng));  // duplicates, +-0 and sign changes
-      c[i] = i % 7 == 0 ? -0.0f : static_cast<float>(small(rng)) * 1e-30f;
+      a[i] = flat(rng);                                         // one bucket holds a third
+      b[i] = static_cast<float>(small(rng));                    // duplicates, +-0, signs
+      c[i] = -flat(rng);                                        // negative median
+      d[i] = static_cast<float>(small(rng)) * 3 * kDen;         // denormals around zero
+      e[i] = i % 3 == 0 ? -kInf : (i % 3 == 1 ? kMax : -kMax);  // extremes only
+      do f[i] = std::bit_cast<float>(bits(rng));                // random patterns, no NaN
+      while (f[i] != f[i]);
     }
-    cases.push_back(a);
-    cases.push_back(b);
-    cases.push_back(c);
+    for (auto* x : {&a, &b, &c, &d, &e, &f}) cases.push_back(*x);
   }
-  // Even size, lower half 1.0 and upper half 1000.0: the middle values in two buckets.
-  std::vector<float> split(std::size_t(1) << 17, 1000.0f);
-  std::fill(split.begin(), split.begin() + (std::size_t(1) << 16), 1.0f);
-  std::shuffle(split.begin(), split.end(), rng);
-  cases.push_back(split);
-  // Extremes: infinities and the largest floats around a middle of ordinary values.
-  std::vector<float> ext(100000);
-  for (std::size_t i = 0; i < ext.size(); ++i)
-    ext[i] = i % 5 == 0   ? std::numeric_limits<float>::infinity()
-             : i % 5 == 1 ? -std::numeric_limits<float>::max()
-                          : flat(rng);
-  cases.push_back(ext);
+  // Even sizes whose two middle values lie in different buckets: the lower middle is the
+  // largest value below the upper middle's bucket (positive, then negative values).
+  for (float lo_v : {1.0f, -1000.0f}) {
+    std::vector<float> split(20000, lo_v < 0 ? -1.0f : 1000.0f);
+    std::fill(split.begin(), split.begin() + 10000, lo_v);
+    split[3] = lo_v - 5.f;  // a smaller value below: not the lower middle
+    split[17] = 4e30f;      // and values above the upper middle's bucket
+    std::shuffle(split.begin(), split.end(), rng);
+    cases.push_back(split);
+  }
   for (std::size_t k = 0; k < cases.size(); ++k) {
-    std::vector<float> v = cases[k];
-    const double want = reference(cases[k]);
-    EXPECT_EQ(median_inplace(v), want) << "case " << k;
+    double got = 0;
+    ASSERT_TRUE(detail::median_radix(cases[k], &got)) << "case " << k;
+    EXPECT_EQ(got, reference(cases[k])) << "case " << k;
   }
+  // NaN and empty input are left to the caller (median_inplace falls back).
+  double unused = 0;
+  EXPECT_FALSE(detail::median_radix({}, &unused));
+  EXPECT_FALSE(detail::median_radix({1.f, std::numeric_limits<float>::quiet_NaN(), 2.f}, &unused));
+  // median_inplace itself on a large vector (the radix path).
+  std::vector<float> big(300001);
+  for (auto& x : big) x = flat(rng);
+  const double want = reference(big);
+  EXPECT_EQ(median_inplace(big), want);
 }
 
 }  // namespace
