@@ -37,7 +37,8 @@ namespace detail {
 // bucket, the rule for a flat's narrow spread, do not wait on one counter's updates), the
 // second the low 16 bits of the keys in the bucket holding the middle rank, and notes the
 // largest key below that bucket. A key is the value, so the middle ranks' counts give the
-// middle values themselves: no values are moved or copied (memory: two 256 KiB tables).
+// middle values themselves: no values are moved or copied (memory: four 256 KiB tables, the
+// second pass reusing one).
 bool median_radix(const std::vector<float>& v, double* out) {
   const std::size_t n = v.size();
   if (n == 0 || n > std::numeric_limits<std::uint32_t>::max()) return false;

@@ -22,7 +22,7 @@ namespace detail {
 // counting passes: the keys' top 16 bits, then the low 16 bits inside the bucket holding the
 // middle rank; Knuth, TAOCP vol. 3, 5.2.5, used for selection). Exactly the value(s)
 // nth_element would find (of a median of zeros, only the sign may differ). Returns false, writing
-// nothing, for an empty vector, one with a NaN, or more than 2^32 - 1 values. Memory: 1.25 MiB of
+// nothing, for an empty vector, one with a NaN, or more than 2^32 - 1 values. Memory: 1 MiB of
 // tables. Public for its tests; median_inplace is the interface.
 bool median_radix(const std::vector<float>& v, double* out);
 }  // namespace detail
