@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <stdexcept>
+#include <vector>
 
 #include "psfphot/algo/stats.hpp"
 #include "psfphot/core/simd.hpp"
@@ -88,8 +91,9 @@ PSFPHOT_VECTOR_CLONES RowMax row_max(const float* r, int w) {
 }
 
 // Fills out.response (already sized, may share flat's buffer: each pixel is read before
-// it is written), out.invalid, out.norm, out.n_invalid.
-void normalise_into(ImageView<const float> flat, FlatNorm how, NormalisedFlat& out,
+// it is written; empty: the response is not written, only counted), out.invalid, out.norm,
+// out.n_invalid. A mapped flat's rows are converted into a row buffer as they are read.
+void normalise_into(const FloatPlane& flat, FlatNorm how, NormalisedFlat& out,
                     bool with_invalid_mask) {
   if (with_invalid_mask) out.invalid = Image<MaskBits>(flat.width(), flat.height(), 0);
   MaskBits* const inv_px = with_invalid_mask ? out.invalid.data() : nullptr;
@@ -106,16 +110,21 @@ void normalise_into(ImageView<const float> flat, FlatNorm how, NormalisedFlat& o
     // was a visible part of a two-thread frame). A maximum is exact in any order, so the norm
     // is the same.
     float frame_max = -std::numeric_limits<float>::infinity();
-#pragma omp parallel for schedule(dynamic, 64) reduction(max : frame_max) reduction(+ : n_good)
-    for (int y = 0; y < flat.height(); ++y) {
-      const RowMax m = row_max(flat.row(y), flat.width());
-      frame_max = std::max(frame_max, m.max);
-      n_good += m.n_good;
+#pragma omp parallel reduction(max : frame_max) reduction(+ : n_good)
+    {
+      std::vector<float> scratch(static_cast<std::size_t>(flat.width()));
+#pragma omp for schedule(dynamic, 64)
+      for (int y = 0; y < flat.height(); ++y) {
+        const RowMax m = row_max(flat.row(y, scratch.data()), flat.width());
+        frame_max = std::max(frame_max, m.max);
+        n_good += m.n_good;
+      }
     }
     mx = frame_max;
   } else {
+    std::vector<float> scratch(static_cast<std::size_t>(flat.width()));
     for (int y = 0; y < flat.height(); ++y) {
-      const float* r = flat.row(y);
+      const float* r = flat.row(y, scratch.data());
       for (int x = 0; x < flat.width(); ++x) {
         if (std::isfinite(r[x]) && r[x] > 0) {
           if (how == FlatNorm::kMedian) good.push_back(r[x]);
@@ -132,15 +141,28 @@ void normalise_into(ImageView<const float> flat, FlatNorm how, NormalisedFlat& o
     case FlatNorm::kMedian: out.norm = median_inplace(good); break;
   }
   const float inv = static_cast<float>(1.0 / out.norm);
+  if (out.response.empty() && !with_invalid_mask) {
+    // Nothing to write (a mapped flat's response is computed as it is read): the invalid
+    // pixels are the ones not counted good, without another pass over the flat.
+    out.n_invalid = flat.size() - n_good;
+    return;
+  }
   std::size_t n_invalid = 0;
   const std::size_t w = static_cast<std::size_t>(flat.width());
 // Dynamic chunks of rows (here and in calibrate): the cores are shared with other processes,
 // and a static split waits for the slowest thread; the integer counts do not depend on it.
-#pragma omp parallel for schedule(dynamic, 64) reduction(+ : n_invalid)
-  for (int y = 0; y < flat.height(); ++y) {
-    // integer reduction: order-independent, deterministic
-    n_invalid += response_row(flat.row(y), inv, out.response.data() + y * w,
-                              inv_px ? inv_px + y * w : nullptr, flat.width());
+#pragma omp parallel reduction(+ : n_invalid)
+  {
+    std::vector<float> scratch, dropped;
+    if (flat.kind() != FloatPlane::Kind::kImage) scratch.resize(w);
+    if (out.response.empty()) dropped.resize(w);  // the invalid mask alone is asked for
+#pragma omp for schedule(dynamic, 64)
+    for (int y = 0; y < flat.height(); ++y) {
+      // integer reduction: order-independent, deterministic
+      float* o = out.response.empty() ? dropped.data() : out.response.data() + y * w;
+      n_invalid += response_row(flat.row(y, scratch.data()), inv, o,
+                                inv_px ? inv_px + y * w : nullptr, flat.width());
+    }
   }
   out.n_invalid = n_invalid;
 }
@@ -158,6 +180,18 @@ NormalisedFlat normalise_flat(Image<float>&& flat, FlatNorm how, bool with_inval
   NormalisedFlat out;
   out.response = std::move(flat);
   normalise_into(out.response.cview(), how, out, with_invalid_mask);
+  return out;
+}
+
+NormalisedFlat normalise_flat(const FloatPlane& flat, std::shared_ptr<const void> source,
+                              FlatNorm how) {
+  if (flat.kind() != FloatPlane::Kind::kFitsFloat32)
+    throw std::invalid_argument("normalise_flat: a mapped flat must be FITS float32 pixels");
+  NormalisedFlat out;
+  normalise_into(flat, how, out, false);
+  // The factor response_row multiplied by, so the values read later are those it wrote.
+  out.mapped_response = flat.as_flat_response(static_cast<float>(1.0 / out.norm));
+  out.source = std::move(source);
   return out;
 }
 
@@ -221,9 +255,9 @@ CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_
     throw CalibrationError("dark is " + shape(in.dark.width(), in.dark.height()) +
                            " but the science frame is " + shape(w, h));
   }
-  if (in.flat && (in.flat->response.width() != w || in.flat->response.height() != h)) {
-    throw CalibrationError("flat is " +
-                           shape(in.flat->response.width(), in.flat->response.height()) +
+  const FloatPlane flat = in.flat ? in.flat->response_plane() : FloatPlane();
+  if (in.flat && (flat.width() != w || flat.height() != h)) {
+    throw CalibrationError("flat is " + shape(flat.width(), flat.height()) +
                            " but the science frame is " + shape(w, h));
   }
   CalibratedImage out;
@@ -242,48 +276,55 @@ CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_
   const bool has_sat = std::isfinite(saturation_adu);
   const float sat = static_cast<float>(saturation_adu);
   std::size_t n_sat = 0, n_nf = 0, n_fi = 0;
-#pragma omp parallel for schedule(dynamic, 64) reduction(+ : n_sat, n_nf, n_fi)
-  for (int y = 0; y < h; ++y) {
-    const float* r = raw.row(y);
-    const float* d = has_dark ? in.dark.row(y) : nullptr;
-    const float* f = in.flat ? in.flat->response.data() + static_cast<std::size_t>(y) * w : nullptr;
-    float* o = out_px.row(y);
-    MaskBits* m = out.mask.data() + static_cast<std::size_t>(y) * w;
-    int x0 = 0;
-    if (d && f) {
-      std::size_t c[3] = {0, 0, 0};
-      x0 = calibrate_row_dark_flat(
-          r, d, ds, f, has_sat ? sat : std::numeric_limits<float>::infinity(), o, m, w, c);
-      n_sat += c[0];
-      n_nf += c[1];
-      n_fi += c[2];
-    }
-    for (int x = x0; x < w; ++x) {
-      float v = r[x];
-      MaskBits bits = 0;
-      if (!std::isfinite(v)) {
-        bits |= mask::kNonFinite;
-        ++n_nf;
-      } else if (has_sat && v >= sat) {
-        bits |= mask::kSaturated;
-        ++n_sat;
+  // Mapped masters (core/float_plane.hpp) are converted a row at a time into row buffers.
+  const bool dark_rows = has_dark && in.dark.kind() != FloatPlane::Kind::kImage;
+  const bool flat_rows = in.flat && flat.kind() != FloatPlane::Kind::kImage;
+#pragma omp parallel reduction(+ : n_sat, n_nf, n_fi)
+  {
+    std::vector<float> dark_buf(dark_rows ? w : 0), flat_buf(flat_rows ? w : 0);
+#pragma omp for schedule(dynamic, 64)
+    for (int y = 0; y < h; ++y) {
+      const float* r = raw.row(y);
+      const float* d = has_dark ? in.dark.row(y, dark_buf.data()) : nullptr;
+      const float* f = in.flat ? flat.row(y, flat_buf.data()) : nullptr;
+      float* o = out_px.row(y);
+      MaskBits* m = out.mask.data() + static_cast<std::size_t>(y) * w;
+      int x0 = 0;
+      if (d && f) {
+        std::size_t c[3] = {0, 0, 0};
+        x0 = calibrate_row_dark_flat(
+            r, d, ds, f, has_sat ? sat : std::numeric_limits<float>::infinity(), o, m, w, c);
+        n_sat += c[0];
+        n_nf += c[1];
+        n_fi += c[2];
       }
-      if (d) v -= ds * d[x];
-      if (f) {
-        if (std::isfinite(f[x])) {
-          v /= f[x];
-        } else {
-          bits |= mask::kFlatInvalid;
-          ++n_fi;
-          v = std::numeric_limits<float>::quiet_NaN();
+      for (int x = x0; x < w; ++x) {
+        float v = r[x];
+        MaskBits bits = 0;
+        if (!std::isfinite(v)) {
+          bits |= mask::kNonFinite;
+          ++n_nf;
+        } else if (has_sat && v >= sat) {
+          bits |= mask::kSaturated;
+          ++n_sat;
         }
+        if (d) v -= ds * d[x];
+        if (f) {
+          if (std::isfinite(f[x])) {
+            v /= f[x];
+          } else {
+            bits |= mask::kFlatInvalid;
+            ++n_fi;
+            v = std::numeric_limits<float>::quiet_NaN();
+          }
+        }
+        if (!std::isfinite(v) && !(bits & mask::kFlatInvalid)) {
+          if (!(bits & mask::kNonFinite)) ++n_nf;
+          bits |= mask::kNonFinite;
+        }
+        o[x] = v;
+        m[x] = bits;
       }
-      if (!std::isfinite(v) && !(bits & mask::kFlatInvalid)) {
-        if (!(bits & mask::kNonFinite)) ++n_nf;
-        bits |= mask::kNonFinite;
-      }
-      o[x] = v;
-      m[x] = bits;
     }
   }
   out.n_saturated = n_sat;

@@ -44,7 +44,7 @@ Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
         __builtin_prefetch(&image(px, py));
         if (!rms.empty()) __builtin_prefetch(&rms(px, py));
         if (!mask.empty()) __builtin_prefetch(&mask(px, py));
-        if (!gain.flat_response.empty()) __builtin_prefetch(&gain.flat_response(px, py));
+        if (!gain.flat_response.empty()) __builtin_prefetch(gain.flat_response.address(px, py));
       }
     }
   for (int j = 0; j < s.ny; ++j)

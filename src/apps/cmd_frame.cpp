@@ -62,8 +62,10 @@ int run_frame(const FrameArgs& a) {
   pipeline::Masters masters;
   const std::string mask_file = a.mask.empty() ? cfg.frame.mask.file : a.mask;
   try {
-    masters =
-        pipeline::load_masters(a.dark, {}, a.flat, {}, mask_file, cfg.frame, cfg.night.combine);
+    // Mapped from their files: one frame's run is short, and copies of them were
+    // frame-sized first touches (docs/performance.md).
+    masters = pipeline::load_masters(a.dark, {}, a.flat, {}, mask_file, cfg.frame,
+                                     cfg.night.combine, nullptr, /*map_files=*/true);
   } catch (const std::exception& e) {
     std::cerr << "psfphot frame: cannot load calibration frames: " << e.what() << "\n";
     return kExitFailure;

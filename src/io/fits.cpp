@@ -141,7 +141,8 @@ void parse_header(fitsfile* f, const std::string& path, HeaderFacts& h) {
   }
 }
 
-FitsImage open_and_read(const std::string& spec, bool read_pixels) {
+// `map`: a BITPIX -32 image's pixels are mapped into *map rather than read, where they can be.
+FitsImage open_and_read(const std::string& spec, bool read_pixels, MappedFits* map = nullptr) {
   std::error_code ec;
   std::string base = spec.substr(0, spec.find('['));
   if (!std::filesystem::exists(base, ec)) {
@@ -223,6 +224,18 @@ FitsImage open_and_read(const std::string& spec, bool read_pixels) {
     }
     status = 0;
   }
+  if (map && out.bitpix == -32) {
+    const std::size_t n = static_cast<std::size_t>(w) * h;
+    if (const auto start = detail::direct_data_start(f.get(), spec, out, n)) {
+      detail::MappedData md = detail::map_data_unit(spec, *start, n * 4);
+      if (md.data) {
+        map->mapped = FloatPlane::fits_float32(md.data, w, h, w);
+        map->mapping = std::move(md.keep);
+        out.pixels = Image<float>(0, 0);
+        return out;
+      }
+    }
+  }
   out.pixels = Image<float>(w, h, kNoInit);
   if (detail::read_pixels_direct(f.get(), spec, out, out.pixels.data(), out.pixels.size()))
     return out;
@@ -248,6 +261,12 @@ FitsImage read_fits(const std::string& spec) {
 }
 FitsImage read_fits_header(const std::string& spec) {
   return open_and_read(spec, false);
+}
+
+MappedFits read_fits_mapped(const std::string& spec) {
+  MappedFits m;
+  m.image = open_and_read(spec, true, &m);
+  return m;
 }
 
 HeaderCard card(const std::string& key, double value, const std::string& comment) {

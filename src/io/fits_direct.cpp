@@ -1,6 +1,8 @@
 #include "fits_direct.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,12 +10,15 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <vector>
 
 #include "fits_pixels.hpp"
 
 namespace psfphot::io::detail {
 
+// Where an uncompressed image's pixel data starts in its file, when psfphot may read it
+// there itself (see read_pixels_direct below for the cases that must go through cfitsio).
 // Pixel data of an uncompressed image read straight from the file and converted here,
 // instead of through cfitsio's conversion of its own buffers: for the BITPIX 16 raw frame
 // and the BITPIX -32 masters of `psfphot frame` cfitsio's path (copy into its buffer, byte
@@ -25,16 +30,16 @@ namespace psfphot::io::detail {
 // exponent all ones (NaN, +-Inf) -> NaN, exponent zero (+-0, subnormals) -> +0, doubles
 // rounded to float. Returns false, having read nothing, where another case applies
 // (compressed, a BLANK keyword, scaled floats, a file cfitsio did not open in place).
-bool read_pixels_direct(fitsfile* f, const std::string& spec, const FitsImage& img, float* dst,
-                        std::size_t n) {
+std::optional<std::int64_t> direct_data_start(fitsfile* f, const std::string& spec,
+                                              const FitsImage& img, std::size_t n) {
   if (img.compressed || (img.bitpix != 8 && img.bitpix != 16 && img.bitpix != 32 &&
                          img.bitpix != -32 && img.bitpix != -64))
-    return false;
-  if (img.bitpix < 0 && (img.bscale != 1.0 || img.bzero != 0.0)) return false;
+    return std::nullopt;
+  if (img.bitpix < 0 && (img.bscale != 1.0 || img.bzero != 0.0)) return std::nullopt;
   if (img.bitpix > 0) {
     int st = 0;
     long blank = 0;
-    if (fits_read_key(f, TLONG, "BLANK", &blank, nullptr, &st) != KEY_NO_EXIST) return false;
+    if (fits_read_key(f, TLONG, "BLANK", &blank, nullptr, &st) != KEY_NO_EXIST) return std::nullopt;
   }
   // Only a plain file opened in place: an HDU chosen by number or name is, an image section,
   // filter or a gzipped file becomes a copy in memory (of another size than the file).
@@ -42,21 +47,30 @@ bool read_pixels_direct(fitsfile* f, const std::string& spec, const FitsImage& i
   const std::string base = spec.substr(0, open_br);
   if (open_br != std::string::npos) {
     const std::size_t close_br = spec.find(']', open_br);
-    if (close_br + 1 != spec.size()) return false;
+    if (close_br + 1 != spec.size()) return std::nullopt;
     for (std::size_t i = open_br + 1; i < close_br; ++i) {
       const unsigned char ch = static_cast<unsigned char>(spec[i]);
-      if (!std::isalnum(ch) && ch != '_' && ch != '-') return false;
+      if (!std::isalnum(ch) && ch != '_' && ch != '-') return std::nullopt;
     }
   }
   std::error_code ec;
   const auto disk_bytes = std::filesystem::file_size(base, ec);
-  if (ec || static_cast<LONGLONG>(disk_bytes) != f->Fptr->filesize) return false;
+  if (ec || static_cast<LONGLONG>(disk_bytes) != f->Fptr->filesize) return std::nullopt;
   LONGLONG head = 0, data_start = 0, data_end = 0;
   int status = 0;
-  if (fits_get_hduaddrll(f, &head, &data_start, &data_end, &status)) return false;
+  if (fits_get_hduaddrll(f, &head, &data_start, &data_end, &status)) return std::nullopt;
   const std::size_t bpp = static_cast<std::size_t>(std::abs(img.bitpix) / 8);
-  if (static_cast<std::size_t>(data_end - data_start) < n * bpp) return false;
+  if (static_cast<std::size_t>(data_end - data_start) < n * bpp) return std::nullopt;
+  return static_cast<std::int64_t>(data_start);
+}
 
+bool read_pixels_direct(fitsfile* f, const std::string& spec, const FitsImage& img, float* dst,
+                        std::size_t n) {
+  const std::optional<std::int64_t> start = direct_data_start(f, spec, img, n);
+  if (!start) return false;
+  const LONGLONG data_start = *start;
+  const std::size_t bpp = static_cast<std::size_t>(std::abs(img.bitpix) / 8);
+  const std::string base = spec.substr(0, spec.find('['));
   const int fd = ::open(base.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   struct FdCloser {
@@ -104,6 +118,30 @@ bool read_pixels_direct(fitsfile* f, const std::string& spec, const FitsImage& i
   }
   if (failed) throw FitsError(spec, "cannot read pixel data (file truncated or being replaced?)");
   return true;
+}
+
+MappedData map_data_unit(const std::string& spec, std::int64_t data_start, std::size_t bytes) {
+  const std::string base = spec.substr(0, spec.find('['));
+  const int fd = ::open(base.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 ||
+      static_cast<std::uint64_t>(st.st_size) < static_cast<std::uint64_t>(data_start) + bytes) {
+    ::close(fd);
+    return {};
+  }
+  const std::size_t len = static_cast<std::size_t>(st.st_size);
+  // Read-only and populated at once: one call maps every page of the file (already in the
+  // page cache after a recent write or read, or read from disk here), rather than one page
+  // fault per few pages as the planes are read.
+  void* p = ::mmap(nullptr, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  ::close(fd);  // the mapping keeps the file open
+  if (p == MAP_FAILED) return {};
+  MappedData m;
+  m.data = static_cast<const unsigned char*>(p) + data_start;
+  m.keep =
+      std::shared_ptr<const void>(p, [len](const void* q) { ::munmap(const_cast<void*>(q), len); });
+  return m;
 }
 
 }  // namespace psfphot::io::detail

@@ -5,6 +5,9 @@
 #include <fitsio.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "psfphot/io/fits.hpp"
@@ -19,5 +22,18 @@ namespace psfphot::io::detail {
 // may run concurrently.
 bool read_pixels_direct(fitsfile* f, const std::string& spec, const FitsImage& img, float* dst,
                         std::size_t n);
+
+// The byte offset of the pixel data of `img` (n pixels) in its file when the cases above
+// allow reading it there directly; nullopt otherwise.
+std::optional<std::int64_t> direct_data_start(fitsfile* f, const std::string& spec,
+                                              const FitsImage& img, std::size_t n);
+
+// The file of `spec` mapped read-only (and populated), `data` pointing `data_start` bytes in;
+// data == nullptr when it cannot be mapped (or is shorter than data_start + bytes).
+struct MappedData {
+  const unsigned char* data = nullptr;
+  std::shared_ptr<const void> keep;  // unmaps when the last copy goes
+};
+MappedData map_data_unit(const std::string& spec, std::int64_t data_start, std::size_t bytes);
 
 }  // namespace psfphot::io::detail

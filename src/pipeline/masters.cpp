@@ -190,7 +190,7 @@ Image<float> build_master_flat(const std::vector<std::string>& paths, const Comb
 Masters load_masters(const std::string& master_dark, const std::vector<std::string>& darks,
                      const std::string& master_flat, const std::vector<std::string>& flats,
                      const std::string& mask_file, const FrameConfig& cfg,
-                     const CombineConfig& combine, MasterExchange* exchange) {
+                     const CombineConfig& combine, MasterExchange* exchange, bool map_files) {
   // Without an exchange this process builds everything (part 0 of 1).
   const int part = exchange ? exchange->part() : 0, parts = exchange ? exchange->parts() : 1;
   const auto run = [exchange](const std::function<void()>& work) {
@@ -205,9 +205,18 @@ Masters load_masters(const std::string& master_dark, const std::vector<std::stri
   Masters m;
   if (!master_dark.empty()) {
     run([&] {
-      io::FitsImage d = io::read_fits(master_dark);
-      m.dark = std::move(d.pixels);
-      m.dark_exptime_s = d.header.exptime_s;
+      // (Raw flats are built with the dark as an image: it is read then.)
+      if (map_files && flats.empty()) {
+        io::MappedFits d = io::read_fits_mapped(master_dark);
+        m.dark = std::move(d.image.pixels);  // empty when mapped
+        m.dark_mapped = d.mapped;
+        m.dark_mapping = std::move(d.mapping);
+        m.dark_exptime_s = d.image.header.exptime_s;
+      } else {
+        io::FitsImage d = io::read_fits(master_dark);
+        m.dark = std::move(d.pixels);
+        m.dark_exptime_s = d.header.exptime_s;
+      }
     });
     m.dark_source = master_dark;
   } else if (!darks.empty()) {
@@ -220,11 +229,19 @@ Masters load_masters(const std::string& master_dark, const std::vector<std::stri
     m.dark_source = std::to_string(darks.size()) + " darks";
   }
   Image<float> flat;
+  io::MappedFits flat_file;  // a mapped master flat (map_files)
   if (!master_flat.empty()) {
-    run([&] { flat = std::move(io::read_fits(master_flat).pixels); });
+    run([&] {
+      if (map_files) {
+        flat_file = io::read_fits_mapped(master_flat);
+        flat = std::move(flat_file.image.pixels);
+      } else {
+        flat = std::move(io::read_fits(master_flat).pixels);
+      }
+    });
     m.flat_source = master_flat;
   } else if (!flats.empty()) {
-    const Image<float>* dark = m.dark.empty() ? nullptr : &m.dark;
+    const Image<float>* dark = m.dark.empty() ? nullptr : &m.dark;  // never mapped here
     std::vector<double> medians;
     run([&] { medians = flat_medians(flats, dark, m.dark_exptime_s, part, parts); });
     if (exchange) exchange->share_values(medians);
@@ -237,7 +254,16 @@ Masters load_masters(const std::string& master_dark, const std::vector<std::stri
     flat = whole(std::move(band), w, h);
     m.flat_source = std::to_string(flats.size()) + " flats";
   }
-  if (!flat.empty()) {
+  if (flat_file.is_mapped()) {
+    run([&] {
+      try {
+        m.flat = normalise_flat(flat_file.mapped, std::move(flat_file.mapping),
+                                cfg.calibration.flat_norm);
+      } catch (const CalibrationError& e) {
+        throw CalibrationError(m.flat_source + ": " + e.what());
+      }
+    });
+  } else if (!flat.empty()) {
     run([&] {
       try {
         // In its own buffer, without the invalid-pixel mask: nothing downstream reads it

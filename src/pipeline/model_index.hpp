@@ -113,7 +113,7 @@ inline void prefetch_stamp_rows(ImageView<const float> image, ImageView<const fl
       __builtin_prefetch(&image(px, py), 0, 1);
       if (!rms.empty()) __builtin_prefetch(&rms(px, py), 0, 1);
       if (!mask.empty()) __builtin_prefetch(&mask(px, py), 0, 1);
-      if (!gain.flat_response.empty()) __builtin_prefetch(&gain.flat_response(px, py), 0, 1);
+      if (!gain.flat_response.empty()) __builtin_prefetch(gain.flat_response.address(px, py), 0, 1);
     }
 }
 

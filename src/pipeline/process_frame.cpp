@@ -46,6 +46,8 @@ FrameResult run_steps(std::int64_t frame_id, const std::string& path, const Fram
     if (release && std::string_view(step->name()) == "calibrate") {
       // The flat's response stays: the photometry's photon noise needs it (PixelGain).
       release->dark = Image<float>();
+      release->dark_mapped = FloatPlane();
+      release->dark_mapping.reset();
       if (release->flat) release->flat->invalid = Image<MaskBits>();
     }
   }

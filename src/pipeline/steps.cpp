@@ -61,8 +61,8 @@ class CalibrateStep : public Step {
   FrameStatus failure_status() const override { return FrameStatus::kCalibrationFailed; }
   void run(FrameContext& c) const override {
     CalibrationInputs in;
-    if (!c.masters.dark.empty()) {
-      in.dark = c.masters.dark.cview();
+    if (c.masters.has_dark()) {
+      in.dark = c.masters.dark_plane();
       in.dark_exptime_s = c.masters.dark_exptime_s;
     }
     if (c.masters.flat) in.flat = &*c.masters.flat;

@@ -14,10 +14,12 @@
 // Thread-safety: pure functions; OpenMP over rows; deterministic.
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "psfphot/core/float_plane.hpp"
 #include "psfphot/core/image.hpp"
 #include "psfphot/core/mask.hpp"
 
@@ -47,11 +49,19 @@ class CalibrationError : public std::runtime_error {
 
 // A flat normalised to 1 (flat / norm) and the mask of its invalid pixels.
 struct NormalisedFlat {
-  Image<float> response;    // flat / norm; NaN where invalid
+  Image<float> response;    // flat / norm; NaN where invalid (empty when mapped, below)
   Image<MaskBits> invalid;  // mask::kFlatInvalid where flat <= 0 or non-finite (or empty,
                             // when not asked for: see below)
   double norm = 1.0;        // the value divided by
   std::size_t n_invalid = 0;
+  // Or the same response computed as it is read from a FITS file's mapped pixels
+  // (core/float_plane.hpp), `source` keeping the mapping alive.
+  FloatPlane mapped_response;
+  std::shared_ptr<const void> source;
+  // The response, whichever way it is held.
+  FloatPlane response_plane() const {
+    return response.empty() ? mapped_response : FloatPlane(response.cview());
+  }
 };
 NormalisedFlat normalise_flat(ImageView<const float> flat, FlatNorm how);
 // The same, normalising the flat in its own buffer (which becomes `response`): bit-identical
@@ -60,9 +70,14 @@ NormalisedFlat normalise_flat(ImageView<const float> flat, FlatNorm how);
 // with_invalid_mask = false leaves `invalid` empty: calibrate() finds the invalid pixels from
 // the response's NaN and never reads it, so the pipeline's masters skip the frame-sized mask.
 NormalisedFlat normalise_flat(Image<float>&& flat, FlatNorm how, bool with_invalid_mask = true);
+// The same from a mapped FITS float32 flat (FloatPlane::Kind::kFitsFloat32; `source` owns
+// its memory): the norm and count as above, the response left in the file
+// (mapped_response: bit for bit the values `response` would hold), no invalid mask.
+NormalisedFlat normalise_flat(const FloatPlane& flat, std::shared_ptr<const void> source,
+                              FlatNorm how);
 
 struct CalibrationInputs {
-  ImageView<const float> dark;  // empty view = no dark
+  FloatPlane dark;  // empty = no dark (an image view converts)
   double dark_exptime_s = std::numeric_limits<double>::quiet_NaN();
   const NormalisedFlat* flat = nullptr;  // nullptr = no flat
 };

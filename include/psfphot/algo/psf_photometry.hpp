@@ -23,6 +23,7 @@
 #include <span>
 #include <vector>
 
+#include "psfphot/core/float_plane.hpp"
 #include "psfphot/core/image.hpp"
 #include "psfphot/core/mask.hpp"
 
@@ -86,12 +87,11 @@ struct NeighbourModel {
 // 4096^2 scorecard frame: S/N 300-1000 stars in the outer third had centroid errors 1.31x the
 // gain-only bound but 1.17x the bound with the response (docs/scorecard.md).
 struct PixelGain {
-  double e_per_adu = 0;                  // <= 0 or NaN: no photon-noise term at all
-  ImageView<const float> flat_response;  // same geometry as the image; empty = 1 everywhere
+  double e_per_adu = 0;      // <= 0 or NaN: no photon-noise term at all
+  FloatPlane flat_response;  // same geometry as the image; empty = 1 everywhere
   PixelGain() = default;
   PixelGain(double gain) : e_per_adu(gain) {}  // NOLINT: a plain gain converts implicitly
-  PixelGain(double gain, ImageView<const float> response)
-      : e_per_adu(gain), flat_response(response) {}
+  PixelGain(double gain, FloatPlane response) : e_per_adu(gain), flat_response(response) {}
   bool any() const { return e_per_adu > 0; }
   // Effective gain at image pixel (x, y), e-/ADU; 0 (no photon term) where there is no gain
   // or the response is not a positive number (such pixels are masked anyway).

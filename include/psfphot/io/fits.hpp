@@ -17,10 +17,12 @@
 // Thread-safety: cfitsio is built reentrant on Debian; each call opens its own handle,
 // so different files may be read concurrently. Do not share one path for writing.
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "psfphot/core/float_plane.hpp"
 #include "psfphot/core/header.hpp"
 #include "psfphot/core/image.hpp"
 
@@ -54,6 +56,21 @@ FitsImage read_fits(const std::string& spec);
 
 // Read only the header facts and shape (no pixels). Throws FitsError.
 FitsImage read_fits_header(const std::string& spec);
+
+// read_fits, except that the pixels of an uncompressed BITPIX -32 image (BSCALE 1, BZERO 0,
+// no BLANK, a plain file cfitsio opened in place) are not copied but mapped read-only from
+// the file: `mapped` reads them (core/float_plane.hpp: the values read_fits gives, bit for
+// bit) while `mapping` lives, and image.pixels stays empty. Any other image is read as by
+// read_fits (mapped empty). Same checks and errors. The file must not be truncated or
+// replaced in place while the mapping is read (a read past its new end is a SIGBUS): meant
+// for short runs over master frames (`psfphot frame`), not a night's.
+struct MappedFits {
+  FitsImage image;
+  FloatPlane mapped;
+  std::shared_ptr<const void> mapping;
+  bool is_mapped() const { return !mapped.empty(); }
+};
+MappedFits read_fits_mapped(const std::string& spec);
 
 struct FitsWriteOptions {
   int bitpix = -32;  // 8, 16, 32, -32, -64 (with 16 + bzero 32768: uint16)

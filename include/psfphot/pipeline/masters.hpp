@@ -2,11 +2,13 @@
 // Night-level calibration inputs: master dark, normalised master flat and the user mask,
 // built or loaded once per night and shared read-only by every frame (and every thread).
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "psfphot/algo/calibrate.hpp"
+#include "psfphot/core/float_plane.hpp"
 #include "psfphot/core/image.hpp"
 #include "psfphot/core/mask.hpp"
 #include "psfphot/pipeline/config.hpp"
@@ -14,7 +16,14 @@
 namespace psfphot::pipeline {
 
 struct Masters {
-  Image<float> dark;  // empty = no dark
+  Image<float> dark;  // empty = no dark (or a mapped one, below)
+  // A master dark file mapped instead of read (load_masters with map_files): its pixels,
+  // and the mapping they live in.
+  FloatPlane dark_mapped;
+  std::shared_ptr<const void> dark_mapping;
+  // The dark whichever way it is held; empty = no dark.
+  FloatPlane dark_plane() const { return dark.empty() ? dark_mapped : FloatPlane(dark.cview()); }
+  bool has_dark() const { return !dark_plane().empty(); }
   double dark_exptime_s = std::numeric_limits<double>::quiet_NaN();
   std::string dark_source;             // file(s) it came from, for messages
   std::optional<NormalisedFlat> flat;  // from load_masters: without the `invalid` mask
@@ -87,9 +96,14 @@ Image<float> build_master_flat_rows(const std::vector<std::string>& paths, const
 // With an `exchange`, every process of the job calls this and each builds its share of the
 // masters (the same bits on every process, and the same as without an exchange); errors are
 // thrown on every process alike.
+// `map_files`: master dark and flat files of BITPIX -32 are mapped from their files rather
+// than read into memory (io::read_fits_mapped: the same values; no frame-sized copies, whose
+// first touch is expensive on virtual machines). For a single frame (`psfphot frame`); a
+// night reads them, so that a master file replaced during the night cannot end it.
 Masters load_masters(const std::string& master_dark, const std::vector<std::string>& darks,
                      const std::string& master_flat, const std::vector<std::string>& flats,
                      const std::string& mask_file, const FrameConfig& cfg,
-                     const CombineConfig& combine, MasterExchange* exchange = nullptr);
+                     const CombineConfig& combine, MasterExchange* exchange = nullptr,
+                     bool map_files = false);
 
 }  // namespace psfphot::pipeline

@@ -34,7 +34,7 @@ struct FrameContext {
   // The gain per pixel of the calibrated frame: `gain` times the flat response the frame
   // was divided by (algo/psf_photometry.hpp, PixelGain).
   PixelGain pixel_gain() const {
-    return masters.flat ? PixelGain(gain, masters.flat->response.cview()) : PixelGain(gain);
+    return masters.flat ? PixelGain(gain, masters.flat->response_plane()) : PixelGain(gain);
   }
 };
 

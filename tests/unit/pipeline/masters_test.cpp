@@ -14,6 +14,8 @@
 
 #include "psfphot/algo/stats.hpp"
 #include "psfphot/io/fits.hpp"
+#include "psfphot/pipeline/process_frame.hpp"
+#include "support/synth.hpp"
 #include "support/test_support.hpp"
 
 namespace psfphot::pipeline {
@@ -338,6 +340,74 @@ TEST(Masters, ABadFrameSeenByOneProcessFailsEveryProcessByName) {
     load_shared(2, darks, flats, fc, &errors);
     for (const auto& e : errors)
       EXPECT_NE(e.find(flats[1] + ": flat has a non-positive median"), std::string::npos) << e;
+  }
+}
+
+// `psfphot frame` maps its master files (load_masters with map_files) instead of reading
+// them: the flat's norm, its response at every pixel (invalid ones planted: 0, < 0, NaN,
+// inf, subnormal) and the frame's stars must be those of the masters read into memory, bit
+// for bit, also when the masters are released as the frame goes (the dark after calibration,
+// the flat's mapping kept for the photometry).
+TEST(Masters, MappedMasterFilesGiveTheSameFrameBitForBit) {
+  TempDir dir;
+  constexpr int w = 160, h = 136;
+  Image<float> dark(w, h), flat(w, h);
+  std::mt19937 rng(5);
+  std::normal_distribution<double> n01(0.0, 1.0);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      dark(x, y) = static_cast<float>(100.0 + 0.1 * x + 2.0 * n01(rng));
+      flat(x, y) = static_cast<float>(20000.0 * (0.7 + 0.002 * x + 0.001 * y) + 50 * n01(rng));
+    }
+  const float bad[] = {0.0f, -5.0f, std::numeric_limits<float>::quiet_NaN(),
+                       std::numeric_limits<float>::infinity(),
+                       std::numeric_limits<float>::denorm_min()};
+  for (int k = 0; k < 5; ++k) flat(13 + 29 * k, 7 + 23 * k) = bad[k];
+  Image<float> sci = test::constant(w, h, 0.f);
+  for (const auto& st : test::scatter_stars(6, w, h, 15, 25, 40000, 1.8, rng))
+    test::add_star(sci, st);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      sci(x, y) = std::round(sci(x, y) * flat(x, y) / 24000.f + 400.f + 2.f * dark(x, y) +
+                             static_cast<float>(8.0 * n01(rng)));
+  const std::string dark_p = dir.file("mdark.fits"), flat_p = dir.file("mflat.fits"),
+                    sci_p = dir.file("sci.fits");
+  io::write_fits(dark_p, dark.cview(), {io::card("EXPTIME", 10.0)});
+  io::write_fits(flat_p, flat.cview(), {});
+  io::write_fits(sci_p, sci.cview(), {io::card("EXPTIME", 20.0), io::card("GAIN", 1.5)});
+
+  FrameConfig fc;
+  for (FlatNorm norm : {FlatNorm::kMax, FlatNorm::kMedian}) {
+    fc.calibration.flat_norm = norm;
+    const Masters read = load_masters(dark_p, {}, flat_p, {}, "", fc, CombineConfig{});
+    Masters mapped = load_masters(dark_p, {}, flat_p, {}, "", fc, CombineConfig{}, nullptr, true);
+    ASSERT_TRUE(read.flat && mapped.flat);
+    EXPECT_TRUE(mapped.dark.empty());  // mapped, not copied
+    EXPECT_EQ(mapped.dark_mapped.kind(), FloatPlane::Kind::kFitsFloat32);
+    EXPECT_TRUE(mapped.flat->response.empty());
+    EXPECT_EQ(mapped.dark_exptime_s, read.dark_exptime_s);
+    EXPECT_EQ(mapped.flat->norm, read.flat->norm);
+    EXPECT_EQ(mapped.flat->n_invalid, 5u);
+    EXPECT_EQ(read.flat->n_invalid, 5u);
+    const FloatPlane a = read.flat->response_plane(), b = mapped.flat->response_plane();
+    std::size_t differ = 0;
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        const float u = a(x, y), v = b(x, y);
+        differ += std::memcmp(&u, &v, 4) != 0;
+      }
+    EXPECT_EQ(differ, 0u);
+
+    const FrameResult r0 = process_frame(0, sci_p, fc, read);
+    const FrameResult r1 = process_frame(0, sci_p, fc, mapped);
+    const FrameResult r2 = process_frame(0, sci_p, fc, std::move(mapped));  // released as it goes
+    ASSERT_TRUE(r0.ok()) << r0.message;
+    ASSERT_GE(r0.stars.size(), 5u);
+    for (const FrameResult* r : {&r1, &r2}) {
+      ASSERT_TRUE(r->ok()) << r->message;
+      ASSERT_EQ(r->stars.size(), r0.stars.size());
+      EXPECT_EQ(0, std::memcmp(r->stars.data(), r0.stars.data(), r0.stars.size() * sizeof(Star)));
+    }
   }
 }
 

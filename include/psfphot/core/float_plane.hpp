@@ -1,0 +1,109 @@
+#pragma once
+// A read-only frame-sized plane of floats held either as an image in memory or as a FITS
+// file's BITPIX -32 data unit mapped from the file (big-endian IEEE floats in the page
+// cache), converted pixel by pixel as it is read. The masters of `psfphot frame` (dark and
+// flat) are read this way: a copy of each into the process's own memory is a frame-sized
+// first touch, which on a virtual machine costs ~1-2 ms per MiB (more than everything the
+// calibration computes with it; docs/performance.md), while the file's pages are already in
+// memory, shared with every other process reading them.
+//
+// Kinds:
+//  - an image (ImageView<const float>): its values as they are;
+//  - FITS float32: cfitsio's conversion with nulls as NaN (fits_read_pix, TFLOAT, nulval
+//    NaN), bit for bit: exponent all ones (NaN, +-inf) -> NaN, exponent zero (+-0,
+//    subnormals) -> +0, else the value;
+//  - FITS float32 as a flat response: normalise_flat's response of that value v, bit for
+//    bit: v * inv_norm (float) where v > 0 and finite, else NaN.
+// Thread-safety: a plain value (pointers into memory owned elsewhere: the image, or the
+// mapping, which must outlive every copy); any number of threads may read it.
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include "psfphot/core/image.hpp"
+
+namespace psfphot {
+
+class FloatPlane {
+ public:
+  enum class Kind : std::uint8_t { kImage, kFitsFloat32, kFitsFlatResponse };
+
+  FloatPlane() = default;
+  // An image's values (implicitly: wherever a view was taken, a view still does).
+  FloatPlane(ImageView<const float> image)  // NOLINT(google-explicit-constructor)
+      : image_(image), w_(image.width()), h_(image.height()) {}
+  // A FITS BITPIX -32 data unit at `big_endian` (w x h pixels, rows of `stride_px`).
+  static FloatPlane fits_float32(const unsigned char* big_endian, int w, int h,
+                                 std::ptrdiff_t stride_px) {
+    FloatPlane p;
+    p.kind_ = Kind::kFitsFloat32;
+    p.be_ = big_endian;
+    p.w_ = w;
+    p.h_ = h;
+    p.stride_ = stride_px;
+    return p;
+  }
+  // The same data unit read as the response of a flat normalised by 1 / inv_norm.
+  static FloatPlane fits_flat_response(const unsigned char* big_endian, int w, int h,
+                                       std::ptrdiff_t stride_px, float inv_norm) {
+    FloatPlane p = fits_float32(big_endian, w, h, stride_px);
+    p.kind_ = Kind::kFitsFlatResponse;
+    p.inv_norm_ = inv_norm;
+    return p;
+  }
+
+  // A FITS float32 plane read as the response of that flat normalised by 1 / inv_norm.
+  FloatPlane as_flat_response(float inv_norm) const {
+    FloatPlane p = *this;
+    p.kind_ = Kind::kFitsFlatResponse;
+    p.inv_norm_ = inv_norm;
+    return p;
+  }
+
+  Kind kind() const { return kind_; }
+  int width() const { return w_; }
+  int height() const { return h_; }
+  bool empty() const { return w_ == 0 || h_ == 0; }
+  std::size_t size() const { return static_cast<std::size_t>(w_) * static_cast<std::size_t>(h_); }
+
+  // The value at (x, y), 0 <= x < width, 0 <= y < height.
+  float operator()(int x, int y) const {
+    if (kind_ == Kind::kImage) return image_(x, y);
+    std::uint32_t u;
+    std::memcpy(&u, be_ + 4 * (static_cast<std::ptrdiff_t>(y) * stride_ + x), 4);
+    return convert(__builtin_bswap32(u), kind_, inv_norm_);
+  }
+  // Where (x, y) is stored (for prefetch hints only).
+  const void* address(int x, int y) const {
+    if (kind_ == Kind::kImage) return &image_(x, y);
+    return be_ + 4 * (static_cast<std::ptrdiff_t>(y) * stride_ + x);
+  }
+  // Row y: a pointer to the image's row, or the row converted into `scratch` (width()
+  // floats) and `scratch`.
+  const float* row(int y, float* scratch) const;
+  // Pixels [x0, x0 + w) x [y0, y0 + h), clipped to the plane (local coordinates from 0).
+  FloatPlane subview(int x0, int y0, int w, int h) const;
+
+  // One pixel's conversion from its host-order bits (see the kinds above).
+  static float convert(std::uint32_t u, Kind kind, float inv_norm) {
+    const std::uint32_t e = u & 0x7F800000u;
+    if (kind == Kind::kFitsFlatResponse) {
+      // cfitsio's NaN and +0 are both invalid responses, as are negative values.
+      const bool ok = e != 0x7F800000u && e != 0 && !(u >> 31);
+      return ok ? std::bit_cast<float>(u) * inv_norm : std::numeric_limits<float>::quiet_NaN();
+    }
+    return std::bit_cast<float>(e == 0x7F800000u ? 0x7FC00000u : (e == 0 ? 0u : u));
+  }
+
+ private:
+  ImageView<const float> image_;
+  const unsigned char* be_ = nullptr;
+  int w_ = 0, h_ = 0;
+  std::ptrdiff_t stride_ = 0;  // pixels (FITS kinds)
+  float inv_norm_ = 1.0f;
+  Kind kind_ = Kind::kImage;
+};
+
+}  // namespace psfphot
