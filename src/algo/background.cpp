@@ -162,9 +162,10 @@ Background estimate_background(ImageView<const float> image, ImageView<const Mas
   for (int j = 0; j < ny; ++j) cy[j] = 0.5 * (j * m + std::min(h, (j + 1) * m)) - 0.5;
 
   Background out;
-  // The RMS map is written row by row from its spline; the level too when it is kept,
-  // otherwise subtract_background and level_at evaluate the same rows when asked.
-  out.rms = spline_upsample(rms.cview(), cx, cy, w, h);
+  // The maps are written row by row from their splines when they are kept; otherwise
+  // subtract_background, level_at and the RMS map evaluate the same values when asked.
+  out.rms_map = std::make_shared<const SplineMap>(make_mesh_spline(rms.cview(), cx, cy), w, h);
+  if (keep_level_image) out.rms = spline_upsample(rms.cview(), cx, cy, w, h);
   if (keep_level_image) {
     out.level = spline_upsample(lev.cview(), cx, cy, w, h);
   } else {

@@ -199,6 +199,76 @@ float MeshSpline::at(int x, int y) const {
   return eval(c, local_t(cx, seg, x));
 }
 
+SplineMap::SplineMap(MeshSpline spline, int width, int height)
+    : s_(std::move(spline)), w_(width), h_(height) {
+  const XGrid xg = x_grid(s_.cx, width);
+  t_ = xg.t;
+  end_ = xg.end;
+  seg_.assign(static_cast<std::size_t>(width), 0);
+  for (std::size_t seg = 1; seg < end_.size(); ++seg)
+    for (int x = seg == 1 ? 0 : end_[seg - 1]; x < end_[seg]; ++x) seg_[x] = static_cast<int>(seg);
+}
+
+void SplineMap::row(int y, int x0, int n, float* out) const {
+  // spline_row's values for pixels [x0, x0 + n): row_nodes' y spline at the nodes of the
+  // intervals those pixels lie in only (the same operations per node), their cubics, and
+  // eval_row over the part (the same operations per pixel).
+  const int nodes = s_.nx;
+  Cubic c[64];
+  int end[64];
+  std::vector<Cubic> cv;
+  std::vector<int> ev;
+  const auto node = [&](int i, double& val, double& d2) {
+    if (s_.ny == 1) {
+      val = s_.g[i];
+      d2 = s_.gxx[i];
+      return;
+    }
+    const std::size_t hi = segment_of(s_.cy, y), lo = hi - 1;
+    const double h = s_.cy[hi] - s_.cy[lo];
+    const double a = (s_.cy[hi] - y) / h, b = (y - s_.cy[lo]) / h;
+    const double a3 = (a * a * a - a) * (h * h) / 6.0, b3 = (b * b * b - b) * (h * h) / 6.0;
+    const std::size_t r0 = lo * s_.nx + i, r1 = hi * s_.nx + i;
+    val = a * s_.g[r0] + b * s_.g[r1] + (a3 * s_.gyy[r0] + b3 * s_.gyy[r1]);
+    d2 = a * s_.gxx[r0] + b * s_.gxx[r1] + (a3 * s_.gxxyy[r0] + b3 * s_.gxxyy[r1]);
+  };
+  if (nodes == 1) {
+    double v = 0, d = 0;
+    node(0, v, d);
+    const Cubic one{static_cast<float>(v), 0.f, 0.f, 0.f};
+    const int e = n;
+    eval_row(&one, &e, 1, t_.data() + x0, out, false);
+    return;
+  }
+  const int s0 = seg_[x0], s1 = seg_[x0 + n - 1];
+  const int count = s1 - s0 + 1;
+  Cubic* cp = c;
+  int* ep = end;
+  if (count > 64) {
+    cv.resize(count);
+    ev.resize(count);
+    cp = cv.data();
+    ep = ev.data();
+  }
+  double v0 = 0, d0 = 0;
+  node(s0 - 1, v0, d0);
+  for (int seg = s0; seg <= s1; ++seg) {
+    double v1 = 0, d1 = 0;
+    node(seg, v1, d1);
+    cp[seg - s0] = cubic(v0, v1, d0, d1, s_.cx[seg] - s_.cx[seg - 1]);
+    ep[seg - s0] = std::min(end_[seg], x0 + n) - x0;
+    v0 = v1;
+    d0 = d1;
+  }
+  eval_row(cp, ep, count, t_.data() + x0, out, false);
+}
+
+float SplineMap::at(int x, int y) const {
+  float v = 0;
+  row(y, x, 1, &v);
+  return v;
+}
+
 Image<float> spline_upsample(ImageView<const float> grid, const std::vector<double>& cx,
                              const std::vector<double>& cy, int width, int height) {
   const MeshSpline s = make_mesh_spline(grid, cx, cy);

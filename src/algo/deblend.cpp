@@ -109,7 +109,7 @@ PsfFit component_fit(const Component& c, const JointFit<2>& f, int m, double sig
 
 }  // namespace
 
-SplitResult try_split(ImageView<const float> image, ImageView<const float> rms,
+SplitResult try_split(ImageView<const float> image, const FloatPlane& rms,
                       ImageView<const MaskBits> mask, double x, double y, double sigma_px,
                       const PixelGain& gain, const PhotometryConfig& cfg, const SplitConfig& sc,
                       std::span<const NeighbourModel> neighbours) {
@@ -184,7 +184,7 @@ SplitResult try_split(ImageView<const float> image, ImageView<const float> rms,
   return res;
 }
 
-SplitResult try_companion(ImageView<const float> image, ImageView<const float> rms,
+SplitResult try_companion(ImageView<const float> image, const FloatPlane& rms,
                           ImageView<const MaskBits> mask, const PsfFit& star, double sigma_px,
                           const PixelGain& gain, const PhotometryConfig& cfg, const SplitConfig& sc,
                           std::span<const NeighbourModel> neighbours) {
@@ -328,7 +328,7 @@ SplitResult try_companion(ImageView<const float> image, ImageView<const float> r
   return res;
 }
 
-std::array<PsfFit, 2> refit_pair(ImageView<const float> image, ImageView<const float> rms,
+std::array<PsfFit, 2> refit_pair(ImageView<const float> image, const FloatPlane& rms,
                                  ImageView<const MaskBits> mask, const PsfFit& a, const PsfFit& b,
                                  double sigma_px, const PixelGain& gain,
                                  const PhotometryConfig& cfg,

@@ -27,7 +27,7 @@ bool passes_hot_pixel_test(ImageView<const float> image, int x, int y, const Hot
   return n >= cfg.min_neighbours;
 }
 
-std::vector<Peak> reject_hot_pixels(ImageView<const float> image, ImageView<const float> rms,
+std::vector<Peak> reject_hot_pixels(ImageView<const float> image, const FloatPlane& rms,
                                     const std::vector<Peak>& peaks, const HotPixelConfig& cfg) {
   std::vector<Peak> out;
   out.reserve(peaks.size());

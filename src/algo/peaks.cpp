@@ -23,7 +23,7 @@ bool usable(ImageView<const float> img, ImageView<const MaskBits> mask, MaskBits
   return std::isfinite(img(x, y)) && (mask.empty() || !(mask(x, y) & excl));
 }
 
-double threshold_at(ImageView<const float> rms, const PeakConfig& cfg, int x, int y) {
+double threshold_at(const FloatPlane& rms, const PeakConfig& cfg, int x, int y) {
   if (cfg.mode == ThresholdMode::kAbsolute) return cfg.absolute;
   return cfg.k_sigma * cfg.rms_scale * rms(x, y);
 }
@@ -122,7 +122,7 @@ bool is_local_max(ImageView<const float> img, int x, int y) {
 
 }  // namespace
 
-std::vector<Peak> find_peaks(ImageView<const float> image, ImageView<const float> rms,
+std::vector<Peak> find_peaks(ImageView<const float> image, const FloatPlane& rms,
                              ImageView<const MaskBits> mask, const PeakConfig& cfg) {
   const int w = image.width(), h = image.height();
   if (w < 3 || h < 3) return {};
@@ -130,10 +130,11 @@ std::vector<Peak> find_peaks(ImageView<const float> image, ImageView<const float
 #pragma omp parallel
   {
     std::vector<int> xs;
+    std::vector<float> rms_row(static_cast<std::size_t>(rms.width()));  // a computed RMS row
 #pragma omp for schedule(dynamic, 16)
     for (int y = 1; y < h - 1; ++y) {
       const float* r = image.row(y);
-      const float* s = cfg.mode == ThresholdMode::kSigma ? rms.row(y) : nullptr;
+      const float* s = cfg.mode == ThresholdMode::kSigma ? rms.row(y, rms_row.data()) : nullptr;
       // Threshold first: most pixels stop at this one comparison (NaN fails it too).
       xs.clear();
       threshold_candidates(r, s, cfg.k_sigma * cfg.rms_scale, cfg.absolute, 1, w - 1, xs);
@@ -148,7 +149,7 @@ std::vector<Peak> find_peaks(ImageView<const float> image, ImageView<const float
   return out;
 }
 
-std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, ImageView<const float> rms,
+std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, const FloatPlane& rms,
                                       ImageView<const MaskBits> mask, MaskBits smooth_exclude_bits,
                                       double sigma_px, bool lowered, const PeakConfig& cfg) {
   const int w = image.width(), h = image.height();
@@ -167,6 +168,7 @@ std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, ImageView<co
     // kKeep - kGroup >= 2 more rows have been passed).
     const float* lines[3] = {};
     std::vector<int> xs;
+    std::vector<float> rms_row(sigma_mode ? static_cast<std::size_t>(rms.width()) : 0);
     auto line = [&](int y) { return lines[y % 3]; };
     // Dynamic, as gaussian_smooth's blocks: a static split waits for the slowest thread.
 #pragma omp for schedule(dynamic, 1)
@@ -178,7 +180,7 @@ std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, ImageView<co
         const float* up = line(yy - 1);
         const float* r = line(yy);
         const float* dn = line(yy + 1);
-        const float* s = sigma_mode ? rms.row(yy) : nullptr;
+        const float* s = sigma_mode ? rms.row(yy, rms_row.data()) : nullptr;
         xs.clear();
         threshold_candidates(r, s, kscale, cfg.absolute, 1, w - 1, xs);
         for (int x : xs) {
@@ -223,7 +225,7 @@ std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, ImageView<co
   return out;
 }
 
-std::vector<Peak> find_peaks_naive(ImageView<const float> image, ImageView<const float> rms,
+std::vector<Peak> find_peaks_naive(ImageView<const float> image, const FloatPlane& rms,
                                    ImageView<const MaskBits> mask, const PeakConfig& cfg) {
   std::vector<Peak> out;
   const int w = image.width(), h = image.height();

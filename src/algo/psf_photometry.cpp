@@ -231,7 +231,7 @@ PsfFit gauss_newton(Stamp& s, double x0, double y0, double sigma0, const Photome
 
 }  // namespace
 
-PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms,
+PsfFit measure_psf_flux(ImageView<const float> image, const FloatPlane& rms,
                         ImageView<const MaskBits> mask, double x0, double y0, double sigma_px,
                         const PixelGain& gain, const PhotometryConfig& cfg,
                         std::span<const NeighbourModel> neighbours) {
@@ -279,7 +279,7 @@ PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms
   return f;
 }
 
-PsfFit fit_psf_sigma(ImageView<const float> image, ImageView<const float> rms,
+PsfFit fit_psf_sigma(ImageView<const float> image, const FloatPlane& rms,
                      ImageView<const MaskBits> mask, double x0, double y0, double sigma0,
                      const PixelGain& gain, const PhotometryConfig& cfg) {
   // A generous stamp: the width is constrained by the wings.

@@ -23,7 +23,7 @@ double PsfSigmaModel::sigma_at(double x, double y) const {
   return s;
 }
 
-PsfSigmaEstimate estimate_psf_sigma(ImageView<const float> image, ImageView<const float> rms,
+PsfSigmaEstimate estimate_psf_sigma(ImageView<const float> image, const FloatPlane& rms,
                                     ImageView<const MaskBits> mask,
                                     const std::vector<std::pair<double, double>>& candidates,
                                     double sigma0, const PixelGain& gain,

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "psf_stamp.hpp"
 #include "psfphot/core/simd.hpp"
@@ -11,9 +12,9 @@
 
 namespace psfphot::detail {
 
-Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
-                ImageView<const MaskBits> mask, const PixelGain& gain, double x, double y,
-                double sigma, const PhotometryConfig& cfg) {
+Stamp cut_stamp(ImageView<const float> image, const FloatPlane& rms, ImageView<const MaskBits> mask,
+                const PixelGain& gain, double x, double y, double sigma,
+                const PhotometryConfig& cfg) {
   Stamp s;
   const int half = std::max(3, static_cast<int>(std::ceil(cfg.stamp_radius_sigma * sigma)));
   const int cx = static_cast<int>(std::lround(x)), cy = static_cast<int>(std::lround(y));
@@ -42,18 +43,26 @@ Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
       const int py = ya + j;
       for (int px : {xa, xb}) {
         __builtin_prefetch(&image(px, py));
-        if (!rms.empty()) __builtin_prefetch(&rms(px, py));
+        if (!rms.empty()) __builtin_prefetch(rms.address(px, py));
         if (!mask.empty()) __builtin_prefetch(&mask(px, py));
         if (!gain.flat_response.empty()) __builtin_prefetch(gain.flat_response.address(px, py));
       }
     }
-  for (int j = 0; j < s.ny; ++j)
+  // The RMS and flat response a stamp row at a time: either map may be computed or converted
+  // as it is read (core/float_plane.hpp), which costs little per row part and more per pixel.
+  const bool has_rms = !rms.empty(), has_resp = !gain.flat_response.empty();
+  std::vector<float> rms_buf(has_rms ? s.nx : 0), resp_buf(has_resp ? s.nx : 0);
+  for (int j = 0; j < s.ny; ++j) {
+    const int py = ya + j;
+    const float* rms_row = has_rms ? rms.row_part(py, xa, s.nx, rms_buf.data()) : nullptr;
+    const float* resp_row =
+        has_resp ? gain.flat_response.row_part(py, xa, s.nx, resp_buf.data()) : nullptr;
     for (int i = 0; i < s.nx; ++i) {
       const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
-      const int px = xa + i, py = ya + j;
+      const int px = xa + i;
       const float v = image(px, py);
       const MaskBits mb = mask.empty() ? 0 : mask(px, py);
-      const double r = rms.empty() ? 1.0 : rms(px, py);
+      const double r = has_rms ? rms_row[i] : 1.0;
       bool ok = std::isfinite(v) && std::isfinite(r) && r > 0 && !(mb & cfg.exclude_bits);
       if (mb & mask::kSaturated) s.flags |= star_flag::kSaturated;
       if (!ok && !(mb & mask::kSaturated)) s.flags |= star_flag::kMaskedPixel;
@@ -62,10 +71,10 @@ Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
       // gain.at(px, py), written out: GCC did not inline it here.
       double g = 0.0;
       if (ok && gain.e_per_adu > 0) {
-        if (gain.flat_response.empty()) {
+        if (!has_resp) {
           g = gain.e_per_adu;
         } else {
-          const float fr = gain.flat_response(px, py);
+          const float fr = resp_row[i];
           g = fr > 0 && fr < 1e30f ? gain.e_per_adu * fr : 0.0;
         }
       }
@@ -73,6 +82,7 @@ Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
       s.use[k] = ok;
       s.on[k] = ok ? 1.0 : 0.0;
     }
+  }
   return s;
 }
 

@@ -34,9 +34,9 @@ struct Stamp {
 };
 
 // The stamp of half-size max(3, ceil(cfg.stamp_radius_sigma * sigma)) px around (x, y).
-Stamp cut_stamp(ImageView<const float> image, ImageView<const float> rms,
-                ImageView<const MaskBits> mask, const PixelGain& gain, double x, double y,
-                double sigma, const PhotometryConfig& cfg);
+Stamp cut_stamp(ImageView<const float> image, const FloatPlane& rms, ImageView<const MaskBits> mask,
+                const PixelGain& gain, double x, double y, double sigma,
+                const PhotometryConfig& cfg);
 
 // Neighbours' models are taken out of the data; their photon noise goes into sky_var.
 void subtract_neighbours(Stamp& s, std::span<const NeighbourModel> neighbours,

@@ -51,11 +51,15 @@ PSFPHOT_VECTOR_CLONES void convert_row(const unsigned char* b, int n, bool respo
 
 }  // namespace
 
-const float* FloatPlane::row(int y, float* scratch) const {
-  if (kind_ == Kind::kImage) return image_.row(y);
-  convert_row(be_ + 4 * static_cast<std::ptrdiff_t>(y) * stride_, w_,
-              kind_ == Kind::kFitsFlatResponse, inv_norm_, scratch);
-  return scratch;
+const float* FloatPlane::row_part(int y, int x0, int n, float* scratch) const {
+  switch (kind_) {
+    case Kind::kImage: return image_.row(y) + x0;
+    case Kind::kComputed: src_->row(y + oy_, x0 + ox_, n, scratch); return scratch;
+    default:
+      convert_row(be_ + 4 * (static_cast<std::ptrdiff_t>(y) * stride_ + x0), n,
+                  kind_ == Kind::kFitsFlatResponse, inv_norm_, scratch);
+      return scratch;
+  }
 }
 
 FloatPlane FloatPlane::subview(int x0, int y0, int w, int h) const {
@@ -63,7 +67,12 @@ FloatPlane FloatPlane::subview(int x0, int y0, int w, int h) const {
   const int cx0 = std::clamp(x0, 0, w_), cy0 = std::clamp(y0, 0, h_);
   const int cx1 = std::clamp(x0 + w, cx0, w_), cy1 = std::clamp(y0 + h, cy0, h_);
   FloatPlane p = *this;
-  p.be_ = be_ + 4 * (static_cast<std::ptrdiff_t>(cy0) * stride_ + cx0);
+  if (kind_ == Kind::kComputed) {
+    p.ox_ = ox_ + cx0;
+    p.oy_ = oy_ + cy0;
+  } else {
+    p.be_ = be_ + 4 * (static_cast<std::ptrdiff_t>(cy0) * stride_ + cx0);
+  }
   p.w_ = cx1 - cx0;
   p.h_ = cy1 - cy0;
   return p;

@@ -45,7 +45,7 @@ std::vector<char> mark_extended(const FrameContext& c, const std::vector<PsfFit>
   const double typical = median_inplace(widths);
   const auto img = c.frame.pixels.cview();
   const auto msk = c.frame.mask.cview();
-  const auto rms = c.background.rms.cview();
+  const auto rms = c.background.rms_plane();
   const PixelGain gain = c.pixel_gain();
 #pragma omp parallel for schedule(dynamic, 8)
   for (std::ptrdiff_t i = 0; i < n; ++i) {
@@ -70,7 +70,7 @@ int split_blends(FrameContext& c, std::vector<PsfFit>& fits, std::vector<double>
   if (!(sc.min_dchi2 > 0)) return 0;
   const auto img = c.frame.pixels.cview();
   const auto msk = c.frame.mask.cview();
-  const auto rmsv = c.background.rms.cview();
+  const auto rmsv = c.background.rms_plane();
   const PixelGain gain = c.pixel_gain();
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(fits.size());
   auto snr = [&](std::ptrdiff_t i) {

@@ -98,7 +98,7 @@ struct ModelIndex {
 // measure_psf_flux(image, rms, mask, x, y, sigma, gain, cfg) cuts, asked into the outer caches
 // (the rows lie a frame row apart, so in a 4096-wide float frame they share one L1 set: asked
 // for into L1 a star ahead they made no measurable difference, likely evicting each other).
-inline void prefetch_stamp_rows(ImageView<const float> image, ImageView<const float> rms,
+inline void prefetch_stamp_rows(ImageView<const float> image, const FloatPlane& rms,
                                 ImageView<const MaskBits> mask, const PixelGain& gain, double x,
                                 double y, double sigma, const PhotometryConfig& cfg) {
   if (!std::isfinite(x) || !std::isfinite(y) || !(sigma > 0)) return;
@@ -111,7 +111,7 @@ inline void prefetch_stamp_rows(ImageView<const float> image, ImageView<const fl
   for (int py = ya; py <= yb; ++py)
     for (int px : {xa, xb}) {
       __builtin_prefetch(&image(px, py), 0, 1);
-      if (!rms.empty()) __builtin_prefetch(&rms(px, py), 0, 1);
+      if (!rms.empty()) __builtin_prefetch(rms.address(px, py), 0, 1);
       if (!mask.empty()) __builtin_prefetch(&mask(px, py), 0, 1);
       if (!gain.flat_response.empty()) __builtin_prefetch(gain.flat_response.address(px, py), 0, 1);
     }

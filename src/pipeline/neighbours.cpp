@@ -82,7 +82,7 @@ constexpr double kPassPairSepSigma = 3.0;
 // i's stamp half-size (times sqrt 2, the corner) plus the radius where j's model drops
 // to 1% of the sky RMS.
 std::vector<PsfFit> refit_with_neighbours(
-    const FrameContext& c, ImageView<const float> img, ImageView<const float> rms,
+    const FrameContext& c, ImageView<const float> img, const FloatPlane& rms,
     ImageView<const MaskBits> msk, const std::vector<double>& x0, const std::vector<double>& y0,
     const std::vector<double>& sig, const std::vector<PsfFit>& prev, std::vector<char>& moved) {
   const auto& pc = c.cfg.photometry;

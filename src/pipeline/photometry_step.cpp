@@ -21,7 +21,7 @@ class PhotometryStep : public Step {
   FrameStatus failure_status() const override { return FrameStatus::kMeasurementFailed; }
   void run(FrameContext& c) const override {
     const auto img = c.frame.pixels.cview();
-    const auto rms = c.background.rms.cview();
+    const auto rms = c.background.rms_plane();
     const auto msk = c.frame.mask.cview();
     std::ptrdiff_t n = static_cast<std::ptrdiff_t>(c.stars.size());
     const auto& pc = c.cfg.photometry;

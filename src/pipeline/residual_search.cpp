@@ -36,7 +36,7 @@ struct Found {
 // and only the window searched, with find_peaks' test. A candidate with an equal neighbour
 // needs find_peaks' plateau rule over the whole image: then this returns false, and the
 // caller searches the whole image instead.
-bool window_peaks(ImageView<const float> image, ImageView<const float> rms,
+bool window_peaks(ImageView<const float> image, const FloatPlane& rms,
                   ImageView<const MaskBits> mask, const DetectionConfig& d, const PeakConfig& pk,
                   int x0, int x1, int y0, int y1, std::vector<float>& ring,
                   std::vector<Peak>& peaks) {
@@ -52,12 +52,14 @@ bool window_peaks(ImageView<const float> image, ImageView<const float> rms,
   const double kscale = pk.k_sigma * pk.rms_scale;
   const bool sigma_mode = pk.mode == ThresholdMode::kSigma;
   bool tie = false;
+  std::vector<float> rms_part(sigma_mode ? static_cast<std::size_t>(x1 - x0 + 1) : 0);
   auto search = [&](int y) {
     const float *up = line(y - 1), *r = line(y), *dn = line(y + 1);
-    const float* s = sigma_mode ? rms.row(y) : nullptr;
+    // The window's part of the RMS row (s[x - x0]).
+    const float* s = sigma_mode ? rms.row_part(y, x0, x1 - x0 + 1, rms_part.data()) : nullptr;
     for (int x = x0; x <= x1; ++x) {
       const float v = r[x];
-      const double t = s ? kscale * s[x] : pk.absolute;
+      const double t = s ? kscale * s[x - x0] : pk.absolute;
       if (!(v > t)) continue;
       if (!mask.empty() && (mask(x, y) & pk.exclude_bits)) continue;
       const float nb[8] = {up[x - 1], up[x],     up[x + 1], r[x - 1],
@@ -89,7 +91,7 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
   const auto& d = c.cfg.detection;
   const auto img = c.frame.pixels.cview();
   const auto msk = c.frame.mask.cview();
-  const auto rmsv = c.background.rms.cview();
+  const FloatPlane rmsv = c.background.rms_plane();
   const PixelGain gain = c.pixel_gain();
   const int w = img.width(), h = img.height();
   const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(fits.size());
@@ -137,7 +139,7 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
       for (int y = 0; y < bh; ++y) {
         for (int x = 0; x < bw; x += 16) __builtin_prefetch(&img(xa + x, ya + y));
         if (has_rms)
-          for (int x = 0; x < bw; x += 16) __builtin_prefetch(&rmsv(xa + x, ya + y));
+          for (int x = 0; x < bw; x += 16) __builtin_prefetch(rmsv.address(xa + x, ya + y));
         if (has_msk)
           for (int x = 0; x < bw; x += 64) __builtin_prefetch(&msk(xa + x, ya + y));
       }
@@ -145,8 +147,11 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
       for (int y = 0; y < bh; ++y) std::copy_n(&img(xa, ya + y), bw, &res(0, y));
       if (has_rms) {
         box_rms.resize(static_cast<std::size_t>(bw) * bh);
-        for (int y = 0; y < bh; ++y)
-          std::copy_n(&rmsv(xa, ya + y), bw, box_rms.data() + static_cast<std::size_t>(y) * bw);
+        for (int y = 0; y < bh; ++y) {
+          float* dst = box_rms.data() + static_cast<std::size_t>(y) * bw;
+          const float* src = rmsv.row_part(ya + y, xa, bw, dst);  // computed: already there
+          if (src != dst) std::copy_n(src, bw, dst);
+        }
       }
       if (has_msk) {
         box_msk.resize(static_cast<std::size_t>(bw) * bh);
@@ -184,9 +189,9 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
       const ImageView<const MaskBits> bmsk =
           has_msk ? ImageView<const MaskBits>(box_msk.data(), bw, bh, bw, xa, ya)
                   : msk.subview(xa, ya, bw, bh);
-      const ImageView<const float> brms =
-          has_rms ? ImageView<const float>(box_rms.data(), bw, bh, bw, xa, ya)
-                  : rmsv.subview(xa, ya, bw, bh);
+      const FloatPlane brms =
+          has_rms ? FloatPlane(ImageView<const float>(box_rms.data(), bw, bh, bw, xa, ya))
+                  : FloatPlane();
       const PixelGain box_gain =
           gain.flat_response.empty()
               ? gain

@@ -129,12 +129,12 @@ class DetectStep : public Step {
     if (d.filter_sigma_px > 0) {
       // Smoothing streamed into the search: no full-frame smoothed image.
       pc.rms_scale *= smoothing_noise_factor(d.filter_sigma_px, d.lowered_kernel);
-      c.peaks = find_peaks_smoothed(c.frame.pixels.cview(), c.background.rms.cview(),
+      c.peaks = find_peaks_smoothed(c.frame.pixels.cview(), c.background.rms_plane(),
                                     c.frame.mask.cview(), mask::kUnusable, d.filter_sigma_px,
                                     d.lowered_kernel, pc);
     } else {
       c.peaks =
-          find_peaks(c.frame.pixels.cview(), c.background.rms.cview(), c.frame.mask.cview(), pc);
+          find_peaks(c.frame.pixels.cview(), c.background.rms_plane(), c.frame.mask.cview(), pc);
     }
     c.n_raw_peaks = static_cast<int>(c.peaks.size());
     c.peaks = merge_close_peaks(c.peaks, d.merge_radius_px);
@@ -149,16 +149,17 @@ class HotPixelStep : public Step {
   FrameStatus failure_status() const override { return FrameStatus::kDetectionFailed; }
   void run(FrameContext& c) const override {
     c.peaks =
-        reject_hot_pixels(c.frame.pixels.cview(), c.background.rms.cview(), c.peaks, c.cfg.hotpix);
+        reject_hot_pixels(c.frame.pixels.cview(), c.background.rms_plane(), c.peaks, c.cfg.hotpix);
     // Star ids are fixed here, in (y, x) order, before any parallel loop.
     c.stars.clear();
     c.stars.reserve(c.peaks.size());
+    const FloatPlane rms = c.background.rms_plane();
     for (std::size_t i = 0; i < c.peaks.size(); ++i) {
       const Peak& p = c.peaks[i];
       Star s = make_star(c.frame.id, static_cast<std::int32_t>(i), p.x, p.y);
       s.peak_value = c.frame.pixels(p.x, p.y);
       s.background = c.background.level_at(p.x, p.y);
-      s.background_rms = c.background.rms(p.x, p.y);
+      s.background_rms = rms(p.x, p.y);
       c.stars.push_back(s);
     }
   }
@@ -297,7 +298,7 @@ class PsfStep : public Step {
     std::vector<std::pair<double, double>> cand;
     for (std::size_t i : idx) cand.emplace_back(c.stars[i].centroid_x, c.stars[i].centroid_y);
     PsfSigmaEstimate e =
-        estimate_psf_sigma(c.frame.pixels.cview(), c.background.rms.cview(), c.frame.mask.cview(),
+        estimate_psf_sigma(c.frame.pixels.cview(), c.background.rms_plane(), c.frame.mask.cview(),
                            cand, pc.fixed_sigma_px, c.pixel_gain(), c.cfg.photometry, pc.max_order);
     if (e.n_stars >= 3) {
       c.psf_sigma_px = e.sigma_px;

@@ -19,9 +19,11 @@
 //  6. natural bicubic splines through the mesh centres give the full-resolution maps.
 // Thread-safety: pure; OpenMP over mesh rows and map rows; deterministic (the same bits for
 // any thread count).
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
+#include "psfphot/core/float_plane.hpp"
 #include "psfphot/core/image.hpp"
 #include "psfphot/core/mask.hpp"
 
@@ -60,19 +62,47 @@ struct MeshSpline {
 MeshSpline make_mesh_spline(ImageView<const float> grid, std::vector<double> cx,
                             std::vector<double> cy);
 
+// A MeshSpline's full-resolution width x height map, evaluated when asked: the same values as
+// spline_upsample's image, bit for bit, for any pixel or part of a row (per pixel a table
+// look-up of its interval and local coordinate, per row part the y spline of the few nodes
+// it needs, then the same cubic in float). Thread-safe (const).
+class SplineMap final : public PlaneSource {
+ public:
+  SplineMap(MeshSpline spline, int width, int height);
+  float at(int x, int y) const override;
+  void row(int y, int x0, int n, float* out) const override;
+  FloatPlane plane() const { return FloatPlane::computed(this, w_, h_); }
+
+ private:
+  MeshSpline s_;
+  int w_ = 0, h_ = 0;
+  std::vector<float> t_;  // per pixel column: the local coordinate in its interval
+  std::vector<int> seg_;  // per pixel column: its interval (>= 1; 0 when one node column)
+  std::vector<int> end_;  // per interval: the first column after it
+};
+
 struct Background {
   // ADU per pixel, full resolution; empty when estimated with keep_level_image = false,
   // then level_at() and subtract_background() evaluate the same spline row by row from
   // level_spline: one full-frame image less per frame, bit-identical values.
   Image<float> level;
   MeshSpline level_spline;
-  Image<float> rms;         // ADU per pixel, full resolution
+  // ADU per pixel, full resolution: only when estimated with keep_level_image (the maps are
+  // kept for output); always as rms_map, evaluated from the mesh spline where it is read
+  // (the same values bit for bit, without a frame-sized image). Read it through rms_plane().
+  Image<float> rms;
+  std::shared_ptr<const SplineMap> rms_map;
   Image<float> mesh_level;  // the filtered mesh grid (nx x ny)
   Image<float> mesh_rms;
   int n_bad_meshes = 0;
   double global_level = 0;  // median of the mesh levels
   double global_rms = 0;    // median of the mesh RMS
 
+  // The RMS map, whichever way it is held (empty before estimation).
+  FloatPlane rms_plane() const {
+    if (!rms.empty()) return FloatPlane(rms.cview());
+    return rms_map ? rms_map->plane() : FloatPlane();
+  }
   // The level at pixel (x, y), equal to level(x, y) whether or not that image is kept.
   // O(meshes per row) when it is not.
   float level_at(int x, int y) const;

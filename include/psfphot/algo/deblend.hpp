@@ -22,6 +22,7 @@
 #include <span>
 
 #include "psfphot/algo/psf_photometry.hpp"
+#include "psfphot/core/float_plane.hpp"
 #include "psfphot/core/image.hpp"
 
 namespace psfphot {
@@ -41,7 +42,7 @@ struct SplitResult {
 
 // `x, y`: the single star's fitted position; `sigma_px` its PSF sigma. Other stars' models
 // in `neighbours` are subtracted first. Stamps with saturated pixels are never split.
-SplitResult try_split(ImageView<const float> image, ImageView<const float> rms,
+SplitResult try_split(ImageView<const float> image, const FloatPlane& rms,
                       ImageView<const MaskBits> mask, double x, double y, double sigma_px,
                       const PixelGain& gain, const PhotometryConfig& cfg, const SplitConfig& sc,
                       std::span<const NeighbourModel> neighbours = {});
@@ -59,7 +60,7 @@ SplitResult try_split(ImageView<const float> image, ImageView<const float> rms,
 // clipped outlier pixels (flag clipped_pixel: a cosmic ray, a hot pixel) are not searched.
 // Result as try_split's (a the brighter).
 // Thread-safety: pure function.
-SplitResult try_companion(ImageView<const float> image, ImageView<const float> rms,
+SplitResult try_companion(ImageView<const float> image, const FloatPlane& rms,
                           ImageView<const MaskBits> mask, const PsfFit& star, double sigma_px,
                           const PixelGain& gain, const PhotometryConfig& cfg, const SplitConfig& sc,
                           std::span<const NeighbourModel> neighbours = {});
@@ -69,7 +70,7 @@ SplitResult try_companion(ImageView<const float> image, ImageView<const float> r
 // light). Starts from `a` and `b` (x, y, flux), other neighbours subtracted; the same
 // fit as try_split's. `converged` false on the returned fits when the joint fit fails
 // (the caller keeps what it had). Thread-safety: pure function.
-std::array<PsfFit, 2> refit_pair(ImageView<const float> image, ImageView<const float> rms,
+std::array<PsfFit, 2> refit_pair(ImageView<const float> image, const FloatPlane& rms,
                                  ImageView<const MaskBits> mask, const PsfFit& a, const PsfFit& b,
                                  double sigma_px, const PixelGain& gain,
                                  const PhotometryConfig& cfg,

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "psfphot/algo/peaks.hpp"
+#include "psfphot/core/float_plane.hpp"
 #include "psfphot/core/image.hpp"
 
 namespace psfphot {
@@ -51,7 +52,7 @@ bool passes_hot_pixel_test(ImageView<const float> image, int x, int y, const Hot
 
 // The peaks that pass, in input order; `rms` is the background RMS map of `image` (empty =
 // no noise allowance).
-std::vector<Peak> reject_hot_pixels(ImageView<const float> image, ImageView<const float> rms,
+std::vector<Peak> reject_hot_pixels(ImageView<const float> image, const FloatPlane& rms,
                                     const std::vector<Peak>& peaks, const HotPixelConfig& cfg);
 
 }  // namespace psfphot

@@ -19,6 +19,7 @@
 // Thread-safety: pure; OpenMP over rows (find_peaks); deterministic.
 #include <vector>
 
+#include "psfphot/core/float_plane.hpp"
 #include "psfphot/core/image.hpp"
 #include "psfphot/core/mask.hpp"
 
@@ -41,7 +42,7 @@ struct Peak {
 };
 
 // `rms` may be empty for kAbsolute; `mask` may be empty.
-std::vector<Peak> find_peaks(ImageView<const float> image, ImageView<const float> rms,
+std::vector<Peak> find_peaks(ImageView<const float> image, const FloatPlane& rms,
                              ImageView<const MaskBits> mask, const PeakConfig& cfg);
 
 // find_peaks on the smoothed image, without keeping it: equal (same peaks, same values) to
@@ -54,10 +55,10 @@ std::vector<Peak> find_peaks(ImageView<const float> image, ImageView<const float
 // equal neighbour (a plateau, whose region may span any number of rows) is set aside; only
 // if there are any is the full smoothed image made, to apply find_peaks' plateau rule.
 // Thread-safety: pure; OpenMP over row blocks; deterministic.
-std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, ImageView<const float> rms,
+std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, const FloatPlane& rms,
                                       ImageView<const MaskBits> mask, MaskBits smooth_exclude_bits,
                                       double sigma_px, bool lowered, const PeakConfig& cfg);
-std::vector<Peak> find_peaks_naive(ImageView<const float> image, ImageView<const float> rms,
+std::vector<Peak> find_peaks_naive(ImageView<const float> image, const FloatPlane& rms,
                                    ImageView<const MaskBits> mask, const PeakConfig& cfg);
 
 // Merge peaks closer than `radius_px` (Euclidean), keeping the highest of each group

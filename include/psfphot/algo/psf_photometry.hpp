@@ -110,14 +110,14 @@ struct PixelGain {
 // stamp; they are subtracted from the data and their photon noise added to the variance
 // before the fit (DAOPHOT's neighbour subtraction, Stetson 1987 sect. III.e), so a
 // bright neighbour's wing does not pull the position or the flux.
-PsfFit measure_psf_flux(ImageView<const float> image, ImageView<const float> rms,
+PsfFit measure_psf_flux(ImageView<const float> image, const FloatPlane& rms,
                         ImageView<const MaskBits> mask, double x0, double y0, double sigma_px,
                         const PixelGain& gain, const PhotometryConfig& cfg,
                         std::span<const NeighbourModel> neighbours = {});
 
 // Fit F, x, y and sigma together (used on bright isolated stars to find the frame's
 // PSF width without the truncation bias of windowed moments).
-PsfFit fit_psf_sigma(ImageView<const float> image, ImageView<const float> rms,
+PsfFit fit_psf_sigma(ImageView<const float> image, const FloatPlane& rms,
                      ImageView<const MaskBits> mask, double x0, double y0, double sigma0,
                      const PixelGain& gain, const PhotometryConfig& cfg);
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "psfphot/algo/psf_photometry.hpp"
+#include "psfphot/core/float_plane.hpp"
 #include "psfphot/core/image.hpp"
 #include "psfphot/core/mask.hpp"
 
@@ -34,7 +35,7 @@ struct PsfSigmaEstimate {
 // Frame PSF sigma: fits fit_psf_sigma on the given candidates (bright, isolated,
 // unflagged, chosen by the caller), then fits the polynomial model by least squares with
 // iterative 3-sigma clipping. n_stars = 0 (model = sigma0) when none could be fitted.
-PsfSigmaEstimate estimate_psf_sigma(ImageView<const float> image, ImageView<const float> rms,
+PsfSigmaEstimate estimate_psf_sigma(ImageView<const float> image, const FloatPlane& rms,
                                     ImageView<const MaskBits> mask,
                                     const std::vector<std::pair<double, double>>& candidates,
                                     double sigma0, const PixelGain& gain,

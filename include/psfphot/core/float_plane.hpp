@@ -13,9 +13,11 @@
 //    NaN), bit for bit: exponent all ones (NaN, +-inf) -> NaN, exponent zero (+-0,
 //    subnormals) -> +0, else the value;
 //  - FITS float32 as a flat response: normalise_flat's response of that value v, bit for
-//    bit: v * inv_norm (float) where v > 0 and finite, else NaN.
-// Thread-safety: a plain value (pointers into memory owned elsewhere: the image, or the
-// mapping, which must outlive every copy); any number of threads may read it.
+//    bit: v * inv_norm (float) where v > 0 and finite, else NaN;
+//  - computed: values a PlaneSource evaluates when asked (the background RMS map from its
+//    mesh spline, algo/background.hpp: a frame-sized image less per frame).
+// Thread-safety: a plain value (pointers into memory owned elsewhere: the image, the
+// mapping or the source, which must outlive every copy); any number of threads may read it.
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -26,9 +28,20 @@
 
 namespace psfphot {
 
+// A plane computed on demand. Implementations must be safe to call from many threads and
+// give the same value for a pixel however it is asked for.
+class PlaneSource {
+ public:
+  virtual ~PlaneSource() = default;
+  // The value at (x, y), 0 <= x < width, 0 <= y < height of the source's plane.
+  virtual float at(int x, int y) const = 0;
+  // Pixels [x0, x0 + n) of row y into out (n >= 1, within the plane).
+  virtual void row(int y, int x0, int n, float* out) const = 0;
+};
+
 class FloatPlane {
  public:
-  enum class Kind : std::uint8_t { kImage, kFitsFloat32, kFitsFlatResponse };
+  enum class Kind : std::uint8_t { kImage, kFitsFloat32, kFitsFlatResponse, kComputed };
 
   FloatPlane() = default;
   // An image's values (implicitly: wherever a view was taken, a view still does).
@@ -54,6 +67,15 @@ class FloatPlane {
     return p;
   }
 
+  // The w x h plane of `source` (which must outlive the plane and its copies).
+  static FloatPlane computed(const PlaneSource* source, int w, int h) {
+    FloatPlane p;
+    p.kind_ = Kind::kComputed;
+    p.src_ = source;
+    p.w_ = w;
+    p.h_ = h;
+    return p;
+  }
   // A FITS float32 plane read as the response of that flat normalised by 1 / inv_norm.
   FloatPlane as_flat_response(float inv_norm) const {
     FloatPlane p = *this;
@@ -71,18 +93,23 @@ class FloatPlane {
   // The value at (x, y), 0 <= x < width, 0 <= y < height.
   float operator()(int x, int y) const {
     if (kind_ == Kind::kImage) return image_(x, y);
+    if (kind_ == Kind::kComputed) return src_->at(x + ox_, y + oy_);
     std::uint32_t u;
     std::memcpy(&u, be_ + 4 * (static_cast<std::ptrdiff_t>(y) * stride_ + x), 4);
     return convert(__builtin_bswap32(u), kind_, inv_norm_);
   }
-  // Where (x, y) is stored (for prefetch hints only).
+  // Where (x, y) is stored (for prefetch hints only); nullptr for a computed plane.
   const void* address(int x, int y) const {
     if (kind_ == Kind::kImage) return &image_(x, y);
+    if (kind_ == Kind::kComputed) return nullptr;
     return be_ + 4 * (static_cast<std::ptrdiff_t>(y) * stride_ + x);
   }
-  // Row y: a pointer to the image's row, or the row converted into `scratch` (width()
-  // floats) and `scratch`.
-  const float* row(int y, float* scratch) const;
+  // Row y: a pointer to the image's row, or the row converted (or computed) into `scratch`
+  // (width() floats) and `scratch`.
+  const float* row(int y, float* scratch) const { return row_part(y, 0, w_, scratch); }
+  // Pixels [x0, x0 + n) of row y (within the plane, n >= 1): a pointer to them in the image,
+  // or to `scratch` (n floats) holding them.
+  const float* row_part(int y, int x0, int n, float* scratch) const;
   // Pixels [x0, x0 + w) x [y0, y0 + h), clipped to the plane (local coordinates from 0).
   FloatPlane subview(int x0, int y0, int w, int h) const;
 
@@ -99,6 +126,8 @@ class FloatPlane {
 
  private:
   ImageView<const float> image_;
+  const PlaneSource* src_ = nullptr;
+  int ox_ = 0, oy_ = 0;  // a computed subview's offset in its source's plane
   const unsigned char* be_ = nullptr;
   int w_ = 0, h_ = 0;
   std::ptrdiff_t stride_ = 0;  // pixels (FITS kinds)

@@ -37,7 +37,7 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
 // pair's refits alternate and settle slowly (on the 4096^2 scorecard frame ~35 stars, all in
 // pairs 1.9-3.1 sigma apart, still moved at the tenth pass; jointly, none by the tenth).
 std::vector<PsfFit> refit_with_neighbours(
-    const FrameContext& c, ImageView<const float> img, ImageView<const float> rms,
+    const FrameContext& c, ImageView<const float> img, const FloatPlane& rms,
     ImageView<const MaskBits> msk, const std::vector<double>& x0, const std::vector<double>& y0,
     const std::vector<double>& sig, const std::vector<PsfFit>& prev, std::vector<char>& moved);
 

@@ -393,7 +393,68 @@ TEST(BackgroundTest, LevelWithoutTheFullImageIsBitIdentical) {
       differ += b(x, y) != want;
     }
   EXPECT_EQ(differ, 0);
-  EXPECT_TRUE(std::memcmp(lean.rms.data(), full.rms.data(), full.rms.size() * sizeof(float)) == 0);
+  // The RMS map likewise: kept as an image only with the level, else computed where read.
+  ASSERT_FALSE(full.rms.empty());
+  EXPECT_TRUE(lean.rms.empty());
+  const FloatPlane lr = lean.rms_plane();
+  ASSERT_EQ(lr.kind(), FloatPlane::Kind::kComputed);
+  std::vector<float> row(w);
+  for (int y = 0; y < h; ++y) {
+    const float* r = lr.row(y, row.data());
+    for (int x = 0; x < w; ++x) {
+      differ += std::memcmp(&r[x], &full.rms(x, y), 4) != 0;
+      const float v = lr(x, y);
+      differ += std::memcmp(&v, &full.rms(x, y), 4) != 0;
+    }
+  }
+  EXPECT_EQ(differ, 0);
+}
+
+// SplineMap, the RMS map computed where it is read: any pixel and any part of a row (within
+// one mesh interval or across several, from the frame's edges or inside, through a subview)
+// is spline_upsample's value bit for bit, also for grids of one node column or row.
+TEST(BackgroundTest, SplineMapPartsAreTheUpsampledMapBitForBit) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> u(5.0, 30.0);
+  struct Case {
+    int gw, gh, w, h;
+  };
+  for (const Case c : {Case{7, 5, 203, 131}, Case{1, 4, 40, 97}, Case{6, 1, 150, 20},
+                       Case{1, 1, 17, 9}, Case{70, 3, 4450, 130}}) {
+    Image<float> grid(c.gw, c.gh);
+    for (int j = 0; j < c.gh; ++j)
+      for (int i = 0; i < c.gw; ++i) grid(i, j) = static_cast<float>(u(rng));
+    std::vector<double> cx(c.gw), cy(c.gh);
+    const double mx = static_cast<double>(c.w) / c.gw, my = static_cast<double>(c.h) / c.gh;
+    for (int i = 0; i < c.gw; ++i) cx[i] = (i + 0.5) * mx - 0.5;
+    for (int j = 0; j < c.gh; ++j) cy[j] = (j + 0.5) * my - 0.5;
+    const Image<float> want = spline_upsample(grid.cview(), cx, cy, c.w, c.h);
+    const SplineMap map(make_mesh_spline(grid.cview(), cx, cy), c.w, c.h);
+    const FloatPlane p = map.plane();
+    std::vector<float> buf(c.w);
+    std::size_t differ = 0, checked = 0;
+    for (int y = 0; y < c.h; ++y) {
+      std::uniform_int_distribution<int> x0d(0, c.w - 1);
+      for (int k = 0; k < 6; ++k) {
+        const int x0 = k == 0 ? 0 : x0d(rng);
+        const int n = k == 1 ? c.w - x0 : std::uniform_int_distribution<int>(1, c.w - x0)(rng);
+        const float* r = p.row_part(y, x0, n, buf.data());
+        for (int i = 0; i < n; ++i, ++checked)
+          differ += std::memcmp(&r[i], &want(x0 + i, y), 4) != 0;
+      }
+      const int x = std::uniform_int_distribution<int>(0, c.w - 1)(rng);
+      const float v = map.at(x, y);
+      differ += std::memcmp(&v, &want(x, y), 4) != 0;
+    }
+    const FloatPlane sub = p.subview(c.w / 3, c.h / 4, c.w / 2 + 1, c.h / 2);
+    for (int y = 0; y < sub.height(); ++y)
+      for (int x = 0; x < sub.width(); ++x) {
+        const float v = sub(x, y);
+        differ += std::memcmp(&v, &want(c.w / 3 + x, c.h / 4 + y), 4) != 0;
+      }
+    EXPECT_EQ(differ, 0u) << c.gw << "x" << c.gh;
+    EXPECT_GT(checked, static_cast<std::size_t>(c.w));
+  }
 }
 
 }  // namespace
