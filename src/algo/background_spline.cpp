@@ -218,16 +218,24 @@ void SplineMap::row(int y, int x0, int n, float* out) const {
   int end[64];
   std::vector<Cubic> cv;
   std::vector<int> ev;
+  // row_nodes' weights of row y (once per call, not per node).
+  std::size_t lo = 0, hi = 0;
+  double a = 0, b = 0, a3 = 0, b3 = 0;
+  if (s_.ny > 1) {
+    hi = segment_of(s_.cy, y);
+    lo = hi - 1;
+    const double h = s_.cy[hi] - s_.cy[lo];
+    a = (s_.cy[hi] - y) / h;
+    b = (y - s_.cy[lo]) / h;
+    a3 = (a * a * a - a) * (h * h) / 6.0;
+    b3 = (b * b * b - b) * (h * h) / 6.0;
+  }
   const auto node = [&](int i, double& val, double& d2) {
     if (s_.ny == 1) {
       val = s_.g[i];
       d2 = s_.gxx[i];
       return;
     }
-    const std::size_t hi = segment_of(s_.cy, y), lo = hi - 1;
-    const double h = s_.cy[hi] - s_.cy[lo];
-    const double a = (s_.cy[hi] - y) / h, b = (y - s_.cy[lo]) / h;
-    const double a3 = (a * a * a - a) * (h * h) / 6.0, b3 = (b * b * b - b) * (h * h) / 6.0;
     const std::size_t r0 = lo * s_.nx + i, r1 = hi * s_.nx + i;
     val = a * s_.g[r0] + b * s_.g[r1] + (a3 * s_.gyy[r0] + b3 * s_.gyy[r1]);
     d2 = a * s_.gxx[r0] + b * s_.gxx[r1] + (a3 * s_.gxxyy[r0] + b3 * s_.gxxyy[r1]);
