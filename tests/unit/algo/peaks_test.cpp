@@ -9,30 +9,17 @@
 #include <random>
 #include <vector>
 
+#include "peaks_support.hpp"
 #include "psfphot/algo/smooth.hpp"
 #include "support/synth.hpp"
 
 namespace psfphot {
 namespace {
 
-bool same(const std::vector<Peak>& a, const std::vector<Peak>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (a[i].x != b[i].x || a[i].y != b[i].y || a[i].value != b[i].value) return false;
-  return true;
-}
-
 bool sorted_yx(const std::vector<Peak>& p) {
   for (std::size_t i = 1; i < p.size(); ++i)
     if (std::make_pair(p[i - 1].y, p[i - 1].x) >= std::make_pair(p[i].y, p[i].x)) return false;
   return true;
-}
-
-PeakConfig absolute(double t) {
-  PeakConfig c;
-  c.mode = ThresholdMode::kAbsolute;
-  c.absolute = t;
-  return c;
 }
 
 // Integer-valued noise makes equal neighbours (plateaus of every shape) common, the case
@@ -64,13 +51,14 @@ TEST(PeaksTest, FastEqualsNaiveOnRandomImages) {
     PeakConfig sig;
     sig.k_sigma = 1.5;
     sig.rms_scale = 1.2;
-    for (const PeakConfig& cfg : {sig, absolute(1.0), absolute(-100.0)}) {
+    for (const PeakConfig& cfg :
+         {sig, test::absolute_threshold(1.0), test::absolute_threshold(-100.0)}) {
       for (bool with_mask : {true, false}) {
         const ImageView<const MaskBits> mv = with_mask ? m.cview() : ImageView<const MaskBits>{};
         const auto fast = find_peaks(img.cview(), rms.cview(), mv, cfg);
         const auto naive = find_peaks_naive(img.cview(), rms.cview(), mv, cfg);
-        EXPECT_TRUE(same(fast, naive)) << "seed " << seed << " mask " << with_mask << ": "
-                                       << fast.size() << " vs " << naive.size();
+        EXPECT_TRUE(test::same_peaks(fast, naive)) << "seed " << seed << " mask " << with_mask
+                                                   << ": " << fast.size() << " vs " << naive.size();
         EXPECT_TRUE(sorted_yx(fast));
         EXPECT_GT(fast.size(), 50u);  // the comparison is not vacuous
         for (const Peak& p : fast) {
@@ -86,7 +74,7 @@ TEST(PeaksTest, FastEqualsNaiveOnRandomImages) {
 }
 
 std::vector<Peak> peaks_of(const Image<float>& img) {
-  return find_peaks(img.cview(), {}, {}, absolute(0.5));
+  return find_peaks(img.cview(), {}, {}, test::absolute_threshold(0.5));
 }
 
 TEST(PeaksTest, PlateausGiveExactlyOnePeak) {
@@ -102,7 +90,8 @@ TEST(PeaksTest, PlateausGiveExactlyOnePeak) {
     ASSERT_EQ(peaks.size(), 1u) << p.x2 << "," << p.y2;
     EXPECT_EQ(peaks[0].x, p.x1);
     EXPECT_EQ(peaks[0].y, p.y1);
-    EXPECT_TRUE(same(peaks, find_peaks_naive(img.cview(), {}, {}, absolute(0.5))));
+    EXPECT_TRUE(test::same_peaks(
+        peaks, find_peaks_naive(img.cview(), {}, {}, test::absolute_threshold(0.5))));
   }
   // L shapes, one opening each way; the reported pixel is the region's first in (y, x).
   const std::vector<std::vector<std::pair<int, int>>> shapes{
@@ -140,7 +129,7 @@ TEST(PeaksTest, BorderPixelsAreNeverPeaks) {
     for (int x = 0; x < w; ++x)
       img(x, y) = static_cast<float>(std::abs(x - 9.5) * std::abs(x - 9.5) + std::abs(y - 7.5));
   EXPECT_TRUE(peaks_of(img).empty());
-  EXPECT_TRUE(find_peaks_naive(img.cview(), {}, {}, absolute(0.5)).empty());
+  EXPECT_TRUE(find_peaks_naive(img.cview(), {}, {}, test::absolute_threshold(0.5)).empty());
   // A star whose centre lies outside the frame: brightest pixels on the border, no peak.
   for (double cx : {-0.4, -1.5, w - 0.6}) {
     Image<float> s(w, h, 0.f);
@@ -201,7 +190,7 @@ TEST(PeaksTest, SigmaThresholdFollowsTheLocalRms) {
   EXPECT_LE(count_corner(ps), 5);
   EXPECT_LE(static_cast<long>(ps.size()) - count_corner(ps), 15);
   // The same threshold taken as one global value (4 ADU) floods the noisy corner.
-  const auto pa = find_peaks(img.cview(), {}, {}, absolute(4.0));
+  const auto pa = find_peaks(img.cview(), {}, {}, test::absolute_threshold(4.0));
   EXPECT_GT(count_corner(pa), 300);
 }
 
@@ -259,7 +248,7 @@ TEST(PeaksTest, MergeClosePeaksAgreesWithBruteForce) {
     for (std::size_t i = 0; i < in.size(); ++i)
       if (keep[i]) expect.push_back(in[i]);
     const auto out = merge_close_peaks(in, radius);
-    EXPECT_TRUE(same(out, expect)) << radius;
+    EXPECT_TRUE(test::same_peaks(out, expect)) << radius;
     EXPECT_TRUE(sorted_yx(out));
     EXPECT_LT(out.size(), in.size());
   }
@@ -328,7 +317,7 @@ TEST(PeaksTest, StreamedSmoothedSearchEqualsSearchOnTheSmoothedImage) {
       for (int y = 0; y < h; ++y) rms(w / 2, y) = 30.0f;
       for (bool lowered : {false, true})
         for (int mode = 0; mode < 2; ++mode) {
-          PeakConfig pc = mode ? absolute(40.0) : PeakConfig{};
+          PeakConfig pc = mode ? test::absolute_threshold(40.0) : PeakConfig{};
           pc.rms_scale = smoothing_noise_factor(1.5, lowered);
           const Image<float> sm =
               gaussian_smooth(im.cview(), m.cview(), mask::kUnusable, 1.5, lowered);
@@ -337,7 +326,7 @@ TEST(PeaksTest, StreamedSmoothedSearchEqualsSearchOnTheSmoothedImage) {
             omp_set_num_threads(threads);
             const auto got = find_peaks_smoothed(im.cview(), rms.cview(), m.cview(),
                                                  mask::kUnusable, 1.5, lowered, pc);
-            EXPECT_TRUE(same(got, ref))
+            EXPECT_TRUE(test::same_peaks(got, ref))
                 << w << "x" << h << " flat " << flat_top << " lowered " << lowered << " mode "
                 << mode << " threads " << threads << ": " << got.size() << " vs " << ref.size();
           }
@@ -371,7 +360,7 @@ TEST(PeaksTest, OneAndTwoThreadsGiveIdenticalPeaks) {
   omp_set_num_threads(2);
   const auto b = find_peaks(img.cview(), rms.cview(), {}, cfg);
   omp_set_num_threads(saved);
-  EXPECT_TRUE(same(a, b));
+  EXPECT_TRUE(test::same_peaks(a, b));
   EXPECT_GT(a.size(), 200u);
 }
 

@@ -7,24 +7,11 @@
 #include <random>
 #include <vector>
 
+#include "peaks_support.hpp"
 #include "psfphot/algo/peaks.hpp"
 
 namespace psfphot {
 namespace {
-
-bool same(const std::vector<Peak>& a, const std::vector<Peak>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (a[i].x != b[i].x || a[i].y != b[i].y || a[i].value != b[i].value) return false;
-  return true;
-}
-
-PeakConfig absolute(double t) {
-  PeakConfig c;
-  c.mode = ThresholdMode::kAbsolute;
-  c.absolute = t;
-  return c;
-}
 
 // The threshold test (a float pre-test, then the exact double test) against the naive search
 // at the threshold's edge: isolated pixels one float step below, at and above k * rms in
@@ -61,10 +48,12 @@ TEST(PeaksTest, ThresholdEdgeMatchesTheDoubleTest) {
       }
     PeakConfig sig;
     sig.k_sigma = k;
-    for (const PeakConfig& cfg : {sig, absolute(k), absolute(-k * 1e-40)}) {
+    for (const PeakConfig& cfg :
+         {sig, test::absolute_threshold(k), test::absolute_threshold(-k * 1e-40)}) {
       const auto fast = find_peaks(img.cview(), rms.cview(), {}, cfg);
       const auto naive = find_peaks_naive(img.cview(), rms.cview(), {}, cfg);
-      EXPECT_TRUE(same(fast, naive)) << k << ": " << fast.size() << " vs " << naive.size();
+      EXPECT_TRUE(test::same_peaks(fast, naive))
+          << k << ": " << fast.size() << " vs " << naive.size();
       passing += static_cast<int>(naive.size());
     }
   }
