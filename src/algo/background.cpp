@@ -165,7 +165,7 @@ Background estimate_background(ImageView<const float> image, ImageView<const Mas
   // The maps are written row by row from their splines when they are kept; otherwise
   // subtract_background, level_at and the RMS map evaluate the same values when asked.
   out.rms_map = std::make_shared<const SplineMap>(make_mesh_spline(rms.cview(), cx, cy), w, h);
-  if (keep_level_image) out.rms = spline_upsample(rms.cview(), cx, cy, w, h);
+  if (keep_level_image) out.rms_image = spline_upsample(rms.cview(), cx, cy, w, h);
   if (keep_level_image) {
     out.level = spline_upsample(lev.cview(), cx, cy, w, h);
   } else {

@@ -1,6 +1,7 @@
 // Step 6 of the background (the bicubic spline maps) and the subtraction: see
 // include/psfphot/algo/background.hpp.
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <vector>
 
@@ -213,6 +214,8 @@ void SplineMap::row(int y, int x0, int n, float* out) const {
   // spline_row's values for pixels [x0, x0 + n): row_nodes' y spline at the nodes of the
   // intervals those pixels lie in only (the same operations per node), their cubics, and
   // eval_row over the part (the same operations per pixel).
+  if (n <= 0) return;
+  assert(x0 >= 0 && x0 + n <= w_ && y >= 0 && y < h_);
   const int nodes = s_.nx;
   Cubic c[64];
   int end[64];

@@ -35,6 +35,7 @@ Stamp cut_stamp(ImageView<const float> image, const FloatPlane& rms, ImageView<c
   s.use.resize(n);
   s.on.resize(n);
   s.any_gain = gain.any();
+  if (n == 0) return s;  // the stamp lies wholly off the frame: nothing to read
   // The stamp's rows lie a frame row apart in four frame-sized images, so nearly every row's
   // first read missed the caches, one miss after another: ask for all of them first, so the
   // misses overlap.
@@ -51,12 +52,24 @@ Stamp cut_stamp(ImageView<const float> image, const FloatPlane& rms, ImageView<c
   // The RMS and flat response a stamp row at a time: either map may be computed or converted
   // as it is read (core/float_plane.hpp), which costs little per row part and more per pixel.
   const bool has_rms = !rms.empty(), has_resp = !gain.flat_response.empty();
-  std::vector<float> rms_buf(has_rms ? s.nx : 0), resp_buf(has_resp ? s.nx : 0);
+  // Row buffers on the stack for the usual stamp widths (no allocation per stamp in the
+  // per-star loops), on the heap for a saturated star's wide stamp.
+  constexpr int kStackRow = 96;
+  float rms_stack[kStackRow], resp_stack[kStackRow];
+  std::vector<float> rms_heap, resp_heap;
+  float* rms_buf = rms_stack;
+  float* resp_buf = resp_stack;
+  if (s.nx > kStackRow) {
+    rms_heap.resize(s.nx);
+    resp_heap.resize(s.nx);
+    rms_buf = rms_heap.data();
+    resp_buf = resp_heap.data();
+  }
   for (int j = 0; j < s.ny; ++j) {
     const int py = ya + j;
-    const float* rms_row = has_rms ? rms.row_part(py, xa, s.nx, rms_buf.data()) : nullptr;
+    const float* rms_row = has_rms ? rms.row_part(py, xa, s.nx, rms_buf) : nullptr;
     const float* resp_row =
-        has_resp ? gain.flat_response.row_part(py, xa, s.nx, resp_buf.data()) : nullptr;
+        has_resp ? gain.flat_response.row_part(py, xa, s.nx, resp_buf) : nullptr;
     for (int i = 0; i < s.nx; ++i) {
       const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
       const int px = xa + i;

@@ -52,6 +52,7 @@ PSFPHOT_VECTOR_CLONES void convert_row(const unsigned char* b, int n, bool respo
 }  // namespace
 
 const float* FloatPlane::row_part(int y, int x0, int n, float* scratch) const {
+  if (n <= 0) return scratch;  // nothing to read (and nothing a computed plane may be asked)
   switch (kind_) {
     case Kind::kImage: return image_.row(y) + x0;
     case Kind::kComputed: src_->row(y + oy_, x0 + ox_, n, scratch); return scratch;

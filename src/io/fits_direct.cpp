@@ -130,15 +130,19 @@ MappedData map_data_unit(const std::string& spec, std::int64_t data_start, std::
     ::close(fd);
     return {};
   }
-  const std::size_t len = static_cast<std::size_t>(st.st_size);
-  // Read-only and populated at once: one call maps every page of the file (already in the
-  // page cache after a recent write or read, or read from disk here), rather than one page
+  // The data unit's pages only (from the page holding its first byte: offsets must be
+  // page-aligned), read-only and populated at once: one call maps them all (already in the
+  // page cache after a recent write or read, or read from disk here) rather than one page
   // fault per few pages as the planes are read.
-  void* p = ::mmap(nullptr, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  const long page = ::sysconf(_SC_PAGESIZE);
+  const std::int64_t first = page > 0 ? data_start / page * page : 0;
+  const std::size_t len = static_cast<std::size_t>(data_start - first) + bytes;
+  void* p =
+      ::mmap(nullptr, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, static_cast<off_t>(first));
   ::close(fd);  // the mapping keeps the file open
   if (p == MAP_FAILED) return {};
   MappedData m;
-  m.data = static_cast<const unsigned char*>(p) + data_start;
+  m.data = static_cast<const unsigned char*>(p) + (data_start - first);
   m.keep =
       std::shared_ptr<const void>(p, [len](const void* q) { ::munmap(const_cast<void*>(q), len); });
   return m;

@@ -64,7 +64,7 @@ FrameResult run_steps(std::int64_t frame_id, const std::string& path, const Fram
   if (keep) {
     keep->calibrated = std::move(ctx.calibrated);
     keep->background = std::move(ctx.background.level);
-    keep->rms = std::move(ctx.background.rms);
+    keep->rms = std::move(ctx.background.rms_image);
     keep->mask = std::move(ctx.frame.mask);
     keep->header = ctx.frame.header;
   }

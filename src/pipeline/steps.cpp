@@ -111,8 +111,9 @@ class BackgroundStep : public Step {
   const char* name() const override { return "background"; }
   FrameStatus failure_status() const override { return FrameStatus::kBackgroundFailed; }
   void run(FrameContext& c) const override {
-    // The full-resolution level image is only built when a caller keeps it: it is needed
-    // at star positions only, and dropping it keeps a frame within 4 full-frame images.
+    // The full-resolution level and RMS images are only built when a caller keeps them: the
+    // level is needed at star positions only, the RMS where detection and the fits read it,
+    // both evaluated from their splines there (two frame-sized first touches fewer).
     c.background = estimate_background(c.frame.pixels.cview(), c.frame.mask.cview(),
                                        c.cfg.background, c.keep_products);
     subtract_background(c.frame.pixels.view(), c.background);

@@ -161,7 +161,7 @@ TEST(RealFrames, EmmiBackgroundMatchesSExtractor) {
       const double dl = (double(bg.level(x, y)) - back.pixels(x, y)) / s;
       max_level = std::max(max_level, std::abs(dl));
       sum_level += dl;
-      max_rms = std::max(max_rms, std::abs(bg.rms(x, y) / s - 1.0));
+      max_rms = std::max(max_rms, std::abs(bg.rms_image(x, y) / s - 1.0));
     }
   const double mean_level = sum_level / (double(w) * h);
   std::cout << "[ EMMI     ] level |ours - SExtractor| / RMS: max " << max_level << ", mean "

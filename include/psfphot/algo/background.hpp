@@ -69,6 +69,9 @@ MeshSpline make_mesh_spline(ImageView<const float> grid, std::vector<double> cx,
 class SplineMap final : public PlaneSource {
  public:
   SplineMap(MeshSpline spline, int width, int height);
+  // Planes point at the map: it stays where it was made (Background holds it by pointer).
+  SplineMap(const SplineMap&) = delete;
+  SplineMap& operator=(const SplineMap&) = delete;
   float at(int x, int y) const override;
   void row(int y, int x0, int n, float* out) const override;
   FloatPlane plane() const { return FloatPlane::computed(this, w_, h_); }
@@ -90,7 +93,9 @@ struct Background {
   // ADU per pixel, full resolution: only when estimated with keep_level_image (the maps are
   // kept for output); always as rms_map, evaluated from the mesh spline where it is read
   // (the same values bit for bit, without a frame-sized image). Read it through rms_plane().
-  Image<float> rms;
+  // (Named rms_image, not rms, so that code written for the always-full image stops
+  // compiling rather than reading an empty one.)
+  Image<float> rms_image;
   std::shared_ptr<const SplineMap> rms_map;
   Image<float> mesh_level;  // the filtered mesh grid (nx x ny)
   Image<float> mesh_rms;
@@ -100,7 +105,7 @@ struct Background {
 
   // The RMS map, whichever way it is held (empty before estimation).
   FloatPlane rms_plane() const {
-    if (!rms.empty()) return FloatPlane(rms.cview());
+    if (!rms_image.empty()) return FloatPlane(rms_image.cview());
     return rms_map ? rms_map->plane() : FloatPlane();
   }
   // The level at pixel (x, y), equal to level(x, y) whether or not that image is kept.
@@ -109,6 +114,7 @@ struct Background {
 };
 
 // Throws BackgroundError when too few meshes are usable or the config is invalid.
+// keep_level_image: also build the full-resolution level and RMS images (for output).
 Background estimate_background(ImageView<const float> image, ImageView<const MaskBits> mask,
                                const BackgroundConfig& cfg, bool keep_level_image = true);
 

@@ -77,7 +77,7 @@ NormalisedFlat normalise_flat(const FloatPlane& flat, std::shared_ptr<const void
                               FlatNorm how);
 
 struct CalibrationInputs {
-  FloatPlane dark;  // empty = no dark (an image view converts)
+  FloatPlane dark;  // empty = no dark (an image view converts; a view, not owned)
   double dark_exptime_s = std::numeric_limits<double>::quiet_NaN();
   const NormalisedFlat* flat = nullptr;  // nullptr = no flat
 };

@@ -87,8 +87,10 @@ struct NeighbourModel {
 // 4096^2 scorecard frame: S/N 300-1000 stars in the outer third had centroid errors 1.31x the
 // gain-only bound but 1.17x the bound with the response (docs/scorecard.md).
 struct PixelGain {
-  double e_per_adu = 0;      // <= 0 or NaN: no photon-noise term at all
-  FloatPlane flat_response;  // same geometry as the image; empty = 1 everywhere
+  double e_per_adu = 0;  // <= 0 or NaN: no photon-noise term at all
+  // Same geometry as the image; empty = 1 everywhere. A view: what it reads (an image, a
+  // mapped flat file) must outlive the PixelGain.
+  FloatPlane flat_response;
   PixelGain() = default;
   PixelGain(double gain) : e_per_adu(gain) {}  // NOLINT: a plain gain converts implicitly
   PixelGain(double gain, FloatPlane response) : e_per_adu(gain), flat_response(response) {}

@@ -107,8 +107,8 @@ class FloatPlane {
   // Row y: a pointer to the image's row, or the row converted (or computed) into `scratch`
   // (width() floats) and `scratch`.
   const float* row(int y, float* scratch) const { return row_part(y, 0, w_, scratch); }
-  // Pixels [x0, x0 + n) of row y (within the plane, n >= 1): a pointer to them in the image,
-  // or to `scratch` (n floats) holding them.
+  // Pixels [x0, x0 + n) of row y (within the plane): a pointer to them in the image, or to
+  // `scratch` (n floats) holding them; n <= 0 reads nothing.
   const float* row_part(int y, int x0, int n, float* scratch) const;
   // Pixels [x0, x0 + w) x [y0, y0 + h), clipped to the plane (local coordinates from 0).
   FloatPlane subview(int x0, int y0, int w, int h) const;

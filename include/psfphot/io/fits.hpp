@@ -62,8 +62,9 @@ FitsImage read_fits_header(const std::string& spec);
 // the file: `mapped` reads them (core/float_plane.hpp: the values read_fits gives, bit for
 // bit) while `mapping` lives, and image.pixels stays empty. Any other image is read as by
 // read_fits (mapped empty). Same checks and errors. The file must not be truncated or
-// replaced in place while the mapping is read (a read past its new end is a SIGBUS): meant
-// for short runs over master frames (`psfphot frame`), not a night's.
+// rewritten in place while the mapping is read (a read past its new end, or a disk error,
+// is a SIGBUS; replacing it by a rename is safe): meant for short runs over master frames
+// (`psfphot frame`), not a night's. Only the data unit's pages are mapped.
 struct MappedFits {
   FitsImage image;
   FloatPlane mapped;

@@ -17,8 +17,8 @@ namespace psfphot::pipeline {
 
 struct Masters {
   Image<float> dark;  // empty = no dark (or a mapped one, below)
-  // A master dark file mapped instead of read (load_masters with map_files): its pixels,
-  // and the mapping they live in.
+  // A master dark file mapped instead of read (load_masters with map_files): its pixels (a
+  // view into the mapping), and the mapping they live in (released together).
   FloatPlane dark_mapped;
   std::shared_ptr<const void> dark_mapping;
   // The dark whichever way it is held; empty = no dark.
@@ -99,7 +99,8 @@ Image<float> build_master_flat_rows(const std::vector<std::string>& paths, const
 // `map_files`: master dark and flat files of BITPIX -32 are mapped from their files rather
 // than read into memory (io::read_fits_mapped: the same values; no frame-sized copies, whose
 // first touch is expensive on virtual machines). For a single frame (`psfphot frame`); a
-// night reads them, so that a master file replaced during the night cannot end it.
+// night reads them, so that a master file rewritten in place (or a disk error) during the
+// night cannot end it with a SIGBUS (a file replaced by rename, as psfphot writes, is safe).
 Masters load_masters(const std::string& master_dark, const std::vector<std::string>& darks,
                      const std::string& master_flat, const std::vector<std::string>& flats,
                      const std::string& mask_file, const FrameConfig& cfg,

@@ -30,7 +30,7 @@ struct FrameContext {
   double psf_sigma_px = 0;     // frame median PSF sigma
   PsfSigmaModel psf_model;     // sigma across the field
   double gain = 0;             // e-/ADU used for star noise (0 = none)
-  bool keep_products = false;  // keep the calibrated image and the full background level
+  bool keep_products = false;  // keep the calibrated image and the full background maps
   // The gain per pixel of the calibrated frame: `gain` times the flat response the frame
   // was divided by (algo/psf_photometry.hpp, PixelGain).
   PixelGain pixel_gain() const {

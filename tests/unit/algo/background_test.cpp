@@ -78,7 +78,7 @@ TEST(BackgroundTest, FlatSkyLevelAndRmsWithinSamplingError) {
     for (int x = 0; x < w; x += 7) {
       const double a = edge_amp(x, y, w, h);
       ASSERT_NEAR(bg.level(x, y), sky, 5 * a * mode_se(sigma, n)) << x << "," << y;
-      ASSERT_NEAR(bg.rms(x, y), rms_truth, 5 * a * rms_se(sigma, n)) << x << "," << y;
+      ASSERT_NEAR(bg.rms_image(x, y), rms_truth, 5 * a * rms_se(sigma, n)) << x << "," << y;
     }
   // Averages over the 256 meshes: after the 3x3 median filter at least 256 / 9 of them are
   // independent, and a median of 9 has <= 1.25 / 3 the sd of one value; 5 sd allowed. This
@@ -351,7 +351,7 @@ TEST(BackgroundTest, OneAndTwoThreadsGiveIdenticalBytes) {
   const Background b = estimate_background(img.cview(), m.cview(), BackgroundConfig{});
   omp_set_num_threads(saved);
   EXPECT_TRUE(same_bytes(a.level, b.level));
-  EXPECT_TRUE(same_bytes(a.rms, b.rms));
+  EXPECT_TRUE(same_bytes(a.rms_image, b.rms_image));
   EXPECT_TRUE(same_bytes(a.mesh_level, b.mesh_level));
   EXPECT_EQ(a.n_bad_meshes, b.n_bad_meshes);
   EXPECT_EQ(a.global_level, b.global_level);
@@ -394,17 +394,17 @@ TEST(BackgroundTest, LevelWithoutTheFullImageIsBitIdentical) {
     }
   EXPECT_EQ(differ, 0);
   // The RMS map likewise: kept as an image only with the level, else computed where read.
-  ASSERT_FALSE(full.rms.empty());
-  EXPECT_TRUE(lean.rms.empty());
+  ASSERT_FALSE(full.rms_image.empty());
+  EXPECT_TRUE(lean.rms_image.empty());
   const FloatPlane lr = lean.rms_plane();
   ASSERT_EQ(lr.kind(), FloatPlane::Kind::kComputed);
   std::vector<float> row(w);
   for (int y = 0; y < h; ++y) {
     const float* r = lr.row(y, row.data());
     for (int x = 0; x < w; ++x) {
-      differ += std::memcmp(&r[x], &full.rms(x, y), 4) != 0;
+      differ += std::memcmp(&r[x], &full.rms_image(x, y), 4) != 0;
       const float v = lr(x, y);
-      differ += std::memcmp(&v, &full.rms(x, y), 4) != 0;
+      differ += std::memcmp(&v, &full.rms_image(x, y), 4) != 0;
     }
   }
   EXPECT_EQ(differ, 0);

@@ -4,10 +4,12 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <vector>
 
+#include "psfphot/algo/background.hpp"
 #include "psfphot/algo/gaussian_psf.hpp"
 #include "psfphot/core/star.hpp"
 #include "support/synth.hpp"
@@ -382,6 +384,47 @@ TEST(PsfPhotometryTest, FitPsfSigmaRecoversWidth) {
     EXPECT_NEAR(f.flux / 1e5, 1.0, 1e-4);
     EXPECT_GT(f.sigma_err, 0.0);
   }
+}
+
+// The RMS map as the pipeline reads it, computed from the background's mesh spline, gives
+// the fits of the full RMS image bit for bit, at the frame's edges and for stamps partly or
+// wholly off the frame too (an off-frame stamp reads nothing and fails, as with the image).
+TEST(PsfPhotometry, ComputedRmsMapGivesTheFitsOfTheImage) {
+  const int w = 150, h = 110;
+  Image<double> model(w, h, 0.0);
+  test::add_star(model, {40.3, 50.7, 30000.0, 2.0});
+  test::add_star(model, {2.2, 3.1, 20000.0, 2.0});
+  test::add_star(model, {147.6, 106.4, 20000.0, 2.0});
+  Image<float> img = test::to_float(model);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) img(x, y) += static_cast<float>(5.0 + 0.05 * x);
+  std::mt19937 rng(9);
+  test::add_noise(img, model, 6.0, 2.0, rng);
+  BackgroundConfig bc;
+  bc.mesh_px = 32;
+  const Background full = estimate_background(img.cview(), {}, bc, true);
+  const Background lean = estimate_background(img.cview(), {}, bc, false);
+  ASSERT_EQ(lean.rms_plane().kind(), FloatPlane::Kind::kComputed);
+  subtract_background(img.view(), full);
+  int failed = 0;
+  for (const auto& [x, y] : {std::pair{40.3, 50.7},
+                             {2.2, 3.1},
+                             {147.6, 106.4},
+                             {-30.0, 50.0},
+                             {w + 20.0, 50.0},
+                             {60.0, -30.0},
+                             {60.0, h + 25.0},
+                             {-1.4, 40.0}}) {
+    const PsfFit a = measure_psf_flux(img.cview(), full.rms_plane(), {}, x, y, 2.0, 2.0, {});
+    const PsfFit b = measure_psf_flux(img.cview(), lean.rms_plane(), {}, x, y, 2.0, 2.0, {});
+    EXPECT_EQ(0, std::memcmp(&a.flux, &b.flux, sizeof a.flux)) << x << " " << y;
+    EXPECT_EQ(0, std::memcmp(&a.x, &b.x, sizeof a.x)) << x << " " << y;
+    EXPECT_EQ(0, std::memcmp(&a.flux_err, &b.flux_err, sizeof a.flux_err)) << x << " " << y;
+    EXPECT_EQ(a.flags, b.flags) << x << " " << y;
+    failed += (b.flags & star_flag::kFitFailed) != 0;
+  }
+  EXPECT_GE(failed, 4);  // the four stamps wholly off the frame
+  EXPECT_LE(failed, 5);
 }
 
 }  // namespace

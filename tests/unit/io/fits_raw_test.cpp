@@ -182,6 +182,27 @@ TEST_P(FitsDirectRead, PixelsAreCfitsiosBitForBit) {
       differ_resp += std::memcmp(&rr[x], &want_r, 4) != 0;
     }
   }
+  // Subviews (the residual search's boxes of the flat response): single pixels and row parts.
+  const int sx = 5, sy = 7, sw = 117, sh = 60;
+  const FloatPlane sub = m.mapped.subview(sx, sy, sw, sh), rsub = resp.subview(sx, sy, sw, sh);
+  ASSERT_EQ(sub.width(), sw);
+  ASSERT_EQ(rsub.height(), sh);
+  for (int y = 0; y < sh; ++y) {
+    const float* r = sub.row_part(y, 3, 101, row.data());
+    const float* rr = rsub.row_part(y, 3, 101, rrow.data());
+    for (int x = 0; x < sw; ++x) {
+      const float want = ref[static_cast<std::size_t>(sy + y) * w + sx + x];
+      const bool ok = want > 0 && want <= std::numeric_limits<float>::max();
+      const float want_r = ok ? want * inv : std::numeric_limits<float>::quiet_NaN();
+      const float got = sub(x, y), got_r = rsub(x, y);
+      differ_px += std::memcmp(&got, &want, 4) != 0;
+      differ_resp += std::memcmp(&got_r, &want_r, 4) != 0;
+      if (x >= 3 && x < 104) {
+        differ_row += std::memcmp(&r[x - 3], &want, 4) != 0;
+        differ_resp += std::memcmp(&rr[x - 3], &want_r, 4) != 0;
+      }
+    }
+  }
   EXPECT_EQ(differ_px, 0u);
   EXPECT_EQ(differ_row, 0u);
   EXPECT_EQ(differ_resp, 0u);

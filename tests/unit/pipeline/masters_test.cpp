@@ -345,12 +345,15 @@ TEST(Masters, ABadFrameSeenByOneProcessFailsEveryProcessByName) {
 
 // `psfphot frame` maps its master files (load_masters with map_files) instead of reading
 // them: the flat's norm, its response at every pixel (invalid ones planted: 0, < 0, NaN,
-// inf, subnormal) and the frame's stars must be those of the masters read into memory, bit
-// for bit, also when the masters are released as the frame goes (the dark after calibration,
-// the flat's mapping kept for the photometry).
+// inf, subnormal), the calibrated frame and mask (the dark with NaN, inf and a subnormal; an
+// odd width, so the conversion's 8-pixel loop leaves a tail) and the frame's stars must be
+// those of the masters read into memory, bit for bit, also when the masters are released as
+// the frame goes (the dark after calibration, the flat's mapping kept for the photometry).
+// And the stars must not depend on whether the RMS map is kept as an image (with the
+// products) or computed where read (without).
 TEST(Masters, MappedMasterFilesGiveTheSameFrameBitForBit) {
   TempDir dir;
-  constexpr int w = 160, h = 136;
+  constexpr int w = 157, h = 136;
   Image<float> dark(w, h), flat(w, h);
   std::mt19937 rng(5);
   std::normal_distribution<double> n01(0.0, 1.0);
@@ -363,6 +366,7 @@ TEST(Masters, MappedMasterFilesGiveTheSameFrameBitForBit) {
                        std::numeric_limits<float>::infinity(),
                        std::numeric_limits<float>::denorm_min()};
   for (int k = 0; k < 5; ++k) flat(13 + 29 * k, 7 + 23 * k) = bad[k];
+  for (int k = 2; k < 5; ++k) dark(150 - 31 * k, 120 - 17 * k) = bad[k];
   Image<float> sci = test::constant(w, h, 0.f);
   for (const auto& st : test::scatter_stars(6, w, h, 15, 25, 40000, 1.8, rng))
     test::add_star(sci, st);
@@ -377,7 +381,7 @@ TEST(Masters, MappedMasterFilesGiveTheSameFrameBitForBit) {
   io::write_fits(sci_p, sci.cview(), {io::card("EXPTIME", 20.0), io::card("GAIN", 1.5)});
 
   FrameConfig fc;
-  for (FlatNorm norm : {FlatNorm::kMax, FlatNorm::kMedian}) {
+  for (FlatNorm norm : {FlatNorm::kMax, FlatNorm::kMedian, FlatNorm::kMean}) {
     fc.calibration.flat_norm = norm;
     const Masters read = load_masters(dark_p, {}, flat_p, {}, "", fc, CombineConfig{});
     Masters mapped = load_masters(dark_p, {}, flat_p, {}, "", fc, CombineConfig{}, nullptr, true);
@@ -398,16 +402,30 @@ TEST(Masters, MappedMasterFilesGiveTheSameFrameBitForBit) {
       }
     EXPECT_EQ(differ, 0u);
 
-    const FrameResult r0 = process_frame(0, sci_p, fc, read);
-    const FrameResult r1 = process_frame(0, sci_p, fc, mapped);
+    FrameProducts p0, p1;
+    const FrameResult r0 = process_frame(0, sci_p, fc, read);       // RMS computed where read
+    const FrameResult rk = process_frame(0, sci_p, fc, read, &p0);  // RMS kept as an image
+    const FrameResult r1 = process_frame(0, sci_p, fc, mapped, &p1);
     const FrameResult r2 = process_frame(0, sci_p, fc, std::move(mapped));  // released as it goes
     ASSERT_TRUE(r0.ok()) << r0.message;
     ASSERT_GE(r0.stars.size(), 5u);
-    for (const FrameResult* r : {&r1, &r2}) {
+    for (const FrameResult* r : {&rk, &r1, &r2}) {
       ASSERT_TRUE(r->ok()) << r->message;
       ASSERT_EQ(r->stars.size(), r0.stars.size());
       EXPECT_EQ(0, std::memcmp(r->stars.data(), r0.stars.data(), r0.stars.size() * sizeof(Star)));
     }
+    EXPECT_TRUE(same_bits(p1.calibrated, p0.calibrated));
+    EXPECT_TRUE(same_bits(p1.rms, p0.rms));
+    ASSERT_EQ(p1.mask.size(), p0.mask.size());
+    EXPECT_EQ(0, std::memcmp(p1.mask.data(), p0.mask.data(), p0.mask.size()));
+    // The planted dark and flat values were used: NaN pixels and invalid-flat bits.
+    std::size_t nan_px = 0, flat_bits = 0;
+    for (std::size_t i = 0; i < p0.calibrated.size(); ++i) {
+      nan_px += std::isnan(p0.calibrated.data()[i]);
+      flat_bits += (p0.mask.data()[i] & mask::kFlatInvalid) != 0;
+    }
+    EXPECT_GE(nan_px, 6u);
+    EXPECT_EQ(flat_bits, 5u);
   }
 }
 

@@ -120,11 +120,11 @@ TEST(Neighbours, ClosePairSettlesInAFewPassesAtTheTruth) {
     test::add_noise(img, model, sky_rms, kGain, rng);
     FrameContext c(cfg, none);
     c.frame.pixels = std::move(img);
-    c.background.rms = Image<float>(kW, kW, static_cast<float>(sky_rms));
+    c.background.rms_image = Image<float>(kW, kW, static_cast<float>(sky_rms));
     c.background.global_rms = sky_rms;
     c.gain = kGain;
     const auto iv = c.frame.pixels.cview();
-    const auto rv = c.background.rms.cview();
+    const FloatPlane rv = c.background.rms_plane();
     const auto mv = c.frame.mask.cview();
     // Starts as the centroids would give them: each pulled towards the other by ~0.3 px.
     std::vector<double> x0 = {truth[0].x + 0.3, truth[1].x - 0.3, truth[2].x + 0.1};
