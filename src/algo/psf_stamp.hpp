@@ -1,7 +1,7 @@
 #pragma once
 // Internal to src/algo (not installed): the fitting stamp shared by the PSF photometry
 // (psf_photometry.cpp) and the two-star split test (deblend.cpp), and the sums their fits
-// make over it (vectorised in psf_stamp.cpp: the normal equations' sums in pixel order, the
+// make over it (vectorised in psf_stamp_sums.cpp: the normal equations' sums in pixel order, the
 // amplitude's by partial sums).
 // Thread-safety: plain values and pure functions.
 #include <Eigen/Dense>
