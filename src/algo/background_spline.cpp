@@ -58,25 +58,39 @@ float local_t(const std::vector<double>& c, std::size_t seg, int x) {
   return static_cast<float>((x - c[seg - 1]) / (c[seg] - c[seg - 1]));
 }
 
-// The y spline of the four node grids at row y: the values and x second derivatives of the
-// row's x spline at its nodes.
+// The y spline of the four node grids at row y: its weights, found once per row, and per node
+// i the value and the x second derivative of the row's x spline there.
+struct RowWeights {
+  std::size_t lo = 0, hi = 0;
+  double a = 0, b = 0, a3 = 0, b3 = 0;
+  RowWeights(const MeshSpline& s, int y) {
+    if (s.ny == 1) return;  // one grid row: its own values
+    hi = segment_of(s.cy, y);
+    lo = hi - 1;
+    const double h = s.cy[hi] - s.cy[lo];
+    a = (s.cy[hi] - y) / h;
+    b = (y - s.cy[lo]) / h;
+    a3 = (a * a * a - a) * (h * h) / 6.0;
+    b3 = (b * b * b - b) * (h * h) / 6.0;
+  }
+  void node(const MeshSpline& s, int i, double& val, double& d2) const {
+    if (s.ny == 1) {
+      val = s.g[i];
+      d2 = s.gxx[i];
+      return;
+    }
+    const std::size_t r0 = lo * s.nx + i, r1 = hi * s.nx + i;
+    val = a * s.g[r0] + b * s.g[r1] + (a3 * s.gyy[r0] + b3 * s.gyy[r1]);
+    d2 = a * s.gxx[r0] + b * s.gxx[r1] + (a3 * s.gxxyy[r0] + b3 * s.gxxyy[r1]);
+  }
+};
+
+// Every node of row y.
 void row_nodes(const MeshSpline& s, int y, std::vector<double>& val, std::vector<double>& d2) {
   val.resize(s.nx);
   d2.resize(s.nx);
-  if (s.ny == 1) {
-    std::copy(s.g.begin(), s.g.end(), val.begin());
-    std::copy(s.gxx.begin(), s.gxx.end(), d2.begin());
-    return;
-  }
-  const std::size_t hi = segment_of(s.cy, y), lo = hi - 1;
-  const double h = s.cy[hi] - s.cy[lo];
-  const double a = (s.cy[hi] - y) / h, b = (y - s.cy[lo]) / h;
-  const double a3 = (a * a * a - a) * (h * h) / 6.0, b3 = (b * b * b - b) * (h * h) / 6.0;
-  const std::size_t r0 = lo * s.nx, r1 = hi * s.nx;
-  for (int i = 0; i < s.nx; ++i) {
-    val[i] = a * s.g[r0 + i] + b * s.g[r1 + i] + (a3 * s.gyy[r0 + i] + b3 * s.gyy[r1 + i]);
-    d2[i] = a * s.gxx[r0 + i] + b * s.gxx[r1 + i] + (a3 * s.gxxyy[r0 + i] + b3 * s.gxxyy[r1 + i]);
-  }
+  const RowWeights rw(s, y);
+  for (int i = 0; i < s.nx; ++i) rw.node(s, i, val[i], d2[i]);
 }
 
 // p0 + t (p1 + t (p2 + t p3)) for the pixels of every interval (interval k's cubic c[k] up to
@@ -221,28 +235,8 @@ void SplineMap::row(int y, int x0, int n, float* out) const {
   int end[64];
   std::vector<Cubic> cv;
   std::vector<int> ev;
-  // row_nodes' weights of row y (once per call, not per node).
-  std::size_t lo = 0, hi = 0;
-  double a = 0, b = 0, a3 = 0, b3 = 0;
-  if (s_.ny > 1) {
-    hi = segment_of(s_.cy, y);
-    lo = hi - 1;
-    const double h = s_.cy[hi] - s_.cy[lo];
-    a = (s_.cy[hi] - y) / h;
-    b = (y - s_.cy[lo]) / h;
-    a3 = (a * a * a - a) * (h * h) / 6.0;
-    b3 = (b * b * b - b) * (h * h) / 6.0;
-  }
-  const auto node = [&](int i, double& val, double& d2) {
-    if (s_.ny == 1) {
-      val = s_.g[i];
-      d2 = s_.gxx[i];
-      return;
-    }
-    const std::size_t r0 = lo * s_.nx + i, r1 = hi * s_.nx + i;
-    val = a * s_.g[r0] + b * s_.g[r1] + (a3 * s_.gyy[r0] + b3 * s_.gyy[r1]);
-    d2 = a * s_.gxx[r0] + b * s_.gxx[r1] + (a3 * s_.gxxyy[r0] + b3 * s_.gxxyy[r1]);
-  };
+  const RowWeights rw(s_, y);  // row_nodes' weights, for the few nodes needed here
+  const auto node = [&](int i, double& val, double& d2) { rw.node(s_, i, val, d2); };
   if (nodes == 1) {
     double v = 0, d = 0;
     node(0, v, d);
