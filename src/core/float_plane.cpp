@@ -17,11 +17,11 @@ typedef unsigned char V32b __attribute__((vector_size(32)));
 // small buffer that stays in cache for the calibration that reads it next, and that buffer
 // should cost no more than the copy it replaces). (__builtin_bit_cast as in calibrate.cpp: not
 // std::bit_cast, whose vector return would change with the clone.)
-PSFPHOT_VECTOR_CLONES void convert_row(const unsigned char* b, int n, bool response, float inv_norm,
-                                       float* out) {
+PSFPHOT_VECTOR_CLONES void convert_row(const unsigned char* b, std::size_t n, bool response,
+                                       float inv_norm, float* out) {
   constexpr std::uint32_t kNaNBits = 0x7FC00000u;
   const V8u exp_bits = V8u{} + 0x7F800000u, nan_bits = V8u{} + kNaNBits, zero = V8u{};
-  int i = 0;
+  std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     V32b raw;
     std::memcpy(&raw, b + 4 * i, sizeof raw);
@@ -51,14 +51,19 @@ PSFPHOT_VECTOR_CLONES void convert_row(const unsigned char* b, int n, bool respo
 
 }  // namespace
 
+void convert_fits_float32(const unsigned char* big_endian, std::size_t n, float* out) {
+  convert_row(big_endian, n, false, 1.0f, out);
+}
+
 const float* FloatPlane::row_part(int y, int x0, int n, float* scratch) const {
   if (n <= 0) return scratch;  // nothing to read (and nothing a computed plane may be asked)
   switch (kind_) {
     case Kind::kImage: return image_.row(y) + x0;
     case Kind::kComputed: src_->row(y + oy_, x0 + ox_, n, scratch); return scratch;
     default:
-      convert_row(be_ + 4 * (static_cast<std::ptrdiff_t>(y) * stride_ + x0), n,
-                  kind_ == Kind::kFitsFlatResponse, inv_norm_, scratch);
+      convert_row(be_ + 4 * (static_cast<std::ptrdiff_t>(y) * stride_ + x0),
+                  static_cast<std::size_t>(n), kind_ == Kind::kFitsFlatResponse, inv_norm_,
+                  scratch);
       return scratch;
   }
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "fits_pixels.hpp"
+#include "psfphot/core/float_plane.hpp"
 
 namespace psfphot::io::detail {
 
@@ -111,7 +112,7 @@ bool read_pixels_direct(fitsfile* f, const std::string& spec, const FitsImage& i
         case 8: detail::be_uint8_to_float(buf.data(), m, img.bscale, img.bzero, dst + done); break;
         case 16: detail::be_int16_to_float(buf.data(), m, img.bscale, img.bzero, dst + done); break;
         case 32: detail::be_int32_to_float(buf.data(), m, img.bscale, img.bzero, dst + done); break;
-        case -32: detail::be_float32_to_float(buf.data(), m, dst + done); break;
+        case -32: convert_fits_float32(buf.data(), m, dst + done); break;
         default: detail::be_float64_to_float(buf.data(), m, dst + done);
       }
     }

@@ -63,15 +63,4 @@ PSFPHOT_VECTOR_CLONES void be_float64_to_float(const unsigned char* b, std::size
   }
 }
 
-PSFPHOT_VECTOR_CLONES void be_float32_to_float(const unsigned char* b, std::size_t n, float* o) {
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint32_t u;
-    std::memcpy(&u, b + 4 * i, 4);
-    u = __builtin_bswap32(u);
-    const std::uint32_t e = u & 0x7F800000u;
-    u = e == 0x7F800000u ? 0x7FC00000u : (e == 0 ? 0u : u);
-    o[i] = std::bit_cast<float>(u);
-  }
-}
-
 }  // namespace psfphot::io::detail

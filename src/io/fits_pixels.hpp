@@ -18,9 +18,8 @@ void be_uint8_to_float(const unsigned char* bytes, std::size_t n, double bscale,
 void be_int32_to_float(const unsigned char* bytes, std::size_t n, double bscale, double bzero,
                        float* out);
 
-// BITPIX -32, unscaled, with cfitsio's null check: exponent all ones (NaN, +-inf) -> NaN,
-// exponent zero (+-0, subnormals) -> +0, every other value unchanged.
-void be_float32_to_float(const unsigned char* bytes, std::size_t n, float* out);
+// BITPIX -32, unscaled, with cfitsio's null check (exponent all ones -> NaN, exponent zero
+// -> +0): psfphot::convert_fits_float32 (core/float_plane.hpp), shared with the mapped masters.
 
 // BITPIX -64, unscaled, with cfitsio's null check on the double: exponent all ones -> NaN,
 // exponent zero -> +0, every other value rounded to float (values beyond the float range

@@ -135,4 +135,8 @@ class FloatPlane {
   Kind kind_ = Kind::kImage;
 };
 
+// n big-endian FITS BITPIX -32 values converted by cfitsio's rule (the kFitsFloat32 kind),
+// 8 at a time: the masters mapped here and the FITS reader's own conversion (io/) share it.
+void convert_fits_float32(const unsigned char* big_endian, std::size_t n, float* out);
+
 }  // namespace psfphot
