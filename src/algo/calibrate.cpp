@@ -251,6 +251,9 @@ CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_
   const int w = raw.width(), h = raw.height();
   if (w == 0 || h == 0) throw CalibrationError("science frame is empty");
   const bool has_dark = !in.dark.empty();
+  const OverscanLevels* ov = in.overscan;
+  if (ov && ov->level.size() != static_cast<std::size_t>(ov->per_row ? h : w))
+    throw CalibrationError("overscan levels do not match the science frame's shape");
   if (has_dark && (in.dark.width() != w || in.dark.height() != h)) {
     throw CalibrationError("dark is " + shape(in.dark.width(), in.dark.height()) +
                            " but the science frame is " + shape(w, h));
@@ -282,10 +285,19 @@ CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_
 #pragma omp parallel reduction(+ : n_sat, n_nf, n_fi)
   {
     std::vector<float> dark_buf(dark_rows ? w : 0), flat_buf(flat_rows ? w : 0);
+    std::vector<float> offset(ov ? w : 0);
 #pragma omp for schedule(dynamic, 64)
     for (int y = 0; y < h; ++y) {
       const float* r = raw.row(y);
       const float* d = has_dark ? in.dark.row(y, dark_buf.data()) : nullptr;
+      float dsc = ds;
+      if (ov) {
+        // The bias goes with the dark as one offset (b + s dark, subtracted at scale 1): the
+        // saturation test keeps reading the raw value, and the loops below are unchanged.
+        for (int x = 0; x < w; ++x) offset[x] = ov->at(x, y) + (d ? ds * d[x] : 0.0f);
+        d = offset.data();
+        dsc = 1.0f;
+      }
       const float* f = in.flat ? flat.row(y, flat_buf.data()) : nullptr;
       float* o = out_px.row(y);
       MaskBits* m = out.mask.data() + static_cast<std::size_t>(y) * w;
@@ -293,7 +305,7 @@ CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_
       if (d && f) {
         std::size_t c[3] = {0, 0, 0};
         x0 = calibrate_row_dark_flat(
-            r, d, ds, f, has_sat ? sat : std::numeric_limits<float>::infinity(), o, m, w, c);
+            r, d, dsc, f, has_sat ? sat : std::numeric_limits<float>::infinity(), o, m, w, c);
         n_sat += c[0];
         n_nf += c[1];
         n_fi += c[2];
@@ -308,7 +320,7 @@ CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_
           bits |= mask::kSaturated;
           ++n_sat;
         }
-        if (d) v -= ds * d[x];
+        if (d) v -= dsc * d[x];
         if (f) {
           if (std::isfinite(f[x])) {
             v /= f[x];

@@ -10,6 +10,7 @@ const char* name(MaskBits bit) {
     case kUserBackground: return "user_background";
     case kUserDetect: return "user_detect";
     case kBadPixel: return "bad_pixel";
+    case kOutsideTrim: return "outside_trim";
     default: return "unknown";
   }
 }

@@ -89,6 +89,25 @@ Key string(const char* sec, const char* key, const char* doc, Ref ref) {
 }
 
 // A string key with a fixed set of choices mapped onto an enum (or string) field.
+// An IRAF image section "[x1:x2,y1:y2]", or "header" (the frame's card) or "none"; the
+// syntax is checked here, the bounds against each frame.
+template <class Ref>
+Key section(const char* sec, const char* key, const char* doc, Ref ref) {
+  Key k{sec, key, "string: header|none|[x1:x2,y1:y2]", "", doc, nullptr, nullptr};
+  k.set = [=](const toml::node& n, Config& c) -> std::string {
+    if (!n.is_string()) return "expected a string: header, none or [x1:x2,y1:y2]";
+    const std::string& v = n.as_string()->get();
+    if (v != "header" && v != "none") {
+      const std::string why = section_syntax_error(v);
+      if (!why.empty()) return "\"" + v + "\": " + why + ", or header or none";
+    }
+    ref(c) = v;
+    return "";
+  };
+  k.get = [=](const Config& c) { return quote(ref(const_cast<Config&>(c))); };
+  return k;
+}
+
 template <class E, class Ref>
 Key choice(const char* sec, const char* key, const char* doc,
            std::vector<std::pair<std::string, E>> choices, Ref ref) {
@@ -186,6 +205,24 @@ std::vector<Key> build() {
       "calibration", "saturation_adu", "ADU", 0, kInf,
       "raw level at and above which pixels are saturated; nan = header SATURATE, else none",
       [](Config& c) -> double& { return c.frame.calibration.saturation_adu; }, true));
+  r.push_back(choice<OverscanMode>(
+      "calibration", "overscan",
+      "bias from the overscan strip, subtracted before the dark: level (the strip's median), "
+      "line (a median per row of a vertical strip, per column of a horizontal one) or none",
+      {{"level", OverscanMode::kLevel},
+       {"line", OverscanMode::kLine},
+       {"none", OverscanMode::kNone}},
+      [](Config& c) -> OverscanMode& { return c.frame.calibration.overscan.mode; }));
+  r.push_back(section(
+      "calibration", "bias_section",
+      "overscan strip: header (the BIASSEC card; no correction without one), none, or an IRAF "
+      "section [x1:x2,y1:y2] (1-based, inclusive)",
+      [](Config& c) -> std::string& { return c.frame.calibration.overscan.bias_section; }));
+  r.push_back(section(
+      "calibration", "trim_section",
+      "pixels holding sky; those outside are masked (prescan, overscan): header (the TRIMSEC "
+      "card; none without one), none, or an IRAF section [x1:x2,y1:y2]",
+      [](Config& c) -> std::string& { return c.frame.calibration.overscan.trim_section; }));
   r.push_back(dbl(
       "calibration", "gain_e_per_adu", "e-/ADU", 0, kInf,
       "gain for the star Poisson noise; nan = header GAIN/EGAIN, else sky noise only",

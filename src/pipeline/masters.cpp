@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <optional>
 #include <utility>
 
 #include "psfphot/algo/stats.hpp"
@@ -63,6 +65,45 @@ Image<float> combine_streamed(std::vector<io::FitsRowReader>& readers, const Com
   return out;
 }
 
+// A raw frame's overscan levels (none when it has no strip) and trim section (empty: none),
+// from its own header cards under cfg. The strip's rows are read in blocks (a vertical
+// strip spans the frame: one extra read of the frame, from the page cache).
+struct RawPrep {
+  std::optional<OverscanLevels> bias;
+  PixelBox trim;
+};
+
+std::vector<RawPrep> raw_preps(std::vector<io::FitsRowReader>& readers,
+                               const std::vector<std::string>& paths, const OverscanConfig& cfg) {
+  std::vector<RawPrep> out(readers.size());
+  for (std::size_t i = 0; i < readers.size(); ++i) {
+    const int w = readers[i].width(), h = readers[i].height();
+    try {
+      const RawSections sec = raw_sections(readers[i].info().header, w, h, cfg);
+      out[i].trim = sec.trim;
+      if (sec.bias.empty()) continue;
+      const PixelBox& b = sec.bias;
+      Image<float> strip(b.width(), b.height());
+      std::vector<float> block(static_cast<std::size_t>(w) * kStackRows);
+      for (int y0 = b.y0; y0 < b.y1; y0 += kStackRows) {
+        const int n = std::min(kStackRows, b.y1 - y0);
+        readers[i].read_rows(y0, n, block.data());
+        for (int j = 0; j < n; ++j)
+          std::copy_n(block.data() + static_cast<std::size_t>(j) * w + b.x0, b.width(),
+                      strip.view().row(y0 - b.y0 + j));
+      }
+      out[i].bias = measure_overscan(strip.cview(), b, w, h, cfg.mode);
+    } catch (const std::invalid_argument& e) {
+      throw CalibrationError(paths[i] + ": " + e.what());
+    }
+  }
+  return out;
+}
+
+void subtract_bias_rows(const RawPrep& p, int w, int y0, int n, float* rows) {
+  if (p.bias) subtract_overscan_rows(rows, w, y0, n, *p.bias);
+}
+
 void check_dark_shape(const std::vector<std::string>& paths, int w, int h,
                       const Image<float>* dark) {
   if (dark && !dark->empty() && (dark->width() != w || dark->height() != h))
@@ -121,8 +162,11 @@ Image<float> build_master_dark_rows(const std::vector<std::string>& paths, const
   const int w = readers.front().width(), h = readers.front().height();
   if (width) *width = w;
   if (height) *height = h;
+  const std::vector<RawPrep> prep = raw_preps(readers, paths, cfg.overscan);
   return combine_streamed(readers, cfg, {}, row_band(h, part, parts),
-                          [](std::size_t, int, int, float*) {});
+                          [&](std::size_t i, int y0, int n, float* rows) {
+                            subtract_bias_rows(prep[i], w, y0, n, rows);
+                          });
 }
 
 Image<float> build_master_dark(const std::vector<std::string>& paths, const CombineConfig& cfg,
@@ -131,25 +175,31 @@ Image<float> build_master_dark(const std::vector<std::string>& paths, const Comb
 }
 
 std::vector<double> flat_medians(const std::vector<std::string>& paths, const Image<float>* dark,
-                                 double dark_exptime_s, int part, int parts) {
+                                 double dark_exptime_s, int part, int parts,
+                                 const OverscanConfig& overscan) {
   if (paths.empty()) throw CalibrationError("no flat frames given");
   auto readers = open_stack(paths, "flat");
   const int w = readers.front().width(), h = readers.front().height();
   check_dark_shape(paths, w, h, dark);
   const std::vector<double> ds = dark_scales(readers, dark_exptime_s);
-  // Each flat is normalised by its own median (after the dark), read in blocks too.
+  const std::vector<RawPrep> prep = raw_preps(readers, paths, overscan);
+  // Each flat is normalised by its own median (after the bias and the dark, inside its trim
+  // section), read in blocks too.
   std::vector<double> medians(readers.size(), 0.0);
   std::vector<float> v, block(static_cast<std::size_t>(w) * kStackRows);
   for (std::size_t i = static_cast<std::size_t>(part); i < readers.size();
        i += static_cast<std::size_t>(parts)) {
     v.clear();
     v.reserve(static_cast<std::size_t>(w) * h);
+    const PixelBox& t = prep[i].trim;
     for (int y0 = 0; y0 < h; y0 += kStackRows) {
       const int n = std::min(kStackRows, h - y0);
       readers[i].read_rows(y0, n, block.data());
+      subtract_bias_rows(prep[i], w, y0, n, block.data());
       subtract_dark_rows(dark, ds[i], y0, n, block.data());
       for (int k = 0; k < n * w; ++k)
-        if (std::isfinite(block[k])) v.push_back(block[k]);
+        if (std::isfinite(block[k]) && (t.empty() || t.contains(k % w, y0 + k / w)))
+          v.push_back(block[k]);
     }
     medians[i] = median_inplace(v);
     check_flat_median(paths[i], medians[i]);
@@ -175,15 +225,26 @@ Image<float> build_master_flat_rows(const std::vector<std::string>& paths, const
   if (width) *width = w;
   if (height) *height = h;
   const std::vector<double> ds = dark_scales(readers, dark_exptime_s);
-  return combine_streamed(readers, cfg, scales, row_band(h, part, parts),
-                          [&](std::size_t i, int y0, int n, float* rows) {
-                            subtract_dark_rows(dark, ds[i], y0, n, rows);
-                          });
+  const std::vector<RawPrep> prep = raw_preps(readers, paths, cfg.overscan);
+  const RowBand band = row_band(h, part, parts);
+  Image<float> out =
+      combine_streamed(readers, cfg, scales, band, [&](std::size_t i, int y0, int n, float* rows) {
+        subtract_bias_rows(prep[i], w, y0, n, rows);
+        subtract_dark_rows(dark, ds[i], y0, n, rows);
+      });
+  // Outside the trim section a flat measures no response: NaN there, so its normalisation
+  // skips those pixels and calibration marks them invalid.
+  const PixelBox& t = prep.front().trim;
+  if (!t.empty())
+    for (int y = band.y0; y < band.y1; ++y)
+      for (int x = 0; x < w; ++x)
+        if (!t.contains(x, y)) out(x, y - band.y0) = std::numeric_limits<float>::quiet_NaN();
+  return out;
 }
 
 Image<float> build_master_flat(const std::vector<std::string>& paths, const CombineConfig& cfg,
                                const Image<float>* dark, double dark_exptime_s) {
-  const std::vector<double> medians = flat_medians(paths, dark, dark_exptime_s, 0, 1);
+  const std::vector<double> medians = flat_medians(paths, dark, dark_exptime_s, 0, 1, cfg.overscan);
   return build_master_flat_rows(paths, cfg, dark, dark_exptime_s, medians, 0, 1);
 }
 
@@ -202,6 +263,10 @@ Masters load_masters(const std::string& master_dark, const std::vector<std::stri
   const auto whole = [exchange](Image<float>&& band, int w, int h) {
     return exchange ? exchange->gather_rows(band, w, h) : std::move(band);
   };
+  // Raw darks and flats get the science frames' overscan correction (else a dark scaled by
+  // exposure time would scale the bias with it).
+  CombineConfig combine_raw = combine;
+  combine_raw.overscan = cfg.calibration.overscan;
   Masters m;
   if (!master_dark.empty()) {
     run([&] {
@@ -223,7 +288,7 @@ Masters load_masters(const std::string& master_dark, const std::vector<std::stri
     Image<float> band;
     int w = 0, h = 0;
     run([&] {
-      band = build_master_dark_rows(darks, combine, &m.dark_exptime_s, part, parts, &w, &h);
+      band = build_master_dark_rows(darks, combine_raw, &m.dark_exptime_s, part, parts, &w, &h);
     });
     m.dark = whole(std::move(band), w, h);
     m.dark_source = std::to_string(darks.size()) + " darks";
@@ -243,13 +308,15 @@ Masters load_masters(const std::string& master_dark, const std::vector<std::stri
   } else if (!flats.empty()) {
     const Image<float>* dark = m.dark.empty() ? nullptr : &m.dark;  // never mapped here
     std::vector<double> medians;
-    run([&] { medians = flat_medians(flats, dark, m.dark_exptime_s, part, parts); });
+    run([&] {
+      medians = flat_medians(flats, dark, m.dark_exptime_s, part, parts, combine_raw.overscan);
+    });
     if (exchange) exchange->share_values(medians);
     Image<float> band;
     int w = 0, h = 0;
     run([&] {
-      band = build_master_flat_rows(flats, combine, dark, m.dark_exptime_s, medians, part, parts,
-                                    &w, &h);
+      band = build_master_flat_rows(flats, combine_raw, dark, m.dark_exptime_s, medians, part,
+                                    parts, &w, &h);
     });
     flat = whole(std::move(band), w, h);
     m.flat_source = std::to_string(flats.size()) + " flats";

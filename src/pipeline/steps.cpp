@@ -68,10 +68,26 @@ class CalibrateStep : public Step {
     if (c.masters.flat) in.flat = &*c.masters.flat;
     double sat = c.cfg.calibration.saturation_adu;
     if (std::isnan(sat)) sat = c.frame.header.saturation_adu;
+    const int w = c.frame.pixels.width(), h = c.frame.pixels.height();
+    RawSections sec;
+    OverscanLevels bias;
+    try {
+      sec = raw_sections(c.frame.header, w, h, c.cfg.calibration.overscan);
+      if (!sec.bias.empty()) {
+        const PixelBox& b = sec.bias;
+        bias = measure_overscan(c.frame.pixels.cview().subview(b.x0, b.y0, b.width(), b.height()),
+                                b, w, h, c.cfg.calibration.overscan.mode);
+        in.overscan = &bias;
+      }
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(e.what());  // reported with the frame's path
+    }
     // In place: the raw frame is not needed afterwards (a failure fails the frame).
     CalibratedImage cal = calibrate_in_place(c.frame.pixels.view(), c.frame.header.exptime_s, sat,
                                              in, c.cfg.calibration);
     c.frame.mask = std::move(cal.mask);
+    // Prescan and overscan columns hold no sky: kept, but masked as unusable.
+    if (!sec.trim.empty()) mask_outside(c.frame.mask.view(), sec.trim, mask::kOutsideTrim);
     double g = c.cfg.gain_e_per_adu;
     if (std::isnan(g)) g = c.frame.header.gain_e_per_adu;
     c.gain = std::isfinite(g) && g > 0 ? g : 0.0;

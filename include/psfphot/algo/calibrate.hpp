@@ -2,9 +2,10 @@
 // Step 1 of the per-frame pipeline: dark subtraction, flat division, pixel masking; and
 // the master dark / master flat builders.
 //
-//   calibrated = (raw - s * dark) / (flat / norm(flat)),   s = t_sci / t_dark when
+//   calibrated = (raw - b - s * dark) / (flat / norm(flat)),   s = t_sci / t_dark when
 //   `scale_dark_by_exptime`, else 1; norm = max (the teaching lab's rule), median or mean
-//   of the flat's valid pixels.
+//   of the flat's valid pixels; b the overscan (bias) level of the pixel's line when an
+//   overscan strip is given (algo/overscan.hpp; 0 otherwise: the dark then carries the bias).
 // Dark and flat are each optional. Flat pixels <= 0 or non-finite are masked
 // (mask::kFlatInvalid) and the calibrated pixel set to NaN, never inf. Raw pixels at or
 // above the saturation level are masked mask::kSaturated (value kept); non-finite raw
@@ -19,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "psfphot/algo/overscan.hpp"
 #include "psfphot/core/float_plane.hpp"
 #include "psfphot/core/image.hpp"
 #include "psfphot/core/mask.hpp"
@@ -33,12 +35,18 @@ struct CalibrationConfig {
   FlatNorm flat_norm = FlatNorm::kMax;  // lab rule; kMedian avoids max-noise bias
   // Saturation level in raw ADU; NaN = take SATURATE from the header, else none.
   double saturation_adu = std::numeric_limits<double>::quiet_NaN();
+  // Overscan (bias) correction and trim section of the raw science frame (algo/overscan.hpp);
+  // the pipeline applies it to the raw darks and flats it combines too (CombineConfig).
+  OverscanConfig overscan;
 };
 
 struct CombineConfig {
   CombineMethod method = CombineMethod::kClippedMean;
   double clip_kappa = 3.0;  // sigma-clipping threshold (kClippedMean), in robust sigmas
   int clip_iterations = 3;
+  // Raw frames' overscan correction before they are combined (pipeline/masters.hpp: each
+  // frame's own strip; a flat's pixels outside its trim section become NaN, i.e. invalid).
+  OverscanConfig overscan;
 };
 
 // Thrown for inputs that cannot be calibrated (shape mismatch, all pixels unusable).
@@ -80,6 +88,9 @@ struct CalibrationInputs {
   FloatPlane dark;  // empty = no dark (an image view converts; a view, not owned)
   double dark_exptime_s = std::numeric_limits<double>::quiet_NaN();
   const NormalisedFlat* flat = nullptr;  // nullptr = no flat
+  // The science frame's bias levels (nullptr = none): subtracted with the dark, after the
+  // saturation test, which stays on the raw value.
+  const OverscanLevels* overscan = nullptr;
 };
 
 struct CalibratedImage {

@@ -15,9 +15,10 @@ inline constexpr MaskBits kFlatInvalid = 1u << 2;     // flat <= 0 or non-finite
 inline constexpr MaskBits kUserBackground = 1u << 3;  // user mask: excluded from the background
 inline constexpr MaskBits kUserDetect = 1u << 4;      // user mask: excluded from peak finding
 inline constexpr MaskBits kBadPixel = 1u << 5;        // bad pixel from a supplied bad-pixel map
+inline constexpr MaskBits kOutsideTrim = 1u << 6;  // outside the trim section (overscan, prescan)
 
 // Pixels whose values cannot be trusted at all.
-inline constexpr MaskBits kUnusable = kNonFinite | kFlatInvalid | kBadPixel;
+inline constexpr MaskBits kUnusable = kNonFinite | kFlatInvalid | kBadPixel | kOutsideTrim;
 // Bits that exclude a pixel from background estimation.
 inline constexpr MaskBits kNoBackground = kUnusable | kSaturated | kUserBackground;
 // Bits that exclude a pixel from being a detected peak.

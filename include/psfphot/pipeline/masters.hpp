@@ -81,7 +81,8 @@ Image<float> build_master_dark_rows(const std::vector<std::string>& paths, const
 // the others): what build_master_flat divides flat i by. Checks the flats' shapes (against
 // each other and the dark) as build_master_flat does; throws naming the file.
 std::vector<double> flat_medians(const std::vector<std::string>& paths, const Image<float>* dark,
-                                 double dark_exptime_s, int part, int parts);
+                                 double dark_exptime_s, int part, int parts,
+                                 const OverscanConfig& overscan = {});
 
 // Rows `band` of the master flat from every flat's median (flat_medians of all parts):
 // bit for bit those rows of build_master_flat; a non-positive median is an error naming the
