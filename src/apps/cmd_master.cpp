@@ -14,6 +14,7 @@ struct MasterArgs {
   std::string kind = "dark";
   std::vector<std::string> inputs;
   std::string output, dark, method = "clipped-mean";
+  std::string overscan = "level", bias_section = "header", trim_section = "header";
   double kappa = 3.0;
   bool overwrite = false;
 };
@@ -22,6 +23,17 @@ int run_master(const MasterArgs& a) {
   CombineConfig cc;
   cc.method = a.method == "median" ? CombineMethod::kMedian : CombineMethod::kClippedMean;
   cc.clip_kappa = a.kappa;
+  cc.overscan.mode = a.overscan == "none"   ? OverscanMode::kNone
+                     : a.overscan == "line" ? OverscanMode::kLine
+                                            : OverscanMode::kLevel;
+  cc.overscan.bias_section = a.bias_section;
+  cc.overscan.trim_section = a.trim_section;
+  for (const std::string* sec : {&a.bias_section, &a.trim_section})
+    if (*sec != "header" && *sec != "none" && !section_syntax_error(*sec).empty()) {
+      std::cerr << "psfphot master: section '" << *sec << "': " << section_syntax_error(*sec)
+                << "\n";
+      return kExitUsage;
+    }
   try {
     io::FitsImage first = io::read_fits_header(a.inputs.front());
     std::vector<HeaderCard> cards;
@@ -29,6 +41,11 @@ int run_master(const MasterArgs& a) {
       cards.push_back(io::card("EXPTIME", first.header.exptime_s, "s"));
     cards.push_back(io::card("NCOMBINE", static_cast<double>(a.inputs.size()), "frames combined"));
     cards.push_back(io::card("COMBINE", a.method, "per-pixel combination"));
+    // Say whether the inputs' bias was taken out: a master made without the correction must
+    // not be used with science frames that get it (or the bias is subtracted twice).
+    cards.push_back(
+        io::card("OVERSCAN", a.overscan,
+                 "inputs' bias from their overscan strip, if any (" + a.bias_section + ")"));
     for (const auto& p : a.inputs) cards.push_back({"HISTORY", "", "psfphot master input " + p});
     Image<float> m;
     if (a.kind == "dark") {
@@ -72,6 +89,15 @@ void add_master_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--method", a->method, "clipped-mean or median")
       ->check(CLI::IsMember({"clipped-mean", "median"}));
   cmd->add_option("--kappa", a->kappa, "clipping threshold in robust sigmas");
+  cmd->add_option("--overscan", a->overscan,
+                  "each input's bias from its overscan strip: level (median), line or none "
+                  "(as calibration.overscan; frames without a strip are left as they are)")
+      ->check(CLI::IsMember({"level", "line", "none"}));
+  cmd->add_option("--bias-section", a->bias_section,
+                  "overscan strip: header (BIASSEC), none or [x1:x2,y1:y2]");
+  cmd->add_option("--trim-section", a->trim_section,
+                  "flats: pixels holding light (NaN outside): header (TRIMSEC), none or "
+                  "[x1:x2,y1:y2]");
   cmd->add_flag("--overwrite", a->overwrite, "replace an existing output");
   cmd->callback([a, &exit_code]() { exit_code = run_master(*a); });
 }

@@ -1,0 +1,173 @@
+// A real raw CCD frame with an overscan strip (SAAO 1.0m, ../shared/data/
+// saao1m_raw_overscan_frame, BIASSEC [4:13,1:520], TRIMSEC [17:528,1:520]): `psfphot frame`
+// with configs/saao.toml subtracts the strip's median from every pixel and masks what is not
+// sky. Skips when the folder is absent.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "psfphot/core/image.hpp"
+#include "psfphot/io/fits.hpp"
+#include "support/test_support.hpp"
+
+namespace psfphot {
+namespace {
+
+std::string saao_frame() {
+  return (test::shared_data() / "saao1m_raw_overscan_frame/a8280271.fits").string();
+}
+
+// Centroids (finite ones) of a stars CSV.
+std::vector<std::pair<double, double>> centroids(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);  // header: star_id, peak_x, peak_y, centroid_x (3), centroid_y (4)
+  std::vector<std::pair<double, double>> out;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ls(line);
+    for (std::string c; std::getline(ls, c, ',');) f.push_back(c);
+    const double x = std::stod(f.at(3)), y = std::stod(f.at(4));
+    if (std::isfinite(x) && std::isfinite(y)) out.emplace_back(x, y);
+  }
+  return out;
+}
+
+// Rows of a stars CSV whose peak (always finite) lies at y >= y_min.
+int peaks_from_row(const std::string& path, int y_min) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  int n = 0;
+  while (std::getline(in, line)) {
+    std::stringstream ls(line);
+    std::string id, px, py;
+    std::getline(ls, id, ',');
+    std::getline(ls, px, ',');
+    std::getline(ls, py, ',');
+    n += std::stoi(py) >= y_min;
+  }
+  return n;
+}
+
+TEST(OverscanReal, SaaoFrameLosesItsBiasAndKeepsStarsInsideTheTrimSection) {
+  PSFPHOT_REQUIRE_SHARED_DATA();
+  test::TempDir tmp;
+  const std::string cal = tmp.file("cal.fits"), stars = tmp.file("stars.csv");
+  const auto r = test::run_command(test::psfphot_exe() + " frame " + saao_frame() +
+                                   " --config " PSFPHOT_SOURCE_DIR "/configs/saao.toml -o " +
+                                   stars + " --write-calibrated " + cal);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+
+  // The bias, found independently: the median of the BIASSEC pixels (columns 4..13 1-based,
+  // every row) of the raw frame. The README of the data folder says "about 214 ADU".
+  const io::FitsImage raw = io::read_fits(saao_frame());
+  ASSERT_EQ(raw.pixels.width(), 536);
+  ASSERT_EQ(raw.pixels.height(), 520);
+  std::vector<float> strip;
+  for (int y = 0; y < 520; ++y)
+    for (int x = 3; x < 13; ++x) strip.push_back(raw.pixels(x, y));
+  std::sort(strip.begin(), strip.end());
+  const float bias = 0.5f * (strip[strip.size() / 2 - 1] + strip[strip.size() / 2]);
+  EXPECT_NEAR(bias, 214.0, 3.0);
+
+  // No dark, no flat: every calibrated pixel is raw - bias, exactly (the subtraction is one
+  // float operation), inside and outside the trim section alike.
+  const io::FitsImage c = io::read_fits(cal);
+  ASSERT_EQ(c.pixels.width(), 536);
+  std::size_t differ = 0;
+  for (int y = 0; y < 520; ++y)
+    for (int x = 0; x < 536; ++x) differ += c.pixels(x, y) != raw.pixels(x, y) - bias;
+  EXPECT_EQ(differ, 0u);
+
+  // Stars only inside the trim section of the config, [17:528,1:512], i.e. 0-based x in
+  // [16, 528), y in [0, 512), and a handful of them (a sparse field: 9 measured).
+  const auto xy = centroids(stars);
+  ASSERT_GE(xy.size(), 5u);
+  for (const auto& [x, y] : xy) {
+    EXPECT_GE(x, 16.0);
+    EXPECT_LT(x, 528.0);
+    EXPECT_LT(y, 512.0);
+  }
+  EXPECT_EQ(peaks_from_row(stars, 512), 0);
+  // The sky the frame reports is the raw sky less the bias: ~300 - 214 ADU.
+  EXPECT_NE(r.out.find("sky 8"), std::string::npos) << r.out;
+}
+
+// With the header's sections only (TRIMSEC keeps rows 513-520, which hold no light), the
+// bias-level rows at the top are searched too: many spurious detections line the step, none
+// of which survive the config's trim section. Without any correction, the sky is the raw one.
+TEST(OverscanReal, HeaderSectionsAndNoCorrectionBehaveAsDocumented) {
+  PSFPHOT_REQUIRE_SHARED_DATA();
+  test::TempDir tmp;
+  const auto hdr = test::run_command(test::psfphot_exe() + " frame " + saao_frame() + " -o " +
+                                     tmp.file("hdr.csv"));
+  ASSERT_EQ(hdr.exit_code, 0) << hdr.out;
+  for (const auto& [x, y] : centroids(tmp.file("hdr.csv"))) {
+    EXPECT_GE(x, 16.0);
+    EXPECT_LT(x, 528.0);
+  }
+  // Measured: 73 of 119 rows have their peak in the 8 bias-level rows (rows 512-519).
+  const int in_step_rows = peaks_from_row(tmp.file("hdr.csv"), 512);
+  EXPECT_GE(in_step_rows, 20);
+  std::cout << "header sections: " << in_step_rows << " peaks in the bias rows; "
+            << hdr.out.substr(0, hdr.out.find('\n')) << "\n";
+  const auto none = test::run_command(
+      test::psfphot_exe() + " frame " + saao_frame() + " -o " + tmp.file("none.csv") +
+      " --set calibration.overscan=none --set calibration.trim_section=none");
+  ASSERT_EQ(none.exit_code, 0) << none.out;
+  EXPECT_NE(none.out.find("sky 30"), std::string::npos) << none.out;
+  // A section that does not fit the frame fails it, naming the key and the problem.
+  const auto bad =
+      test::run_command(test::psfphot_exe() + " frame " + saao_frame() + " -o " +
+                        tmp.file("bad.csv") + " --set 'calibration.bias_section=[4:13,1:600]'");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.out.find("calibration.bias_section section '[4:13,1:600]': y reaches 600 but "
+                         "the frame has 520"),
+            std::string::npos)
+      << bad.out;
+}
+
+// `psfphot master` corrects each raw frame by its own strip (--overscan, default level): three
+// darks whose bias differs by 40 ADU combine into the dark current alone; with --overscan none
+// the biases stay in (their median).
+TEST(OverscanReal, MasterCommandTakesEachInputsBiasOut) {
+  test::TempDir tmp;
+  std::vector<std::string> paths;
+  for (int i = 0; i < 3; ++i) {
+    Image<float> img(40, 30);
+    for (int y = 0; y < 30; ++y)
+      for (int x = 0; x < 40; ++x)
+        img(x, y) = static_cast<float>(500 + 40 * i + (x < 36 ? 10 + 0.5 * x : 0.0));
+    paths.push_back(tmp.file("d" + std::to_string(i) + ".fits"));
+    io::write_fits(paths.back(), img.cview(),
+                   {io::card("EXPTIME", 5.0), io::card("BIASSEC", "[37:40,1:30]"),
+                    io::card("TRIMSEC", "[1:36,1:30]")});
+  }
+  std::string inputs;
+  for (const auto& p : paths) inputs += " " + p;
+  for (const char* mode : {"level", "none"}) {
+    const std::string out = tmp.file(std::string("m_") + mode + ".fits");
+    const auto r = test::run_command(test::psfphot_exe() + " master dark" + inputs + " -o " + out +
+                                     " --method median --overscan " + mode);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    const io::FitsImage m = io::read_fits(out);
+    const double bias = std::string(mode) == "none" ? 540.0 : 0.0;
+    EXPECT_FLOAT_EQ(m.pixels(7, 3), static_cast<float>(bias + 10 + 3.5)) << mode;
+    EXPECT_FLOAT_EQ(m.pixels(38, 3), static_cast<float>(bias)) << mode;
+    EXPECT_EQ(m.header.card("OVERSCAN"), mode);
+  }
+  const auto bad = test::run_command(test::psfphot_exe() + " master dark" + inputs + " -o " +
+                                     tmp.file("x.fits") + " --bias-section '[1:2;3:4]'");
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("one comma"), std::string::npos) << bad.out;
+}
+
+}  // namespace
+}  // namespace psfphot
