@@ -23,6 +23,7 @@ struct SimulateArgs {
   std::string psf = "gaussian";
   int darks = 5;
   int flats = 5;
+  int overscan = 0;
   int threads = 0;
   bool overwrite = false;
   bool quiet = false;
@@ -45,6 +46,7 @@ int run(const SimulateArgs& a) {
   o.n_frames = a.frames;
   o.n_darks = a.darks;
   o.n_flats = a.flats;
+  o.overscan_px = a.overscan;
   o.overwrite = a.overwrite;
   if (!parse_size(a.size, o.sim.width, o.sim.height)) {
     std::cerr << "psfphot simulate: error: --size '" << a.size << "' is not W or WxH\n";
@@ -110,6 +112,11 @@ void add_simulate_command(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"gaussian", "moffat"}));
   cmd->add_option("--darks", a->darks, "raw darks")->default_val(5)->check(CLI::Range(1, 1000));
   cmd->add_option("--flats", a->flats, "raw flats")->default_val(5)->check(CLI::Range(1, 1000));
+  cmd->add_option("--overscan", a->overscan,
+                  "overscan columns added at every raw frame's right edge (bias + read noise, "
+                  "BIASSEC/TRIMSEC cards), each exposure's bias offset by up to +-20 ADU; 0 = none")
+      ->default_val(0)
+      ->check(CLI::Range(0, 4096));
   cmd->add_option("--threads", a->threads, "OpenMP threads (0 = OpenMP default)")
       ->default_val(0)
       ->check(CLI::NonNegativeNumber);

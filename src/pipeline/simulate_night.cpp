@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <numbers>
+#include <random>
 #include <regex>
 #include <stdexcept>
 
@@ -109,6 +110,35 @@ std::vector<HeaderCard> camera_cards(const NightSimOptions& o, const char* image
           {"COMMENT", "", "Simulated by psfphot simulate; truth tables in ../truth/"}};
 }
 
+// The exposure with its overscan (NightSimOptions::overscan_px): the frame widened by that
+// many columns on the right, which see no light and no dark current (bias + read noise), and
+// the whole exposure's bias offset by its own draw. `kind` and `index` name the exposure
+// for its own random stream (the same bytes for a seed, whatever else is simulated).
+Image<float> with_overscan(const Image<float>& raw, const NightSimOptions& o, int kind, int index,
+                           std::vector<HeaderCard>& cards) {
+  const int w = raw.width(), h = raw.height(), n = o.overscan_px;
+  const SimConfig& c = o.sim;
+  std::seed_seq seq{static_cast<std::uint32_t>(c.seed), static_cast<std::uint32_t>(c.seed >> 32),
+                    0x05CA11u, static_cast<std::uint32_t>(kind), static_cast<std::uint32_t>(index)};
+  std::mt19937_64 rng(seq);
+  std::uniform_real_distribution<double> jitter(-o.overscan_bias_jitter_adu,
+                                                o.overscan_bias_jitter_adu);
+  std::normal_distribution<double> read(0.0, c.read_noise_e / c.gain_e_per_adu);
+  const double offset = jitter(rng);
+  Image<float> out(w + n, h);
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) out(x, y) = static_cast<float>(raw(x, y) + offset);
+    for (int x = w; x < w + n; ++x) out(x, y) = static_cast<float>(c.bias_adu + offset + read(rng));
+  }
+  cards.push_back(io::card(
+      "BIASSEC",
+      "[" + std::to_string(w + 1) + ":" + std::to_string(w + n) + ",1:" + std::to_string(h) + "]",
+      "overscan columns (1-based)"));
+  cards.push_back(io::card("TRIMSEC", "[1:" + std::to_string(w) + ",1:" + std::to_string(h) + "]",
+                           "light-sensitive pixels (1-based)"));
+  return out;
+}
+
 void write_camera_fits(const fs::path& p, Image<float>& raw, const SimConfig& c,
                        const std::vector<HeaderCard>& cards) {
   quantise_camera(raw.view(), c.saturation_adu);
@@ -193,6 +223,8 @@ NightSimResult simulate_night(const NightSimOptions& o,
   // Without a dark and a flat the night cannot be calibrated, so night.toml would lie.
   if (o.n_frames < 1 || o.n_darks < 1 || o.n_flats < 1)
     throw std::runtime_error("need at least one science frame, one dark and one flat");
+  if (o.overscan_px < 0 || o.overscan_px > 4096 || !(o.overscan_bias_jitter_adu >= 0))
+    throw std::runtime_error("overscan must be 0 to 4096 columns with a jitter >= 0 ADU");
   const double start = utc_to_unix_seconds(o.night_start_utc);
   NightSimResult r;
   prepare_folder(o, r);
@@ -202,6 +234,12 @@ NightSimResult simulate_night(const NightSimOptions& o,
     if (progress) progress(s);
   };
 
+  auto write_exposure = [&](const fs::path& p, Image<float>& raw, int kind, int index,
+                            std::vector<HeaderCard> cards) {
+    if (o.overscan_px <= 0) return write_camera_fits(p, raw, c, cards);
+    Image<float> wide = with_overscan(raw, o, kind, index, cards);
+    write_camera_fits(p, wide, c, cards);
+  };
   auto t0 = Clock::now();
   const SimInstrument inst = make_instrument(c);
   const SimField field = make_field(c);
@@ -215,8 +253,8 @@ NightSimResult simulate_night(const NightSimOptions& o,
     r.render_seconds += since(t0);
     t0 = Clock::now();
     const double when = start - (o.n_flats - i) * calib_step - 600.0;
-    write_camera_fits(dir / "flats" / (numbered("flat", i, 2) + ".fits"), raw, c,
-                      camera_cards(o, "FLAT", when, i));
+    write_exposure(dir / "flats" / (numbered("flat", i, 2) + ".fits"), raw, 2, i,
+                   camera_cards(o, "FLAT", when, i));
     r.write_seconds += since(t0);
     ++r.n_flats;
   }
@@ -239,8 +277,8 @@ NightSimResult simulate_night(const NightSimOptions& o,
     t0 = Clock::now();
     const double when = start + i * cadence;
     const std::string stem = numbered("sci", i, 4);
-    write_camera_fits(dir / "science" / (stem + ".fits"), f.raw_adu, c,
-                      camera_cards(o, "LIGHT", when, i));
+    write_exposure(dir / "science" / (stem + ".fits"), f.raw_adu, 0, i,
+                   camera_cards(o, "LIGHT", when, i));
     write_truth_csv(truth / (stem + ".csv"), o, f);
     std::vector<double> sig;
     long n_sat = 0;
@@ -284,8 +322,8 @@ NightSimResult simulate_night(const NightSimOptions& o,
     Image<float> raw = render_raw_dark(c, inst, i);
     r.render_seconds += since(t0);
     t0 = Clock::now();
-    write_camera_fits(dir / "darks" / (numbered("dark", i, 2) + ".fits"), raw, c,
-                      camera_cards(o, "DARK", night_end + 600.0 + i * calib_step, i));
+    write_exposure(dir / "darks" / (numbered("dark", i, 2) + ".fits"), raw, 1, i,
+                   camera_cards(o, "DARK", night_end + 600.0 + i * calib_step, i));
     r.write_seconds += since(t0);
     ++r.n_darks;
   }

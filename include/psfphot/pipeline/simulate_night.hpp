@@ -37,6 +37,13 @@ struct NightSimOptions {
   double night_length_h = 10.0;  // science frames are spread evenly over this, hours
   std::string filter = "V";      // FILTER card
   std::string object = "SIMFIELD";
+  // > 0: every raw frame (science, dark, flat) gets this many overscan columns at its right
+  // edge, holding the bias and read noise only (BIASSEC / TRIMSEC cards name them), and each
+  // exposure's bias is offset by its own amount, uniform in +-overscan_bias_jitter_adu (a
+  // bias that wanders between exposures, which only the overscan measures). Star coordinates
+  // and the truth are those of the frame as before (the columns are added on the right).
+  int overscan_px = 0;
+  double overscan_bias_jitter_adu = 20.0;
 };
 
 struct NightSimResult {
