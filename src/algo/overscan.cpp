@@ -117,8 +117,14 @@ OverscanLevels measure_overscan(ImageView<const float> strip, const PixelBox& bi
   if (strip.width() != bias.width() || strip.height() != bias.height())
     throw std::invalid_argument("overscan strip's shape differs from its section");
   OverscanLevels lv;
-  // A strip narrower than tall runs along the rows (serial overscan): one level per row.
-  lv.per_row = bias.width() <= bias.height();
+  // A strip spanning every row of the frame (serial overscan, read after each row) has one
+  // level per row; one spanning every column (parallel overscan), per column; a strip that
+  // spans neither (or both) is judged by its shape, narrower than tall meaning per row. (By
+  // shape alone, a serial strip of a windowed readout wider than tall would get per-column
+  // levels: a bias drifting along the rows would then be missed.)
+  const bool all_rows = bias.y0 == 0 && bias.y1 == frame_height;
+  const bool all_cols = bias.x0 == 0 && bias.x1 == frame_width;
+  lv.per_row = all_rows != all_cols ? all_rows : bias.width() <= bias.height();
   std::vector<float> all;
   all.reserve(static_cast<std::size_t>(bias.width()) * bias.height());
   for (int y = 0; y < strip.height(); ++y)
@@ -160,6 +166,7 @@ void subtract_overscan_rows(float* rows, int width, int y0, int n, const Oversca
 }
 
 void mask_outside(ImageView<MaskBits> mask, const PixelBox& keep, MaskBits bit) {
+  if (keep.empty()) return;  // no trim section (RawSections' convention), not "keep nothing"
   for (int y = 0; y < mask.height(); ++y) {
     MaskBits* m = mask.row(y);
     if (y < keep.y0 || y >= keep.y1) {

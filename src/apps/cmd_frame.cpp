@@ -105,6 +105,12 @@ int run_frame(const FrameArgs& a) {
       "%.0f ms\n",
       a.science.c_str(), r.stars.size(), flagged, r.summary.n_peaks, r.summary.psf_sigma_px,
       r.summary.sky_adu, r.summary.sky_rms_adu, r.total_ms);
+  if (std::isfinite(r.summary.bias_adu))
+    std::printf("  overscan bias %.2f ADU subtracted\n", r.summary.bias_adu);
+  // A master dark that still held its bias: say so (it was taken out by its own strip).
+  if (std::isfinite(r.summary.dark_bias_adu) && std::abs(r.summary.dark_bias_adu) >= 1.0)
+    std::printf("  the master dark's overscan reads %.2f ADU: its bias, subtracted from it\n",
+                r.summary.dark_bias_adu);
   std::printf("  %-10s %8.1f ms\n", "masters", masters_ms);
   for (const auto& t : r.timings) std::printf("  %-10s %8.1f ms\n", t.step.c_str(), t.ms);
   std::printf("  %-10s %8.1f ms\n", "write", write_ms);

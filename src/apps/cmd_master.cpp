@@ -5,6 +5,7 @@
 
 #include "commands.hpp"
 #include "psfphot/io/fits.hpp"
+#include "psfphot/io/fits_rows.hpp"
 #include "psfphot/pipeline/masters.hpp"
 
 namespace psfphot::apps {
@@ -41,11 +42,26 @@ int run_master(const MasterArgs& a) {
       cards.push_back(io::card("EXPTIME", first.header.exptime_s, "s"));
     cards.push_back(io::card("NCOMBINE", static_cast<double>(a.inputs.size()), "frames combined"));
     cards.push_back(io::card("COMBINE", a.method, "per-pixel combination"));
-    // Say whether the inputs' bias was taken out: a master made without the correction must
-    // not be used with science frames that get it (or the bias is subtracted twice).
-    cards.push_back(
-        io::card("OVERSCAN", a.overscan,
-                 "inputs' bias from their overscan strip, if any (" + a.bias_section + ")"));
+    // What was done to the inputs' bias: `level`/`line` when every input had a strip, `none`
+    // when none had one (or --overscan none), `mixed` otherwise. (The pipeline does not rely
+    // on it: a master dark still holding its bias has it measured in its own strip.)
+    std::size_t with_strip = 0;
+    if (cc.overscan.mode != OverscanMode::kNone)
+      for (const auto& p : a.inputs) {
+        io::FitsRowReader r(p);
+        try {
+          with_strip +=
+              !raw_sections(r.info().header, r.width(), r.height(), cc.overscan).bias.empty();
+        } catch (const std::invalid_argument& e) {
+          throw std::runtime_error(p + ": " + e.what());
+        }
+      }
+    const std::string done = with_strip == 0                 ? std::string("none")
+                             : with_strip == a.inputs.size() ? a.overscan
+                                                             : std::string("mixed");
+    cards.push_back(io::card("OVERSCAN", done,
+                             std::to_string(with_strip) + " of " + std::to_string(a.inputs.size()) +
+                                 " inputs' bias taken from their overscan strip"));
     for (const auto& p : a.inputs) cards.push_back({"HISTORY", "", "psfphot master input " + p});
     Image<float> m;
     if (a.kind == "dark") {

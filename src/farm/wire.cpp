@@ -76,6 +76,8 @@ std::vector<std::uint8_t> encode(const FrameResult& r) {
   w.put(r.summary.psf_sigma_px);
   w.put(r.summary.sky_adu);
   w.put(r.summary.sky_rms_adu);
+  w.put(r.summary.bias_adu);
+  w.put(r.summary.dark_bias_adu);
   w.put(r.summary.n_peaks);
   w.put<std::uint64_t>(r.timings.size());
   for (const auto& t : r.timings) {
@@ -104,6 +106,8 @@ FrameResult decode_result(const std::vector<std::uint8_t>& bytes) {
   r.summary.psf_sigma_px = rd.get<double>();
   r.summary.sky_adu = rd.get<double>();
   r.summary.sky_rms_adu = rd.get<double>();
+  r.summary.bias_adu = rd.get<double>();
+  r.summary.dark_bias_adu = rd.get<double>();
   r.summary.n_peaks = rd.get<std::int32_t>();
   const auto nt = rd.get<std::uint64_t>();
   for (std::uint64_t i = 0; i < nt; ++i) {

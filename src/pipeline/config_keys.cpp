@@ -88,7 +88,6 @@ Key string(const char* sec, const char* key, const char* doc, Ref ref) {
   return k;
 }
 
-// A string key with a fixed set of choices mapped onto an enum (or string) field.
 // An IRAF image section "[x1:x2,y1:y2]", or "header" (the frame's card) or "none"; the
 // syntax is checked here, the bounds against each frame.
 template <class Ref>
@@ -108,6 +107,7 @@ Key section(const char* sec, const char* key, const char* doc, Ref ref) {
   return k;
 }
 
+// A string key with a fixed set of choices mapped onto an enum (or string) field.
 template <class E, class Ref>
 Key choice(const char* sec, const char* key, const char* doc,
            std::vector<std::pair<std::string, E>> choices, Ref ref) {

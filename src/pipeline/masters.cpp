@@ -232,13 +232,16 @@ Image<float> build_master_flat_rows(const std::vector<std::string>& paths, const
         subtract_bias_rows(prep[i], w, y0, n, rows);
         subtract_dark_rows(dark, ds[i], y0, n, rows);
       });
-  // Outside the trim section a flat measures no response: NaN there, so its normalisation
-  // skips those pixels and calibration marks them invalid.
-  const PixelBox& t = prep.front().trim;
-  if (!t.empty())
+  // Outside the trim section a flat measures no response: NaN there (outside any of the
+  // flats' sections, should they differ), so its normalisation skips those pixels and
+  // calibration marks them invalid.
+  for (const RawPrep& p : prep) {
+    const PixelBox& t = p.trim;
+    if (t.empty()) continue;
     for (int y = band.y0; y < band.y1; ++y)
       for (int x = 0; x < w; ++x)
         if (!t.contains(x, y)) out(x, y - band.y0) = std::numeric_limits<float>::quiet_NaN();
+  }
   return out;
 }
 

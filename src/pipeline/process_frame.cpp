@@ -59,6 +59,8 @@ FrameResult run_steps(std::int64_t frame_id, const std::string& path, const Fram
   r.summary.psf_sigma_px = ctx.psf_sigma_px;
   r.summary.sky_adu = ctx.background.global_level;
   r.summary.sky_rms_adu = ctx.background.global_rms;
+  r.summary.bias_adu = ctx.bias_adu;
+  r.summary.dark_bias_adu = ctx.dark_bias_adu;
   r.summary.n_peaks = ctx.n_raw_peaks;
   if (r.ok()) r.stars = std::move(ctx.stars);
   if (keep) {

@@ -75,8 +75,33 @@ class CalibrateStep : public Step {
       sec = raw_sections(c.frame.header, w, h, c.cfg.calibration.overscan);
       if (!sec.bias.empty()) {
         const PixelBox& b = sec.bias;
+        const OverscanMode mode = c.cfg.calibration.overscan.mode;
         bias = measure_overscan(c.frame.pixels.cview().subview(b.x0, b.y0, b.width(), b.height()),
-                                b, w, h, c.cfg.calibration.overscan.mode);
+                                b, w, h, mode);
+        c.bias_adu = bias.median_adu;
+        // A master dark that still holds its bias (an older or another tool's master, a
+        // single raw dark) would subtract it a second time: its own strip measures it, and it
+        // goes out the same way (raw - b - s (dark - b_dark)). A master from overscan-corrected
+        // darks reads ~0 there and changes nothing measurable.
+        if (in.dark.width() == w && in.dark.height() == h) {
+          Image<float> strip(b.width(), b.height());
+          std::vector<float> row(static_cast<std::size_t>(w));
+          for (int y = b.y0; y < b.y1; ++y)
+            std::copy_n(in.dark.row(y, row.data()) + b.x0, b.width(), strip.view().row(y - b.y0));
+          double s = 1.0;
+          if (c.cfg.calibration.scale_dark_by_exptime && c.frame.header.exptime_s > 0 &&
+              in.dark_exptime_s > 0)
+            s = c.frame.header.exptime_s / in.dark_exptime_s;
+          OverscanLevels dark_bias;
+          try {
+            dark_bias = measure_overscan(strip.cview(), b, w, h, mode);
+          } catch (const std::invalid_argument& e) {
+            throw std::invalid_argument("master dark " + c.masters.dark_source + ": " + e.what());
+          }
+          for (std::size_t k = 0; k < bias.level.size(); ++k)
+            bias.level[k] = static_cast<float>(bias.level[k] - s * dark_bias.level[k]);
+          c.dark_bias_adu = dark_bias.median_adu;
+        }
         in.overscan = &bias;
       }
     } catch (const std::invalid_argument& e) {

@@ -9,10 +9,10 @@
 // Modes (config `calibration.overscan`):
 //   kLevel  one level for the frame: the median of the strip's finite pixels (IRAF ccdproc's
 //           default fit, a constant, made robust to cosmic rays in the strip);
-//   kLine   one level per line: the median of each line of the strip across its short side
-//           (a vertical strip, BIASSEC spanning rows: one level per row; a horizontal one:
-//           per column), for cameras whose bias moves along the readout. Lines of the frame
-//           the strip does not cover, or with no finite pixel there, take the frame's level.
+//   kLine   one level per line: the median of each line of the strip across its width
+//           (a strip spanning every row, the serial overscan: one level per row; one spanning
+//           every column: per column), for cameras whose bias moves along the readout. Lines of the
+//           frame the strip does not cover, or with no finite pixel there, take the frame's level.
 //   kNone   nothing subtracted.
 //
 // Sections are IRAF image sections "[x1:x2,y1:y2]": 1-based, inclusive, x (NAXIS1) first,
@@ -81,7 +81,8 @@ struct OverscanLevels {
 
 // Measures the levels from `strip`, the pixels of box `bias` of a frame_width x
 // frame_height frame (strip.width() == bias.width(), strip.height() == bias.height()).
-// A strip narrower than tall is read as a vertical strip (levels per row), else per column.
+// A strip spanning every row of the frame gives levels per row, one spanning every column
+// levels per column; otherwise a strip narrower than tall is read per row, else per column.
 // Throws std::invalid_argument when mode is kNone, the strip's shape differs from the box,
 // the box is not inside the frame, or the strip has no finite pixel.
 OverscanLevels measure_overscan(ImageView<const float> strip, const PixelBox& bias, int frame_width,
@@ -90,7 +91,8 @@ OverscanLevels measure_overscan(ImageView<const float> strip, const PixelBox& bi
 // rows holds n rows of a frame, from row y0, each width wide: subtracts the levels.
 void subtract_overscan_rows(float* rows, int width, int y0, int n, const OverscanLevels& lv);
 
-// Sets `bit` in every pixel of mask outside `keep` (no bit set when keep covers the frame).
+// Sets `bit` in every pixel of mask outside `keep` (none when keep covers the frame, or is
+// empty: an empty box means "no trim section", as in RawSections).
 void mask_outside(ImageView<MaskBits> mask, const PixelBox& keep, MaskBits bit);
 
 }  // namespace psfphot

@@ -2,6 +2,7 @@
 // FrameResult: what processing one frame produced. Every dispatched frame yields
 // exactly one, failed or not (DESIGN.md "failure tiers").
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -30,9 +31,15 @@ struct FrameSummary {
   double mjd_obs = 0;
   double exptime_s = 0;
   std::string filter;
-  double psf_sigma_px = 0;   // frame PSF sigma used for photometry
-  double sky_adu = 0;        // median background
-  double sky_rms_adu = 0;    // median background RMS
+  double psf_sigma_px = 0;  // frame PSF sigma used for photometry
+  double sky_adu = 0;       // median background
+  double sky_rms_adu = 0;   // median background RMS
+  // Overscan bias level subtracted (the strip's median, algo/overscan.hpp), ADU; NaN when
+  // the frame had no overscan correction.
+  double bias_adu = std::numeric_limits<double>::quiet_NaN();
+  // The master dark's own strip level, taken out of it (its bias when it still held one;
+  // ~0 for a master made from overscan-corrected darks), ADU; NaN without dark or overscan.
+  double dark_bias_adu = std::numeric_limits<double>::quiet_NaN();
   std::int32_t n_peaks = 0;  // raw peaks before rejection
 };
 

@@ -2,6 +2,7 @@
 // The per-frame steps, each a small const object calling one algorithm on the shared
 // FrameContext (DESIGN.md "Steps"). Order: read, calibrate, mask, background, detect,
 // hotpix, centroid, crowding, moments, psf, photometry.
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,9 +28,13 @@ struct FrameContext {
   std::vector<Peak> peaks;  // after detection (and merging)
   int n_raw_peaks = 0;
   std::vector<Star> stars;
-  double psf_sigma_px = 0;     // frame median PSF sigma
-  PsfSigmaModel psf_model;     // sigma across the field
-  double gain = 0;             // e-/ADU used for star noise (0 = none)
+  double psf_sigma_px = 0;  // frame median PSF sigma
+  PsfSigmaModel psf_model;  // sigma across the field
+  double gain = 0;          // e-/ADU used for star noise (0 = none)
+  double bias_adu = std::numeric_limits<double>::quiet_NaN();  // overscan level subtracted
+  // The master dark's own strip level, subtracted from it (scaled with it; ~0 for a master
+  // made from overscan-corrected darks); NaN without a dark or an overscan.
+  double dark_bias_adu = std::numeric_limits<double>::quiet_NaN();
   bool keep_products = false;  // keep the calibrated image and the full background maps
   // The gain per pixel of the calibrated frame: `gain` times the flat response the frame
   // was divided by (algo/psf_photometry.hpp, PixelGain).

@@ -109,6 +109,30 @@ TEST(Overscan, HorizontalStripGivesLevelsPerColumnAndUncoveredLinesTheFrameLevel
   EXPECT_EQ(rows(3, 1), 1000.f - 303.f);
 }
 
+// A serial overscan of a windowed readout: the strip spans every row but is wider than tall
+// (40 columns, 30 rows). Its lines are the rows, whatever its shape: a bias rising along the
+// rows must be followed row by row.
+TEST(Overscan, StripSpanningEveryRowHasLevelsPerRowWhateverItsShape) {
+  const int w = 300, h = 30;
+  Image<float> img(w, h);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) img(x, y) = static_cast<float>(500 + 4 * y);
+  const PixelBox strip{260, 0, 300, h};
+  const OverscanLevels ln =
+      measure_overscan(img.cview().subview(260, 0, 40, h), strip, w, h, OverscanMode::kLine);
+  EXPECT_TRUE(ln.per_row);
+  for (int y = 0; y < h; ++y) EXPECT_EQ(ln.at(0, y), static_cast<float>(500 + 4 * y)) << y;
+  // A parallel overscan spanning every column of a narrow frame, taller than wide (20 x 40 of
+  // a 20 x 100 frame): per column, the bias following the columns.
+  Image<float> narrow(20, 100);
+  for (int y = 0; y < 100; ++y)
+    for (int x = 0; x < 20; ++x) narrow(x, y) = static_cast<float>(300 + x);
+  const OverscanLevels col = measure_overscan(narrow.cview().subview(0, 60, 20, 40),
+                                              {0, 60, 20, 100}, 20, 100, OverscanMode::kLine);
+  EXPECT_FALSE(col.per_row);
+  for (int x = 0; x < 20; ++x) EXPECT_EQ(col.at(x, 7), static_cast<float>(300 + x)) << x;
+}
+
 TEST(Overscan, RefusesAnEmptyOrMisplacedStripAndModeNone) {
   Image<float> img(10, 10, 1.f);
   EXPECT_THROW(measure_overscan(img.cview(), {0, 0, 10, 10}, 10, 10, OverscanMode::kNone),
@@ -165,6 +189,10 @@ TEST(Overscan, MaskOutsideMarksEveryPixelOutsideTheTrimSection) {
     }
   EXPECT_EQ(outside, 200 - 15 * 8);
   EXPECT_EQ(m(0, 0), mask::kSaturated | mask::kOutsideTrim);
+  // An empty box is "no trim section": nothing is masked.
+  Image<MaskBits> none(20, 10, 0);
+  mask_outside(none.view(), PixelBox{}, mask::kOutsideTrim);
+  for (std::size_t i = 0; i < none.size(); ++i) ASSERT_EQ(none.data()[i], 0);
   EXPECT_NE(mask::kUnusable & mask::kOutsideTrim, 0);
 }
 

@@ -119,6 +119,54 @@ TEST(OverscanNight, MastersAndScienceCarryNoBiasAndTheDarkScalesByExposure) {
   }
 }
 
+// A ready master dark that still holds its bias (made without the correction: an older
+// master, another tool's, a single raw dark) must not take the bias out a second time: its
+// own strip measures it, and the science frame comes out as with a corrected master.
+TEST(OverscanNight, AMasterDarkStillHoldingItsBiasLosesItByItsOwnStrip) {
+  TempDir dir;
+  std::mt19937 rng(8);
+  std::vector<std::string> darks;
+  for (int i = 0; i < 3; ++i)
+    darks.push_back(write_raw(dir, "d" + std::to_string(i) + ".fits", 500 + 10 * i, 10.0, 0, rng));
+  const std::string sci = write_raw(dir, "sci.fits", 530, 60.0, 1000, rng);
+  CombineConfig plain;
+  plain.overscan.mode = OverscanMode::kNone;
+  double t = 0;
+  const Image<float> with_bias = build_master_dark(darks, plain, &t);  // ~510 + 20 pattern
+  const Image<float> corrected = build_master_dark(darks, CombineConfig{}, &t);
+  const std::string d_bias = dir.file("mdark_bias.fits"), d_corr = dir.file("mdark.fits");
+  io::write_fits(d_bias, with_bias.cview(), {io::card("EXPTIME", t)});
+  io::write_fits(d_corr, corrected.cview(), {io::card("EXPTIME", t)});
+  FrameConfig fc;
+  fc.background.mesh_px = 16;
+  double mean[2];
+  for (int k = 0; k < 2; ++k) {
+    const Masters m = load_masters(k ? d_corr : d_bias, {}, "", {}, "", fc, CombineConfig{});
+    FrameProducts p;
+    const FrameResult res = process_frame(0, sci, fc, m, &p);
+    ASSERT_TRUE(res.ok()) << res.message;
+    // The master's own strip: ~510 ADU (its bias) or ~0 (corrected), reported.
+    if (k == 0) {
+      EXPECT_NEAR(res.summary.dark_bias_adu, 510.0, 2.0);
+    } else {
+      EXPECT_NEAR(res.summary.dark_bias_adu, 0.0, 1.0);
+    }
+    EXPECT_NEAR(res.summary.bias_adu, 530.0 + 0.02 * 74.5, 1.0);
+    double sum = 0;
+    int n = 0;
+    for (int y = 0; y < kH; ++y)
+      for (int x = 3; x < 60; ++x, ++n) sum += p.calibrated(x, y);
+    mean[k] = sum / n;
+  }
+  // No flat: the calibrated sky is the light, 1000 x mean response (~0.85): with the bias
+  // subtracted twice (6 x 510 ADU) it would be ~ -2200.
+  double want = 0;
+  for (int y = 0; y < kH; ++y)
+    for (int x = 3; x < 60; ++x) want += 1000 * response(x, y) / (57.0 * kH);
+  EXPECT_NEAR(mean[0], want, 2.0);
+  EXPECT_NEAR(mean[1], want, 2.0);
+}
+
 // Built in bands (as the ranks of a night build them, each a share of the rows; the strips
 // are read whole by every part), the corrected masters are bit for bit the whole ones,
 // line mode included (its levels are per row: a band must index them by frame row).
