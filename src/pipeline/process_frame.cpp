@@ -4,6 +4,7 @@
 #include <exception>
 #include <string_view>
 
+#include "psfphot/pipeline/sky.hpp"
 #include "psfphot/pipeline/steps.hpp"
 
 namespace psfphot::pipeline {
@@ -50,6 +51,14 @@ FrameResult run_steps(std::int64_t frame_id, const std::string& path, const Fram
       release->dark_mapping.reset();
       if (release->flat) release->flat->invalid = Image<MaskBits>();
     }
+  }
+  if (r.ok()) {
+    // After the steps: sky positions need only the centroids and the header, and a WCS
+    // psfphot cannot use leaves them NaN without failing the frame.
+    const auto t0 = clock::now();
+    log_sky_fill(path, fill_sky_coordinates(ctx.frame.header, ctx.stars));
+    r.timings.push_back(
+        {"sky", std::chrono::duration<double, std::milli>(clock::now() - t0).count()});
   }
   r.total_ms = std::chrono::duration<double, std::milli>(clock::now() - t_start).count();
   const auto& h = ctx.frame.header;

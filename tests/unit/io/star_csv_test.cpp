@@ -18,12 +18,12 @@ namespace {
 // The row as the documented printf format writes it (the reference the writer must match
 // byte for byte, whatever it formats with).
 std::string printf_row(const Star& s) {
-  char buf[512];
+  char buf[1024];  // %.8f of 1e300 is 309 characters
   std::snprintf(buf, sizeof buf,
-                "%d,%d,%d,%.10g,%.10g,%.4g,%.4g,%.6g,%.6g,%.10g,%.6g,%.6g,%.8g,%.6g,%u", s.star_id,
-                s.peak_x, s.peak_y, s.centroid_x, s.centroid_y, s.centroid_err_x, s.centroid_err_y,
-                s.width_x, s.width_y, s.psf_flux, s.psf_flux_err, s.snr, s.background,
-                s.background_rms, s.flags);
+                "%d,%d,%d,%.10g,%.10g,%.4g,%.4g,%.6g,%.6g,%.10g,%.6g,%.6g,%.8g,%.6g,%u,%.8f,%.8f",
+                s.star_id, s.peak_x, s.peak_y, s.centroid_x, s.centroid_y, s.centroid_err_x,
+                s.centroid_err_y, s.width_x, s.width_y, s.psf_flux, s.psf_flux_err, s.snr,
+                s.background, s.background_rms, s.flags, s.ra_deg, s.dec_deg);
   return buf;
 }
 
@@ -45,7 +45,8 @@ TEST(StarCsv, RowsArePrintfsBytesInStarOrder) {
     s.flags = i == 11 ? 0xFFFFFFFFu : static_cast<std::uint32_t>(rng() % 1024);
     double* v[] = {&s.centroid_x, &s.centroid_y, &s.centroid_err_x, &s.centroid_err_y,
                    &s.width_x,    &s.width_y,    &s.psf_flux,       &s.psf_flux_err,
-                   &s.snr,        &s.background, &s.background_rms};
+                   &s.snr,        &s.background, &s.background_rms, &s.ra_deg,
+                   &s.dec_deg};
     for (std::size_t k = 0; k < std::size(v); ++k)
       *v[k] = (i + k) % 5 == 0 ? specials[(i * 7 + k) % std::size(specials)] : u(rng);
     stars.push_back(s);
