@@ -45,8 +45,10 @@ constexpr std::array kStarColumns = {
     PSFPHOT_STAR_COL(snr, CT::kFloat64, "", "psf_flux / psf_flux_err"),
     PSFPHOT_STAR_COL(background, CT::kFloat64, "adu / pix", "local sky at the centroid"),
     PSFPHOT_STAR_COL(background_rms, CT::kFloat64, "adu / pix", "local sky RMS"),
-    PSFPHOT_STAR_COL(ra_deg, CT::kFloat64, "deg", "right ascension (NaN without a WCS)"),
-    PSFPHOT_STAR_COL(dec_deg, CT::kFloat64, "deg", "declination (NaN without a WCS)"),
+    PSFPHOT_STAR_COL(ra_deg, CT::kFloat64, "deg",
+                     "FK5 J2000 right ascension from the frame's WCS (NaN without one)"),
+    PSFPHOT_STAR_COL(dec_deg, CT::kFloat64, "deg",
+                     "FK5 J2000 declination from the frame's WCS (NaN without one)"),
 };
 #undef PSFPHOT_STAR_COL
 

@@ -49,7 +49,7 @@ struct Star {
   double snr;             // psf_flux / psf_flux_err
   double background;      // local sky at the centroid, ADU/pixel
   double background_rms;  // local sky RMS, ADU/pixel
-  double ra_deg;          // sky position when the frame has a WCS, else NaN
+  double ra_deg;          // FK5 J2000 sky position from the frame's WCS (io/wcs.hpp), else NaN
   double dec_deg;
 };
 
