@@ -110,6 +110,32 @@ std::vector<HeaderCard> camera_cards(const NightSimOptions& o, const char* image
           {"COMMENT", "", "Simulated by psfphot simulate; truth tables in ../truth/"}};
 }
 
+// A gnomonic (TAN) WCS, north up and east left (CD1_1 < 0): the field's centre pixel
+// ((width - 1) / 2, (height - 1) / 2) 0-based at (field_ra_deg, field_dec_deg); a frame
+// whose stars sit at field position + (dx, dy) has its reference pixel moved by the same.
+void add_wcs_cards(std::vector<HeaderCard>& cards, const NightSimOptions& o, double dx_px,
+                   double dy_px) {
+  if (!(o.pixel_scale_arcsec > 0)) return;
+  using io::card;
+  const SimConfig& c = o.sim;
+  const double scale_deg = o.pixel_scale_arcsec / 3600.0;
+  cards.push_back(card("WCSAXES", 2.0));
+  cards.push_back(card("CTYPE1", "RA---TAN"));
+  cards.push_back(card("CTYPE2", "DEC--TAN"));
+  cards.push_back(card("CRVAL1", o.field_ra_deg, "[deg] field centre"));
+  cards.push_back(card("CRVAL2", o.field_dec_deg, "[deg] field centre"));
+  // FITS pixels are 1-based: the 0-based centre (w - 1) / 2 is (w + 1) / 2.
+  cards.push_back(card("CRPIX1", 0.5 * (c.width + 1) + dx_px, "field centre + dither"));
+  cards.push_back(card("CRPIX2", 0.5 * (c.height + 1) + dy_px, "field centre + dither"));
+  cards.push_back(card("CD1_1", -scale_deg));
+  cards.push_back(card("CD1_2", 0.0));
+  cards.push_back(card("CD2_1", 0.0));
+  cards.push_back(card("CD2_2", scale_deg));
+  cards.push_back(card("RADESYS", "ICRS"));
+  cards.push_back(card("CUNIT1", "deg"));
+  cards.push_back(card("CUNIT2", "deg"));
+}
+
 // The exposure with its overscan (NightSimOptions::overscan_px): the frame widened by that
 // many columns on the right, which see no light and no dark current (bias + read noise), and
 // the whole exposure's bias offset by its own draw. `kind` and `index` name the exposure
@@ -277,8 +303,9 @@ NightSimResult simulate_night(const NightSimOptions& o,
     t0 = Clock::now();
     const double when = start + i * cadence;
     const std::string stem = numbered("sci", i, 4);
-    write_exposure(dir / "science" / (stem + ".fits"), f.raw_adu, 0, i,
-                   camera_cards(o, "LIGHT", when, i));
+    std::vector<HeaderCard> cards = camera_cards(o, "LIGHT", when, i);
+    add_wcs_cards(cards, o, f.conditions.dx_px, f.conditions.dy_px);
+    write_exposure(dir / "science" / (stem + ".fits"), f.raw_adu, 0, i, std::move(cards));
     write_truth_csv(truth / (stem + ".csv"), o, f);
     std::vector<double> sig;
     long n_sat = 0;

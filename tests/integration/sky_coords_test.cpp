@@ -226,3 +226,56 @@ TEST(SkyCoords, FrameWithoutOrWithBrokenWcsStillSucceedsWithNan) {
 
 }  // namespace
 }  // namespace psfphot
+
+namespace psfphot {
+namespace {
+
+// psfphot simulate writes a TAN WCS whose reference pixel follows each frame's pointing
+// dither (up to +-8 px = +-4.8" per axis here): the same star must get the same sky position
+// in two dithered frames, to its centroid error (S/N > 100: <~ 0.02 px = 0.012"), although
+// its pixel position moves by the dither difference.
+TEST(SkyCoords, SimulatedStarsKeepTheirSkyPositionAcrossDitheredFrames) {
+  test::TempDir tmp;
+  const std::string d = tmp.file("night");
+  auto r = test::run_command(test::psfphot_exe() + " simulate --out " + d +
+                             " --frames 2 --size 1024 --stars 1200 --seed 9 -q");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  Table t[2];
+  for (int k = 0; k < 2; ++k) {
+    const std::string csv = tmp.file("f" + std::to_string(k) + ".csv");
+    r = run_frame(d + "/science/sci_000" + std::to_string(k) + ".fits", csv);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    t[k] = read_csv(csv);
+    expect_sky_columns(t[k], true);
+  }
+  std::vector<double> sep, moved;
+  int bright = 0;
+  for (std::size_t i = 0; i < t[0].rows; ++i) {
+    if (!(t[0].col.at("snr")[i] > 100)) continue;
+    ++bright;
+    double best = 1.0;  // arcsec
+    std::size_t bj = t[1].rows;
+    for (std::size_t j = 0; j < t[1].rows; ++j) {
+      const double s = sep_arcsec(t[0].col.at("ra_deg")[i], t[0].col.at("dec_deg")[i],
+                                  t[1].col.at("ra_deg")[j], t[1].col.at("dec_deg")[j]);
+      if (s < best) best = s, bj = j;
+    }
+    if (bj == t[1].rows) continue;
+    sep.push_back(best);
+    moved.push_back(std::hypot(t[1].col.at("centroid_x")[bj] - t[0].col.at("centroid_x")[i],
+                               t[1].col.at("centroid_y")[bj] - t[0].col.at("centroid_y")[i]));
+  }
+  ASSERT_GE(bright, 20);
+  EXPECT_GE(sep.size(), static_cast<std::size_t>(0.9 * bright));
+  std::sort(sep.begin(), sep.end());
+  std::sort(moved.begin(), moved.end());
+  EXPECT_LT(sep[sep.size() / 2], 0.03);
+  // The frames are dithered: the same stars moved in pixels (by the dither difference).
+  EXPECT_GT(moved[moved.size() / 2], 1.0);
+  std::cout << bright << " bright stars, " << sep.size() << " matched on the sky; median "
+            << sep[sep.size() / 2] << "\" apart, moved " << moved[moved.size() / 2]
+            << " px between the frames\n";
+}
+
+}  // namespace
+}  // namespace psfphot

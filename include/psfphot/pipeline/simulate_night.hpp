@@ -44,6 +44,13 @@ struct NightSimOptions {
   // and the truth are those of the frame as before (the columns are added on the right).
   int overscan_px = 0;
   double overscan_bias_jitter_adu = 20.0;
+  // Science frames carry a WCS (RA---TAN / DEC--TAN, north up, east left): the field's
+  // centre at (field_ra_deg, field_dec_deg), pixel_scale_arcsec per pixel; each frame's
+  // CRPIX follows its pointing dither, so a star keeps its sky position from frame to frame.
+  // pixel_scale_arcsec <= 0: no WCS cards.
+  double field_ra_deg = 150.1;
+  double field_dec_deg = 2.2;
+  double pixel_scale_arcsec = 0.6;
 };
 
 struct NightSimResult {
