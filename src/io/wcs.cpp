@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -101,9 +102,17 @@ SkyWcs::SkyWcs(const HeaderFacts& header) {
     return;
   }
   // EPOCH is the old name of EQUINOX (wcspih reads it so under WCSHDR_all); io does not
-  // count it among the WCS cards.
+  // count it among the WCS cards. Only a number, and only without EQUINOX: wcslib rejects
+  // it otherwise (EPOCH = 'J2000' beside EQUINOX = 2000 is common).
+  bool has_equinox = false;
+  for (const auto& c : cards) has_equinox = has_equinox || c.key == "EQUINOX";
   for (const auto& c : header.cards)
-    if (c.key == "EPOCH") cards.push_back(c);
+    if (c.key == "EPOCH" && !has_equinox) {
+      char* end = nullptr;
+      const std::string v = trim(c.value);
+      std::strtod(v.c_str(), &end);
+      if (!v.empty() && end && *end == '\0') cards.push_back(c);
+    }
 
   std::string text;
   for (const auto& c : cards)
@@ -122,16 +131,30 @@ SkyWcs::SkyWcs(const HeaderFacts& header) {
     return;
   }
   if (nreject > 0) {
+    // wcslib counts rejections over the whole header: only a rejected card of the primary
+    // description (no alternate letter) makes it unusable; a broken alternate (CRVAL1A) or
+    // reference-date card leaves the primary WCS as wcslib set it up.
+    static const std::regex primary_key(
+        "^(WCSAXES|CTYPE[0-9]+|CRVAL[0-9]+|CRPIX[0-9]+|CDELT[0-9]+|CD[0-9]+_[0-9]+|"
+        "PC[0-9]+_[0-9]+|PV[0-9]+_[0-9]+|PS[0-9]+_[0-9]+|CROTA[0-9]+|CUNIT[0-9]+|RADESYS|"
+        "RADECSYS|EQUINOX|EPOCH|LONPOLE|LATPOLE)$");
     std::string names;
+    bool primary = false;
     const std::size_t left = std::strlen(text.c_str()) / 80;
     for (std::size_t i = 0; i < left; ++i) {
       const std::string rec = trim(text.substr(i * 80, 80));
+      primary =
+          primary ||
+          std::regex_match(trim(rec.substr(0, std::min<std::size_t>(8, rec.size()))), primary_key);
       if (!names.empty()) names += "; ";
       names += rec;
     }
-    status_ = SkyWcsStatus::kInvalid;
-    reason_ = "wcslib rejected " + std::to_string(nreject) + " WCS card(s): " + names;
-    return;
+    if (primary) {
+      status_ = SkyWcsStatus::kInvalid;
+      reason_ = "wcslib rejected " + std::to_string(nreject) + " WCS card(s): " + names;
+      impl_.reset();
+      return;
+    }
   }
   for (int i = 0; i < impl_->nwcs; ++i)
     if (impl_->all[i].alt[0] == ' ' || impl_->all[i].alt[0] == '\0') impl_->w = &impl_->all[i];

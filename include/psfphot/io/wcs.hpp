@@ -13,7 +13,7 @@
 // equals ICRS within the ~20 mas frame bias (Feissel & Mignard 1998; far below any
 // ground-based centroid). RA is in [0, 360).
 //   - RA/DEC with RADESYS ICRS, or FK5 with EQUINOX 2000 (or the wcslib defaults leading to
-//     them: no RADESYS and EQUINOX >= 1984 or absent): used as is.
+//     them: no RADESYS and EQUINOX 2000 or absent): used as is.
 //   - GLON/GLAT (Galactic): rotated to FK5 J2000 with wcsccs() and the pole of astropy's
 //     Galactic frame (astropy.coordinates.Galactic._ngp_J2000, _lon0_J2000: the IAU 1958
 //     B1950 definition transformed to FK5): north galactic pole at RA 192.8594812065348,
@@ -72,7 +72,9 @@ class SkyWcs {
   SkyWcs(const SkyWcs&) = delete;
   SkyWcs& operator=(const SkyWcs&) = delete;
 
-  bool ok() const { return status_ == SkyWcsStatus::kOk; }
+  bool ok() const {
+    return status_ == SkyWcsStatus::kOk && impl_ != nullptr;
+  }  // (moved-from: not ok)
   SkyWcsStatus status() const { return status_; }
   // Why not ok, naming the cards or wcslib's message; empty when ok.
   const std::string& reason() const { return reason_; }

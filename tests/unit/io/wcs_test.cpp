@@ -246,6 +246,30 @@ TEST(Wcs, BrokenWcsGivesNanAndNamesTheProblem) {
   }
 }
 
+// wcslib counts rejected cards over the whole header: a broken alternate description or an
+// EPOCH that EQUINOX overrides must not cost the primary WCS its positions (review of
+// session 18: each made every star NaN), while a broken primary card still does.
+TEST(Wcs, RejectedCardsOutsideThePrimaryWcsLeaveItUsable) {
+  SkyWcs ref(facts(kTan));
+  ASSERT_TRUE(ref.ok());
+  const SkyCoord want = ref.pixel_to_sky(100.0, 200.0);
+  auto alternate = kTan;
+  alternate.push_back({"CTYPE1A", "'RA---TAN'"});
+  alternate.push_back({"CRVAL1A", "'x'"});
+  auto epoch = kTan;
+  epoch.push_back({"EQUINOX", "2000.0"});
+  HeaderFacts h = facts(epoch);
+  h.cards.push_back({"EPOCH", "'J2000'", ""});  // not a WCS card for io: only in cards
+  for (const HeaderFacts& f : {facts(alternate), h}) {
+    SkyWcs w(f);
+    ASSERT_TRUE(w.ok()) << w.reason();
+    const SkyCoord s = w.pixel_to_sky(100.0, 200.0);
+    EXPECT_EQ(s.ra_deg, want.ra_deg);
+    EXPECT_EQ(s.dec_deg, want.dec_deg);
+  }
+  EXPECT_EQ(SkyWcs(facts(with(kTan, "CRVAL1", "'x'"))).status(), SkyWcsStatus::kInvalid);
+}
+
 TEST(Wcs, Fk4B1950IsNotPassedOffAsJ2000) {
   auto cards = with(kTan, "RADESYS", "'FK4     '");
   cards.push_back({"EQUINOX", "1950.0"});
