@@ -253,8 +253,9 @@ TEST(Wcs, RejectedCardsOutsideThePrimaryWcsLeaveItUsable) {
   SkyWcs ref(facts(kTan));
   ASSERT_TRUE(ref.ok());
   const SkyCoord want = ref.pixel_to_sky(100.0, 200.0);
-  auto alternate = kTan;
+  auto alternate = kTan;  // wcslib: 2 descriptions, 1 rejected card, the primary set up
   alternate.push_back({"CTYPE1A", "'RA---TAN'"});
+  alternate.push_back({"CTYPE2A", "'DEC--TAN'"});
   alternate.push_back({"CRVAL1A", "'x'"});
   auto epoch = kTan;
   epoch.push_back({"EQUINOX", "2000.0"});
