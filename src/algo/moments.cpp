@@ -57,6 +57,68 @@ Widths second_moments(ImageView<const float> image, ImageView<const MaskBits> ma
   return wd;
 }
 
+MinorMoment minor_axis_moment(ImageView<const float> image, ImageView<const MaskBits> mask,
+                              double xc, double yc, double rms_adu, double weight_sigma_px,
+                              const MomentsConfig& cfg) {
+  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
+  MinorMoment m{nan, nan};
+  if (!std::isfinite(xc) || !std::isfinite(yc)) return m;
+  const int half = cfg.window_px / 2;
+  const auto [lx, ly] = window_centre(xc, yc);
+  if (!detail::window_inside(image, lx, ly, half)) return m;
+  const int cx = static_cast<int>(lx), cy = static_cast<int>(ly);  // inside: fits
+  auto used = [&](int x, int y) {
+    return std::isfinite(image(x, y)) && (mask.empty() || !(mask(x, y) & cfg.exclude_bits));
+  };
+  const double q = weight_sigma_px > 0 ? 0.5 / (weight_sigma_px * weight_sigma_px) : 0.0;
+  auto weight = [&](double dx, double dy) {
+    return q > 0 ? std::exp(-q * (dx * dx + dy * dy)) : 1.0;
+  };
+  double s = 0, sxx = 0, syy = 0, sxy = 0;
+  for (int y = cy - half; y <= cy + half; ++y)
+    for (int x = cx - half; x <= cx + half; ++x) {
+      if (!used(x, y)) continue;
+      const double dx = x - xc, dy = y - yc, v = weight(dx, dy) * image(x, y);
+      s += v;
+      sxx += v * dx * dx;
+      syy += v * dy * dy;
+      sxy += v * dx * dy;
+    }
+  if (!(s > 0)) return m;
+  const double a = sxx / s, b = syy / s, c = sxy / s;
+  // Smaller eigenvalue of a symmetric 2x2 matrix: mean of the diagonal minus the radius;
+  // its eigenvector (ex, ey) is the minor axis.
+  const double r = std::sqrt(0.25 * (a - b) * (a - b) + c * c);
+  m.lambda_px2 = 0.5 * (a + b) - r;
+  double ex = c, ey = m.lambda_px2 - a;  // (M - lambda) e = 0, first row
+  if (std::abs(ex) + std::abs(ey) < 1e-12 * (std::abs(a) + std::abs(b) + 1e-300)) {
+    ex = a <= b ? 1.0 : 0.0;  // diagonal matrix: the axis with the smaller moment
+    ey = a <= b ? 0.0 : 1.0;
+  }
+  const double norm = std::hypot(ex, ey);
+  ex /= norm;
+  ey /= norm;
+  double v2 = 0;
+  for (int y = cy - half; y <= cy + half; ++y)
+    for (int x = cx - half; x <= cx + half; ++x) {
+      if (!used(x, y)) continue;
+      const double u = (x - xc) * ex + (y - yc) * ey,
+                   d = weight(x - xc, y - yc) * (u * u - m.lambda_px2);
+      v2 += d * d;
+    }
+  m.err_px2 = (std::isfinite(rms_adu) && rms_adu > 0 ? rms_adu : 0.0) * std::sqrt(v2) / s;
+  return m;
+}
+
+double point_source_minor_moment(double psf_sigma_px, double weight_sigma_px) {
+  // The product of the star's and the weight's Gaussians is a Gaussian of variance
+  // s^2 w^2 / (s^2 + w^2); pixel integration adds the box's 1/12 px^2.
+  const double s2 = psf_sigma_px * psf_sigma_px + 1.0 / 12.0;
+  if (!(weight_sigma_px > 0)) return s2;
+  const double w2 = weight_sigma_px * weight_sigma_px;
+  return s2 * w2 / (s2 + w2);
+}
+
 void measure_moments(ImageView<const float> image, ImageView<const MaskBits> mask, const double* xc,
                      const double* yc, std::size_t n, const MomentsConfig& cfg, Widths* out) {
   const int half = cfg.window_px / 2;

@@ -111,8 +111,9 @@ std::vector<Key> build() {
                   "rule",
                   [](Config& c) -> double& { return c.frame.hotpix.noise_sigma; }));
   r.push_back(dbl("hotpix", "min_width_sigma", "sigma", 0.0, 10.0,
-                  "after photometry, drop stars narrower than this x the PSF sigma in both "
-                  "second moments (cosmic-ray tracks); 0 = off (the lab)",
+                  "after photometry, drop stars whose minor-axis width (second moment weighted "
+                  "by a Gaussian of the PSF sigma) is below this x a star's by more than 3 of "
+                  "its errors (cosmic-ray tracks, any angle); 0 = off (the lab)",
                   [](Config& c) -> double& { return c.frame.hotpix.min_width_sigma; }));
   r.push_back(dbl("hotpix", "min_width_snr", "", 0.0, 1e9,
                   "S/N from which the width rule applies (moments of fainter stars are noisy)",

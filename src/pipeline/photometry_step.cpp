@@ -7,6 +7,7 @@
 
 #include "model_index.hpp"
 #include "psfphot/algo/hotpix.hpp"
+#include "psfphot/algo/moments.hpp"
 #include "psfphot/algo/psf_photometry.hpp"
 #include "psfphot/core/star.hpp"
 #include "psfphot/pipeline/blends.hpp"
@@ -132,7 +133,15 @@ class PhotometryStep : public Step {
       const double sg = std::isfinite(s.centroid_x)
                             ? c.psf_model.sigma_at(s.centroid_x, s.centroid_y)
                             : c.psf_sigma_px;
-      if (too_sharp_for_a_star(s.width_x, s.width_y, s.snr, sg, c.cfg.hotpix)) continue;
+      // Judged on the principal axes, not on width_x / width_y: a track lying diagonally
+      // across the pixel grid is wide along both of those but sharp across itself; with
+      // Gaussian weights of the PSF sigma and the moment's error from the background RMS at the
+      // star (hotpix.hpp). Only stars bright enough to be judged pay for the moments.
+      if (s.snr >= c.cfg.hotpix.min_width_snr && c.cfg.hotpix.min_width_sigma > 0 &&
+          too_sharp_for_a_star(minor_axis_moment(img, msk, s.centroid_x, s.centroid_y,
+                                                 s.background_rms, sg, c.cfg.moments),
+                               s.snr, sg, c.cfg.hotpix))
+        continue;
       // A detection with a position but no point-source solution near it is not a star
       // we can measure: a cosmic-ray track, an unstable hot pixel, a noise bump beside a
       // faint star (docs/pipeline.md). Edge stars (no position) stay, flagged.
