@@ -265,13 +265,13 @@ CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_
   }
   CalibratedImage out;
   out.dark_scale = 1.0;
-  if (has_dark && cfg.scale_dark_by_exptime) {
-    if (!(sci_exptime_s > 0) || !(in.dark_exptime_s > 0)) {
+  if (has_dark) {
+    out.dark_scale = dark_exptime_scale(sci_exptime_s, in.dark_exptime_s, cfg);
+    if (std::isnan(out.dark_scale)) {
       throw CalibrationError(
           "dark scaling by exposure time needs EXPTIME in both science frame and dark "
           "(set calibration.scale_dark = false to subtract the dark as it is)");
     }
-    out.dark_scale = sci_exptime_s / in.dark_exptime_s;
   }
   // Every pixel of the mask is written below: no zero fill first.
   out.mask = Image<MaskBits>(w, h, kNoInit);
@@ -349,6 +349,14 @@ CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_
 }
 
 }  // namespace
+
+double dark_exptime_scale(double sci_exptime_s, double dark_exptime_s,
+                          const CalibrationConfig& cfg) {
+  if (!cfg.scale_dark_by_exptime) return 1.0;
+  if (!(sci_exptime_s > 0) || !(dark_exptime_s > 0))
+    return std::numeric_limits<double>::quiet_NaN();
+  return sci_exptime_s / dark_exptime_s;
+}
 
 CalibratedImage calibrate(ImageView<const float> raw, double sci_exptime_s, double saturation_adu,
                           const CalibrationInputs& in, const CalibrationConfig& cfg) {

@@ -125,6 +125,9 @@ void add_info_command(CLI::App& app, int& exit_code) {
       print_stat("psf_sigma_px", ok, &io::FrameEntry::psf_sigma_px);
       print_stat("sky_adu", ok, &io::FrameEntry::sky_adu);
       print_stat("sky_rms_adu", ok, &io::FrameEntry::sky_rms_adu);
+      // "-" when no frame had an overscan correction (or the catalogue predates the columns).
+      print_stat("bias_adu", ok, &io::FrameEntry::bias_adu);
+      print_stat("dark_bias_adu", ok, &io::FrameEntry::dark_bias_adu);
       print_stat("exptime_s", ok, &io::FrameEntry::exptime_s);
       print_stat("total_ms", ok, &io::FrameEntry::total_ms);
     }
@@ -136,13 +139,13 @@ void add_info_command(CLI::App& app, int& exit_code) {
                     f->failed_step.empty() ? "" : ": ", f->message.c_str(), f->path.c_str());
     }
     if (*per_frame) {
-      std::printf("%8s %-20s %8s %8s %12s %10s %10s %9s %s\n", "frame", "status", "stars", "peaks",
-                  "mjd_obs", "psf_sigma", "sky_adu", "sky_rms", "path");
+      std::printf("%8s %-20s %8s %8s %12s %10s %10s %9s %9s %s\n", "frame", "status", "stars",
+                  "peaks", "mjd_obs", "psf_sigma", "sky_adu", "sky_rms", "bias_adu", "path");
       for (const auto& [id, f] : latest)
-        std::printf("%8lld %-20s %8d %8d %12s %10s %10s %9s %s\n", static_cast<long long>(id),
+        std::printf("%8lld %-20s %8d %8d %12s %10s %10s %9s %9s %s\n", static_cast<long long>(id),
                     f->status_name.c_str(), f->n_stars, f->n_peaks, num(f->mjd_obs, "%.5f").c_str(),
                     num(f->psf_sigma_px).c_str(), num(f->sky_adu).c_str(),
-                    num(f->sky_rms_adu).c_str(), f->path.c_str());
+                    num(f->sky_rms_adu).c_str(), num(f->bias_adu, "%.2f").c_str(), f->path.c_str());
     }
     // The config: only what differs from psfphot's defaults (--config prints it all).
     const auto defaults = config_lines(pipeline::effective_config_toml(pipeline::Config{}));

@@ -79,7 +79,7 @@ struct CatalogueWriter::Impl {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     file = Handle(check(id, path, "cannot open for writing"));
-    detail::Tables t = detail::open_tables(file.get(), path);
+    detail::Tables t = detail::open_tables(file.get(), path, kCatalogueSchemaVersion);
     stars = std::move(t.stars);
     frames = std::move(t.frames);
     star_type = Handle(make_star_type());
@@ -113,8 +113,19 @@ struct CatalogueWriter::Impl {
     haddr_t eoa = 0;
     {
       detail::ReadOpen ro = detail::open_read_only(path);
-      detail::read_info(ro.file.get(), path);
-      detail::open_tables(ro.file.get(), path);
+      const CatalogueInfo info = detail::read_info(ro.file.get(), path);
+      // Refused before anything in the file changes (clearing the open mark, extending,
+      // truncating): rows appended in this version's layout would not match its /frames
+      // table, and rewriting the night's committed frames into a new layout is not a
+      // resume's business (their bias columns would be unknown anyway).
+      if (info.schema_version != kCatalogueSchemaVersion)
+        throw CatalogueError(
+            path, "has catalogue schema version " + std::to_string(info.schema_version) +
+                      " (written by psfphot " + info.software_version +
+                      "); this psfphot writes version " + std::to_string(kCatalogueSchemaVersion) +
+                      " and cannot append to it: finish the night with the psfphot that "
+                      "started it, or start a new catalogue (--overwrite or another output)");
+      detail::open_tables(ro.file.get(), path, kCatalogueSchemaVersion);
       report.was_left_open = ro.was_left_open;
       check_status(H5Fget_eoa(ro.file.get(), &eoa), path, "cannot read the end of allocation");
     }
@@ -127,7 +138,8 @@ struct CatalogueWriter::Impl {
       throw CatalogueError(
           path, std::string("cannot extend to its allocated size: ") + std::strerror(errno));
     open_swmr(path, true);
-    detail::Committed c = detail::committed_state(frames.get(), stars.get(), path);
+    detail::Committed c =
+        detail::committed_state(frames.get(), stars.get(), path, kCatalogueSchemaVersion);
     std::size_t k = c.rows.size();
     std::int64_t end = c.star_rows;
     // "skipped" rows at the end are frames a stopped run never did: drop them so the

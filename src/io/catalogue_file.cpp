@@ -188,7 +188,7 @@ ReadOpen open_read_only(const std::string& path) {
   throw CatalogueError(path, "cannot open the HDF5 file: " + innermost, first);
 }
 
-Tables open_tables(hid_t file, const std::string& path) {
+Tables open_tables(hid_t file, const std::string& path, int schema_version) {
   Tables t;
   Handle dapl(H5Pcreate(H5P_DATASET_ACCESS));
   // Enough for the partially filled last chunk and the reads around it.
@@ -201,21 +201,23 @@ Tables open_tables(hid_t file, const std::string& path) {
     }
     *handle = Handle(check(H5Dopen2(file, name, dapl.get()), path, std::string("/") + name));
   }
-  Handle st(make_star_type()), ft(make_frame_row_type());
+  Handle st(make_star_type()), ft(make_frame_file_type(schema_version));
   Handle fst(H5Dget_type(t.stars.get())), fft(H5Dget_type(t.frames.get()));
   if (H5Tequal(fst.get(), st.get()) <= 0)
     throw CatalogueError(path, "its /stars columns are not this psfphot's Star record");
   if (H5Tequal(fft.get(), ft.get()) <= 0)
-    throw CatalogueError(path, "its /frames columns are not this psfphot's frame row");
+    throw CatalogueError(path, "its /frames columns are not those of catalogue schema version " +
+                                   std::to_string(schema_version));
   return t;
 }
 
-Committed committed_state(hid_t frames, hid_t stars, const std::string& path) {
+Committed committed_state(hid_t frames, hid_t stars, const std::string& path, int schema_version) {
   Committed c;
   c.frame_total = h5::rows(frames, path);
   c.star_total = h5::rows(stars, path);
-  std::vector<FrameRow> rows(static_cast<std::size_t>(c.frame_total));
-  Handle ft(make_frame_row_type());
+  // Pre-filled: an older version's table does not have every FrameRow field.
+  std::vector<FrameRow> rows(static_cast<std::size_t>(c.frame_total), frame_fill_value());
+  Handle ft(make_frame_read_type(schema_version));
   h5::read_rows(frames, ft.get(), 0, c.frame_total, rows.data(), path, "/frames");
   const auto max_status = static_cast<std::int32_t>(FrameStatus::kSkipped);
   std::size_t k = 0;
@@ -273,14 +275,15 @@ void compact_catalogue(const std::string& path, const CatalogueOptions& opt) {
   try {
     ReadOpen in = open_read_only(path);
     CatalogueInfo info = read_info(in.file.get(), path);
-    Tables src = open_tables(in.file.get(), path);
-    Committed c = committed_state(src.frames.get(), src.stars.get(), path);
+    const int version = static_cast<int>(info.schema_version);
+    Tables src = open_tables(in.file.get(), path, version);
+    Committed c = committed_state(src.frames.get(), src.stars.get(), path, version);
     build_catalogue(tmp, path,
                     {info.creation_time, info.config_text, info.software_version, info.git_hash},
                     opt, opt.deflate_level);
     Handle fapl = file_access();
     Handle out(check(H5Fopen(tmp.c_str(), H5F_ACC_RDWR, fapl.get()), path, "cannot open " + tmp));
-    Tables dst = open_tables(out.get(), path);
+    Tables dst = open_tables(out.get(), path, kCatalogueSchemaVersion);
     Handle ft(make_frame_row_type()), st(make_star_type());
     h5::write_rows(dst.frames.get(), ft.get(), 0, static_cast<std::int64_t>(c.rows.size()),
                    c.rows.data(), path, "/frames");

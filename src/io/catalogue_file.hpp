@@ -41,7 +41,9 @@ bool is_compressed(hid_t dset);
 void rename_into_place(const std::string& from, const std::string& to);
 
 // Rewrites the closed catalogue at `path` as "<path>.compacting" holding its committed
-// frames only, compressed with opt.deflate_level, and renames it over `path`. Whole
+// frames only, compressed with opt.deflate_level, and renames it over `path`. The copy
+// has this build's schema version (columns an older file lacks would be fill values; the
+// writer, its only caller, only ever holds catalogues of its own version). Whole
 // chunks are written once each, so the result has no dead space. A failure removes the
 // temporary file and leaves the original untouched.
 void compact_catalogue(const std::string& path, const CatalogueOptions& opt);
@@ -60,24 +62,26 @@ struct ReadOpen {
 ReadOpen open_read_only(const std::string& path);
 
 // Opens /stars and /frames (with a chunk cache of a few chunks) and checks their types
-// are this build's; throws CatalogueError otherwise.
+// are those of a catalogue of `schema_version` (read_info's, 1..kCatalogueSchemaVersion);
+// throws CatalogueError otherwise.
 struct Tables {
   h5::Handle stars;
   h5::Handle frames;
 };
-Tables open_tables(hid_t file, const std::string& path);
+Tables open_tables(hid_t file, const std::string& path, int schema_version);
 
 // The committed state of an open catalogue: the longest prefix of /frames rows that
 // chain through /stars ([stars_start, +stars_count) contiguous from row 0, inside the
 // /stars extent, valid status) and whose last frame with stars really has its rows
-// (every frame_id matches). Anything after it is a write the crash interrupted.
+// (every frame_id matches). Anything after it is a write the crash interrupted. /frames is
+// read as a table of `schema_version`: columns it lacks hold frame_fill_value()'s.
 struct Committed {
   std::vector<FrameRow> rows;
   std::int64_t star_rows = 0;    // end of the last committed frame's stars
   std::int64_t frame_total = 0;  // /frames rows present (committed or not)
   std::int64_t star_total = 0;   // /stars rows present
 };
-Committed committed_state(hid_t frames, hid_t stars, const std::string& path);
+Committed committed_state(hid_t frames, hid_t stars, const std::string& path, int schema_version);
 
 // fsync a file or the folder holding it; false on failure (errno set).
 bool fsync_path(const std::string& path);

@@ -28,6 +28,8 @@ FrameEntry decode(const FrameRow& r) {
   e.psf_sigma_px = r.psf_sigma_px;
   e.sky_adu = r.sky_adu;
   e.sky_rms_adu = r.sky_rms_adu;
+  e.bias_adu = r.bias_adu;
+  e.dark_bias_adu = r.dark_bias_adu;
   e.total_ms = r.total_ms;
   e.worker_rank = r.worker_rank;
   e.n_peaks = r.n_peaks;
@@ -84,8 +86,10 @@ CatalogueReader::CatalogueReader(const std::string& path) : impl_(std::make_uniq
   detail::ReadOpen ro = detail::open_read_only(path);
   r.file = std::move(ro.file);
   r.info = detail::read_info(r.file.get(), path);
-  r.tables = detail::open_tables(r.file.get(), path);
-  detail::Committed c = detail::committed_state(r.tables.frames.get(), r.tables.stars.get(), path);
+  const int version = static_cast<int>(r.info.schema_version);
+  r.tables = detail::open_tables(r.file.get(), path, version);
+  detail::Committed c =
+      detail::committed_state(r.tables.frames.get(), r.tables.stars.get(), path, version);
   r.star_rows = c.star_rows;
   r.frames.reserve(c.rows.size());
   for (const FrameRow& row : c.rows) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <string_view>
 #include <type_traits>
 
 namespace psfphot::io {
@@ -71,6 +72,12 @@ constexpr std::array kFrameColumns = {
     PSFPHOT_FRAME_COL(psf_sigma_px, CT::kFloat64, "pix", "PSF Gaussian sigma used for photometry"),
     PSFPHOT_FRAME_COL(sky_adu, CT::kFloat64, "adu / pix", "median background"),
     PSFPHOT_FRAME_COL(sky_rms_adu, CT::kFloat64, "adu / pix", "median background RMS"),
+    PSFPHOT_FRAME_COL(bias_adu, CT::kFloat64, "adu",
+                      "overscan (bias) level subtracted from the frame; NaN without overscan "
+                      "correction"),
+    PSFPHOT_FRAME_COL(dark_bias_adu, CT::kFloat64, "adu",
+                      "overscan level of the master dark, taken out of it; NaN without dark "
+                      "or overscan correction"),
     PSFPHOT_FRAME_COL(total_ms, CT::kFloat64, "ms", "wall time to process the frame"),
     PSFPHOT_FRAME_COL(worker_rank, CT::kInt32, nullptr, "MPI rank that processed the frame"),
     PSFPHOT_FRAME_COL(n_peaks, CT::kInt32, nullptr, "raw peaks before rejection"),
@@ -78,6 +85,33 @@ constexpr std::array kFrameColumns = {
     PSFPHOT_FRAME_COL(stars_count, CT::kInt64, nullptr, "number of /stars rows of this frame"),
 };
 #undef PSFPHOT_FRAME_COL
+
+// /frames columns added after schema version 1, with the version that added them. A
+// reader of an older catalogue leaves them at their fill value.
+struct AddedColumn {
+  const char* name;
+  int since;
+};
+constexpr std::array kFrameColumnsAdded = {
+    AddedColumn{"bias_adu", 2},
+    AddedColumn{"dark_bias_adu", 2},
+};
+
+constexpr int since_version(const char* name) {
+  for (const auto& a : kFrameColumnsAdded)
+    if (std::string_view(a.name) == name) return a.since;
+  return 1;
+}
+
+constexpr bool added_columns_known() {
+  for (const auto& a : kFrameColumnsAdded) {
+    bool found = false;
+    for (const auto& c : kFrameColumns) found = found || std::string_view(c.name) == a.name;
+    if (!found || a.since < 2 || a.since > kCatalogueSchemaVersion) return false;
+  }
+  return true;
+}
+static_assert(added_columns_known(), "kFrameColumnsAdded must name /frames columns of 2..current");
 
 // The column list must tile the record exactly: no gap, no overlap, nothing left over.
 template <std::size_t N>
@@ -92,7 +126,7 @@ constexpr bool tiles(const std::array<ColumnInfo, N>& cols, std::size_t record_s
 static_assert(tiles(kStarColumns, sizeof(Star)),
               "star_columns() must list every Star field in order: update it with Star");
 static_assert(tiles(kFrameColumns, sizeof(FrameRow)), "frame_columns() must tile FrameRow");
-static_assert(sizeof(FrameRow) == 1208);
+static_assert(sizeof(FrameRow) == 1224);
 
 hid_t member_type(const ColumnInfo& c) {
   switch (c.type) {
@@ -197,6 +231,8 @@ FrameRow make_frame_row(const FrameResult& r, std::int64_t stars_start) {
   row.psf_sigma_px = r.summary.psf_sigma_px;
   row.sky_adu = r.summary.sky_adu;
   row.sky_rms_adu = r.summary.sky_rms_adu;
+  row.bias_adu = r.summary.bias_adu;
+  row.dark_bias_adu = r.summary.dark_bias_adu;
   row.total_ms = r.total_ms;
   row.worker_rank = r.worker_rank;
   row.n_peaks = r.summary.n_peaks;
@@ -225,6 +261,7 @@ FrameRow frame_fill_value() {
   row.n_stars = -1;
   row.mjd_obs = row.exptime_s = row.psf_sigma_px = nan;
   row.sky_adu = row.sky_rms_adu = row.total_ms = nan;
+  row.bias_adu = row.dark_bias_adu = nan;
   row.worker_rank = -1;
   row.n_peaks = -1;
   row.stars_start = -1;
@@ -238,6 +275,44 @@ std::int64_t make_star_type() {
 
 std::int64_t make_frame_row_type() {
   return compound(kFrameColumns, sizeof(FrameRow), [](const ColumnInfo&) { return true; });
+}
+
+int frame_column_since(const std::string& name) {
+  if (!find(kFrameColumns, name))
+    throw std::invalid_argument("unknown frame column '" + name + "'");
+  return since_version(name.c_str());
+}
+
+namespace {
+
+void check_version(int schema_version) {
+  if (schema_version < 1 || schema_version > kCatalogueSchemaVersion)
+    throw std::invalid_argument("catalogue schema version " + std::to_string(schema_version) +
+                                " is not one of 1.." + std::to_string(kCatalogueSchemaVersion));
+}
+
+}  // namespace
+
+std::int64_t make_frame_file_type(int schema_version) {
+  check_version(schema_version);
+  // The columns of that version, each placed right after the previous one: the layout the
+  // FrameRow of that version had (no padding in any of them).
+  std::vector<ColumnInfo> cols;
+  std::size_t end = 0;
+  for (const auto& c : kFrameColumns) {
+    if (since_version(c.name) > schema_version) continue;
+    ColumnInfo packed = c;
+    packed.offset = end;
+    end += c.size;
+    cols.push_back(packed);
+  }
+  return compound(cols, end, [](const ColumnInfo&) { return true; });
+}
+
+std::int64_t make_frame_read_type(int schema_version) {
+  check_version(schema_version);
+  return compound(kFrameColumns, sizeof(FrameRow),
+                  [&](const ColumnInfo& c) { return since_version(c.name) <= schema_version; });
 }
 
 std::int64_t make_star_subset_type(const std::vector<std::string>& columns) {

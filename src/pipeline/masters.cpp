@@ -83,15 +83,11 @@ std::vector<RawPrep> raw_preps(std::vector<io::FitsRowReader>& readers,
       out[i].trim = sec.trim;
       if (sec.bias.empty()) continue;
       const PixelBox& b = sec.bias;
-      Image<float> strip(b.width(), b.height());
       std::vector<float> block(static_cast<std::size_t>(w) * kStackRows);
-      for (int y0 = b.y0; y0 < b.y1; y0 += kStackRows) {
-        const int n = std::min(kStackRows, b.y1 - y0);
+      const Image<float> strip = cut_box(b, w, kStackRows, [&](int y0, int n) {
         readers[i].read_rows(y0, n, block.data());
-        for (int j = 0; j < n; ++j)
-          std::copy_n(block.data() + static_cast<std::size_t>(j) * w + b.x0, b.width(),
-                      strip.view().row(y0 - b.y0 + j));
-      }
+        return static_cast<const float*>(block.data());
+      });
       out[i].bias = measure_overscan(strip.cview(), b, w, h, cfg.mode);
     } catch (const std::invalid_argument& e) {
       throw CalibrationError(paths[i] + ": " + e.what());

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <numbers>
 #include <random>
@@ -140,8 +141,9 @@ void add_wcs_cards(std::vector<HeaderCard>& cards, const NightSimOptions& o, dou
 // many columns on the right, which see no light and no dark current (bias + read noise), and
 // the whole exposure's bias offset by its own draw. `kind` and `index` name the exposure
 // for its own random stream (the same bytes for a seed, whatever else is simulated).
+// `bias_adu` receives the exposure's bias level, bias + offset (the overscan's mean).
 Image<float> with_overscan(const Image<float>& raw, const NightSimOptions& o, int kind, int index,
-                           std::vector<HeaderCard>& cards) {
+                           std::vector<HeaderCard>& cards, double& bias_adu) {
   const int w = raw.width(), h = raw.height(), n = o.overscan_px;
   const SimConfig& c = o.sim;
   std::seed_seq seq{static_cast<std::uint32_t>(c.seed), static_cast<std::uint32_t>(c.seed >> 32),
@@ -151,6 +153,7 @@ Image<float> with_overscan(const Image<float>& raw, const NightSimOptions& o, in
                                                 o.overscan_bias_jitter_adu);
   std::normal_distribution<double> read(0.0, c.read_noise_e / c.gain_e_per_adu);
   const double offset = jitter(rng);
+  bias_adu = c.bias_adu + offset;
   Image<float> out(w + n, h);
   for (int y = 0; y < h; ++y) {
     for (int x = 0; x < w; ++x) out(x, y) = static_cast<float>(raw(x, y) + offset);
@@ -175,7 +178,9 @@ void write_camera_fits(const fs::path& p, Image<float>& raw, const SimConfig& c,
   io::write_fits(p.string(), raw.cview(), cards, opt);
 }
 
-void write_truth_csv(const fs::path& p, const NightSimOptions& o, const SimFrame& f) {
+// `bias_adu`: the exposure's own bias level (with_overscan), NaN without overscan.
+void write_truth_csv(const fs::path& p, const NightSimOptions& o, const SimFrame& f,
+                     double bias_adu) {
   const SimConfig& c = o.sim;
   File out = open_write(p);
   std::FILE* fp = out.get();
@@ -183,6 +188,8 @@ void write_truth_csv(const fs::path& p, const NightSimOptions& o, const SimFrame
   std::fprintf(fp, "# gain_e_per_adu=%.6f\n# read_noise_e=%.6f\n", c.gain_e_per_adu,
                c.read_noise_e);
   std::fprintf(fp, "# bias_adu=%.6f\n# saturation_adu=%.6f\n", c.bias_adu, c.saturation_adu);
+  // Only with overscan, so the truth of a night without it keeps its bytes.
+  if (std::isfinite(bias_adu)) std::fprintf(fp, "# overscan_bias_adu=%.6f\n", bias_adu);
   std::fprintf(fp, "# psf=%s\n# moffat_beta=%.6f\n", psf_model_name(c.psf), c.moffat_beta);
   std::fprintf(fp, "# exptime_s=%.6f\n# frame=%d\n# seed=%llu\n", c.exptime_s, f.conditions.frame,
                static_cast<unsigned long long>(c.seed));
@@ -260,11 +267,17 @@ NightSimResult simulate_night(const NightSimOptions& o,
     if (progress) progress(s);
   };
 
+  // Returns the exposure's bias level when it has an overscan (NaN otherwise).
   auto write_exposure = [&](const fs::path& p, Image<float>& raw, int kind, int index,
                             std::vector<HeaderCard> cards) {
-    if (o.overscan_px <= 0) return write_camera_fits(p, raw, c, cards);
-    Image<float> wide = with_overscan(raw, o, kind, index, cards);
+    double bias = std::numeric_limits<double>::quiet_NaN();
+    if (o.overscan_px <= 0) {
+      write_camera_fits(p, raw, c, cards);
+      return bias;
+    }
+    Image<float> wide = with_overscan(raw, o, kind, index, cards, bias);
     write_camera_fits(p, wide, c, cards);
+    return bias;
   };
   auto t0 = Clock::now();
   const SimInstrument inst = make_instrument(c);
@@ -305,8 +318,9 @@ NightSimResult simulate_night(const NightSimOptions& o,
     const std::string stem = numbered("sci", i, 4);
     std::vector<HeaderCard> cards = camera_cards(o, "LIGHT", when, i);
     add_wcs_cards(cards, o, f.conditions.dx_px, f.conditions.dy_px);
-    write_exposure(dir / "science" / (stem + ".fits"), f.raw_adu, 0, i, std::move(cards));
-    write_truth_csv(truth / (stem + ".csv"), o, f);
+    const double bias =
+        write_exposure(dir / "science" / (stem + ".fits"), f.raw_adu, 0, i, std::move(cards));
+    write_truth_csv(truth / (stem + ".csv"), o, f, bias);
     std::vector<double> sig;
     long n_sat = 0;
     for (const TruthStar& t : f.truth) {

@@ -84,14 +84,14 @@ class CalibrateStep : public Step {
         // goes out the same way (raw - b - s (dark - b_dark)). A master from overscan-corrected
         // darks reads ~0 there and changes nothing measurable.
         if (in.dark.width() == w && in.dark.height() == h) {
-          Image<float> strip(b.width(), b.height());
           std::vector<float> row(static_cast<std::size_t>(w));
-          for (int y = b.y0; y < b.y1; ++y)
-            std::copy_n(in.dark.row(y, row.data()) + b.x0, b.width(), strip.view().row(y - b.y0));
-          double s = 1.0;
-          if (c.cfg.calibration.scale_dark_by_exptime && c.frame.header.exptime_s > 0 &&
-              in.dark_exptime_s > 0)
-            s = c.frame.header.exptime_s / in.dark_exptime_s;
+          const Image<float> strip =
+              cut_box(b, w, 1, [&](int y, int) { return in.dark.row(y, row.data()); });
+          // calibrate() scales the dark by the same factor; without exposure times it fails
+          // the frame (naming them), so the 1 here is never used for a result.
+          double s =
+              dark_exptime_scale(c.frame.header.exptime_s, in.dark_exptime_s, c.cfg.calibration);
+          if (std::isnan(s)) s = 1.0;
           OverscanLevels dark_bias;
           try {
             dark_bias = measure_overscan(strip.cview(), b, w, h, mode);

@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "psfphot/io/catalogue.hpp"
+#include "support/old_catalogue.hpp"
 #include "support/test_support.hpp"
 #include "unit/io/catalogue_fixtures.hpp"
 
@@ -44,7 +45,8 @@ std::string write_known_catalogue(const std::string& path) {
   for (const auto& f : frames) {
     if (fr.size() > 1) fr += ",";
     fr += "[" + std::to_string(f.frame_id) + ",\"" + f.path + "\",\"" + to_string(f.status) +
-          "\"," + std::to_string(f.stars.size()) + "," + num(f.summary.mjd_obs) + "]";
+          "\"," + std::to_string(f.stars.size()) + "," + num(f.summary.mjd_obs) + "," +
+          num(f.summary.bias_adu) + "]";
     for (const Star& s : f.stars) {
       if (stars.size() > 1) stars += ",";
       stars += "[" + std::to_string(s.frame_id) + "," + std::to_string(s.star_id) + "," +
@@ -98,13 +100,14 @@ with h5py.File(p, "r") as f:
         assert nan_eq(row["centroid_x"], cx) and nan_eq(row["psf_flux"], flux), row
         assert row["flags"] == flags and nan_eq(row["background"], bg)
     assert len(fr) == 3
-    for row, (fid, path, status, count, mjd) in zip(fr, e["frames"]):
+    assert fr.dtype.itemsize == 1224 and "dark_bias_adu" in fr.dtype.names
+    for row, (fid, path, status, count, mjd, bias) in zip(fr, e["frames"]):
         assert row["frame_id"] == fid and row["path"].decode() == path
         assert row["status_name"].decode() == status and row["stars_count"] == count
-        assert row["mjd_obs"] == mjd
+        assert row["mjd_obs"] == mjd and nan_eq(row["bias_adu"], bias), row
     assert fr["message"][1].decode() == "truncated: 2880 of 8640 bytes"
     assert fr["stars_start"][2] == 5
-    assert f.attrs["psfphot_schema_version"] == 1
+    assert f.attrs["psfphot_schema_version"] == 2
     assert f.attrs["config_text"] == "[detect]\nthreshold_sigma = 5.0\n"
     assert len(f.attrs["git_hash"]) > 0 and len(f.attrs["software_version"]) > 0
     units = dict(zip(f["stars"].attrs["column_names"], f["stars"].attrs["column_units"]))
@@ -137,9 +140,13 @@ q = t["psf_flux"].quantity
 assert q.unit == u.adu
 assert fr["mjd_obs"].unit == u.day and fr["exptime_s"].unit == u.s
 assert fr["total_ms"].unit == u.ms and fr["psf_sigma_px"].unit == u.pix
+assert fr["bias_adu"].unit == u.adu and fr["dark_bias_adu"].unit == u.adu
+assert "overscan" in fr["bias_adu"].description
+for i, f in enumerate(e["frames"]):
+    assert nan_eq(fr["bias_adu"][i], f[5])
 assert fr["status_name"][1] in (b"read-failed", "read-failed")
 assert "edge=1" in t.meta["flag_bits"], t.meta
-assert int(t.meta["psfphot_schema_version"]) == 1
+assert int(t.meta["psfphot_schema_version"]) == 2
 )");
 }
 
@@ -157,6 +164,31 @@ frames = pd.DataFrame(h5py.File(p, "r")["frames"][:])
 frames["path"] = frames["path"].str.decode("utf-8")
 assert frames.loc[1, "path"] == e["frames"][1][1]
 assert frames["stars_count"].tolist() == [5, 0, 7]
+)");
+}
+
+// A catalogue of schema version 1 (before the bias columns): h5py, astropy and pandas read
+// it as before, the columns are simply absent (docs/python.md).
+TEST_F(CataloguePython, Version1CatalogueHasNoBiasColumns) {
+  test::make_schema_version_1(path_);
+  run_python(R"(
+import warnings
+import h5py, pandas as pd
+from astropy.table import Table
+import astropy.units as u
+with h5py.File(p, "r") as f:
+    fr = f["frames"][:]
+    assert f.attrs["psfphot_schema_version"] == 1
+    assert fr.dtype.itemsize == 1208 and "bias_adu" not in fr.dtype.names, fr.dtype
+    assert [r[0] for r in e["frames"]] == list(fr["frame_id"])
+    assert list(fr["mjd_obs"]) == [r[4] for r in e["frames"]]
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    t = Table.read(p, path="frames")
+assert "bias_adu" not in t.colnames and t["sky_adu"].unit == u.adu / u.pix
+assert t["total_ms"].unit == u.ms and int(t.meta["psfphot_schema_version"]) == 1
+df = pd.DataFrame(h5py.File(p, "r")["frames"][:])
+assert "bias_adu" not in df.columns and df["stars_count"].tolist() == [5, 0, 7]
 )");
 }
 

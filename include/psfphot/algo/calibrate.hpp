@@ -100,6 +100,12 @@ struct CalibratedImage {
   std::size_t n_saturated = 0, n_nonfinite = 0, n_flat_invalid = 0;
 };
 
+// The factor the dark is multiplied by: sci_exptime_s / dark_exptime_s when
+// cfg.scale_dark_by_exptime (NaN when either time is missing or not > 0: calibrate() then
+// throws), else 1.
+double dark_exptime_scale(double sci_exptime_s, double dark_exptime_s,
+                          const CalibrationConfig& cfg);
+
 // Calibrate `raw` (ADU). `sci_exptime_s` is used for dark scaling; `saturation_adu`
 // (NaN = none) for the saturation mask. Throws CalibrationError on a shape mismatch
 // (message gives both shapes) or when dark scaling is asked for without exposure

@@ -20,6 +20,8 @@
 // they become 0-based half-open boxes (FITS 1-based only at this edge).
 //
 // Thread-safety: pure functions; deterministic.
+#include <algorithm>
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -87,6 +89,25 @@ struct OverscanLevels {
 // the box is not inside the frame, or the strip has no finite pixel.
 OverscanLevels measure_overscan(ImageView<const float> strip, const PixelBox& bias, int frame_width,
                                 int frame_height, OverscanMode mode);
+
+// The pixels of `box` (inside a frame frame_width pixels wide) from a frame read in blocks
+// of whole rows: `rows(y0, n)` returns a pointer to rows [y0, y0 + n) of the frame, stored
+// one after the other, frame_width floats each (n <= block_rows, block_rows >= 1; the
+// pointer is used only until the next call). The strip to give measure_overscan, from a
+// raw FITS frame read a block at a time or from a master dark's rows.
+template <typename Rows>
+Image<float> cut_box(const PixelBox& box, int frame_width, int block_rows, Rows&& rows) {
+  Image<float> strip(box.width(), box.height());
+  for (int y0 = box.y0; y0 < box.y1; y0 += block_rows) {
+    const int n = std::min(block_rows, box.y1 - y0);
+    const float* block = rows(y0, n);
+    for (int j = 0; j < n; ++j)
+      std::copy_n(
+          block + static_cast<std::size_t>(j) * static_cast<std::size_t>(frame_width) + box.x0,
+          box.width(), strip.view().row(y0 - box.y0 + j));
+  }
+  return strip;
+}
 
 // rows holds n rows of a frame, from row y0, each width wide: subtracts the levels.
 void subtract_overscan_rows(float* rows, int width, int y0, int n, const OverscanLevels& lv);

@@ -28,6 +28,7 @@
 // Thread-safety: none. Debian's HDF5 is built without thread-safety; use the writer and
 // readers from one thread at a time (psfphot: rank 0's main thread).
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -61,7 +62,7 @@ enum class CatalogueMode {
 struct CatalogueOptions {
   std::string config_text;               // effective config (TOML), root attribute config_text
   std::int64_t stars_chunk_rows = 4096;  // /stars chunk, rows (136 B each)
-  std::int64_t frames_chunk_rows = 64;   // /frames chunk, rows (1208 B each)
+  std::int64_t frames_chunk_rows = 64;   // /frames chunk, rows (1224 B each)
   int deflate_level = 4;         // of the finished file (close(true)), with byte shuffle; 0 = none
   bool sync_each_commit = true;  // fsync after each append: survives power loss, not only kill
 };
@@ -87,9 +88,11 @@ class CatalogueWriter {
   // Opens per `mode`. Creation is atomic: the file is built as "<path>.creating" and
   // renamed into place, so a crash never leaves a half-created catalogue at `path`.
   // Errors name the path: existing file (kCreate), missing or unwritable folder, another
-  // writer holding the lock, not an HDF5 file / not a psfphot catalogue / newer schema
-  // (kResume). Sets SIGXFSZ to ignored when it has its default action, so exceeding
-  // RLIMIT_FSIZE is an error (EFBIG) instead of killing the process.
+  // writer holding the lock, not an HDF5 file / not a psfphot catalogue / a schema version
+  // other than kCatalogueSchemaVersion (kResume: an older catalogue is refused before
+  // anything in it changes, as its /frames rows lack this version's columns). Sets SIGXFSZ
+  // to ignored when it has its default action, so exceeding RLIMIT_FSIZE is an error
+  // (EFBIG) instead of killing the process.
   CatalogueWriter(const std::string& path, CatalogueMode mode, CatalogueOptions options = {});
   ~CatalogueWriter();  // close(false); never throws
   CatalogueWriter(CatalogueWriter&&) noexcept;
@@ -141,6 +144,10 @@ struct FrameEntry {
   std::string filter;
   std::int32_t n_stars = 0;
   double mjd_obs = 0, exptime_s = 0, psf_sigma_px = 0, sky_adu = 0, sky_rms_adu = 0;
+  // Overscan levels, ADU (FrameRow): NaN without overscan correction, and in a catalogue of
+  // schema version 1, which has no such columns.
+  double bias_adu = std::numeric_limits<double>::quiet_NaN();
+  double dark_bias_adu = std::numeric_limits<double>::quiet_NaN();
   double total_ms = 0;
   std::int32_t worker_rank = 0;
   std::int32_t n_peaks = 0;

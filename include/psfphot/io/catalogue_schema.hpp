@@ -32,8 +32,13 @@
 namespace psfphot::io {
 
 // Layout version of the whole catalogue (datasets, columns, attributes). Stored as the
-// root attribute psfphot_schema_version; readers refuse a newer one.
-inline constexpr int kCatalogueSchemaVersion = 1;
+// root attribute psfphot_schema_version; readers refuse a newer one. History:
+//   1: the first catalogues.
+//   2: /frames gained bias_adu and dark_bias_adu (after sky_rms_adu).
+// Readers read every version 1..kCatalogueSchemaVersion (a column the file's version lacks
+// reads as its frame_fill_value(), NaN for both bias columns); the writer appends only to
+// a catalogue of its own version (docs/catalogue.md "Schema versions").
+inline constexpr int kCatalogueSchemaVersion = 2;
 
 enum class ColumnType { kInt32, kInt64, kUInt32, kFloat64, kString };
 
@@ -56,8 +61,11 @@ inline constexpr std::size_t kStepBytes = 32;
 inline constexpr std::size_t kMessageBytes = 512;
 inline constexpr std::size_t kFilterBytes = 32;
 
-// One /frames row as stored (no padding: 1208 bytes). Text is UTF-8, NUL-terminated and
+// One /frames row as stored (no padding: 1224 bytes). Text is UTF-8, NUL-terminated and
 // NUL-padded. A frame's stars are /stars rows [stars_start, stars_start + stars_count).
+// bias_adu / dark_bias_adu (schema version 2 on) are FrameSummary's: the median of the
+// frame's overscan strip, and of the same strip in the master dark (taken out of the dark
+// too); NaN when no overscan correction was made (or there was no dark).
 struct FrameRow {
   std::int64_t frame_id;
   char path[kPathBytes];               // input file as given to the run
@@ -72,6 +80,8 @@ struct FrameRow {
   double psf_sigma_px;                 // PSF Gaussian sigma used for photometry, px
   double sky_adu;                      // median background, ADU/pixel
   double sky_rms_adu;                  // median background RMS, ADU/pixel
+  double bias_adu;                     // overscan level subtracted, ADU; NaN: none (v2)
+  double dark_bias_adu;                // master dark's overscan level, ADU; NaN: none (v2)
   double total_ms;                     // wall time of the frame's processing
   std::int32_t worker_rank;            // MPI rank that processed it
   std::int32_t n_peaks;                // raw peaks before rejection
@@ -83,6 +93,9 @@ static_assert(std::is_standard_layout_v<FrameRow>);
 
 // Columns of /frames, in FrameRow field order.
 std::span<const ColumnInfo> frame_columns();
+// The catalogue schema version that introduced /frames column `name` (1 for the first
+// columns); throws std::invalid_argument for a name that is not a /frames column.
+int frame_column_since(const std::string& name);
 
 // The /frames row of `r` whose stars start at /stars row `stars_start`. Text longer than
 // its field is cut at a UTF-8 character boundary and ends with "...".
@@ -103,6 +116,16 @@ FrameRow frame_fill_value();
 // HDF5 compound types (see the header comment for ownership).
 std::int64_t make_star_type();
 std::int64_t make_frame_row_type();
+// The /frames type a catalogue of `schema_version` stores: that version's columns in
+// FrameRow order, packed (every FrameRow version had no padding). For the current version
+// it equals make_frame_row_type(); for version 1 it is the 1208-byte row of the first
+// catalogues. Throws std::invalid_argument for a version outside 1..kCatalogueSchemaVersion.
+std::int64_t make_frame_file_type(int schema_version);
+// Reads a version-`schema_version` /frames table into FrameRow records: a compound of
+// sizeof(FrameRow) holding that version's columns at their FrameRow offsets, so the
+// fields the version lacks keep what the buffer held (fill it with frame_fill_value()).
+// Same exceptions as make_frame_file_type().
+std::int64_t make_frame_read_type(int schema_version);
 // A compound type of sizeof(Star) holding only `columns` (names from star_columns()) at
 // their Star offsets: reading /stars with it fills only those fields of a Star buffer.
 // Throws std::invalid_argument naming an unknown or repeated column.

@@ -176,6 +176,42 @@ TEST(Overscan, SectionsComeFromTheHeaderUnlessTheConfigNamesThem) {
   }
 }
 
+// cut_box gives the box's pixels whatever the block size the rows come in (the masters read
+// FITS blocks of many rows, the calibration the master dark's rows one at a time).
+TEST(Overscan, CutBoxGivesTheBoxWhateverTheBlockSize) {
+  const int w = 11, h = 9;
+  Image<float> frame(w, h);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) frame(x, y) = static_cast<float>(100 * y + x);
+  const PixelBox box{7, 1, 10, 8};  // 3 x 7, a strip near the right edge
+  for (int block : {1, 2, 3, 7, 64}) {
+    int calls = 0;
+    const Image<float> strip = cut_box(box, w, block, [&](int y0, int n) {
+      EXPECT_LE(n, block);
+      EXPECT_GE(y0, box.y0);
+      EXPECT_LE(y0 + n, box.y1);
+      ++calls;
+      return static_cast<const float*>(frame.view().row(y0));
+    });
+    ASSERT_EQ(strip.width(), 3);
+    ASSERT_EQ(strip.height(), 7);
+    EXPECT_EQ(calls, (7 + block - 1) / block) << "block " << block;
+    for (int y = 0; y < 7; ++y)
+      for (int x = 0; x < 3; ++x)
+        EXPECT_EQ(strip(x, y), frame(box.x0 + x, box.y0 + y)) << "block " << block;
+  }
+}
+
+TEST(Overscan, DarkScaleIsTheExposureRatioOrOne) {
+  CalibrationConfig cfg;
+  EXPECT_EQ(dark_exptime_scale(60.0, 30.0, cfg), 2.0);
+  EXPECT_TRUE(std::isnan(dark_exptime_scale(60.0, 0.0, cfg)));
+  EXPECT_TRUE(std::isnan(dark_exptime_scale(std::nan(""), 30.0, cfg)));
+  cfg.scale_dark_by_exptime = false;
+  EXPECT_EQ(dark_exptime_scale(60.0, 30.0, cfg), 1.0);
+  EXPECT_EQ(dark_exptime_scale(std::nan(""), 0.0, cfg), 1.0);
+}
+
 TEST(Overscan, MaskOutsideMarksEveryPixelOutsideTheTrimSection) {
   Image<MaskBits> m(20, 10, 0);
   m(0, 0) = mask::kSaturated;

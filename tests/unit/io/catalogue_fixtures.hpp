@@ -59,6 +59,10 @@ inline FrameResult fixture_frame(std::int64_t id, int n_stars = -1) {
   r.summary.psf_sigma_px = 1.7;
   r.summary.sky_adu = 310.5;
   r.summary.sky_rms_adu = 12.25;
+  // Overscan levels: every frame a bias of its own; a master dark's level on even frames only
+  // (odd frames keep the NaN of "no dark bias measured").
+  r.summary.bias_adu = 480.0 + 2.5 * static_cast<double>(id);
+  if (id % 2 == 0) r.summary.dark_bias_adu = 0.125 * static_cast<double>(id);
   r.summary.n_peaks = n_stars + 4;
   r.total_ms = 123.5 + static_cast<double>(id);
   r.worker_rank = static_cast<std::int32_t>(id % 3);

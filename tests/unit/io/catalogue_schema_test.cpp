@@ -68,9 +68,10 @@ TEST(CatalogueSchema, FrameRowTypeIsTheFrameRow) {
   H5Tclose(t);
   std::set<std::string> names;
   for (const auto& c : frame_columns()) names.insert(c.name);
-  for (const char* want : {"frame_id", "path", "status", "status_name", "failed_step", "message",
-                           "mjd_obs", "exptime_s", "filter", "n_stars", "psf_sigma_px", "sky_adu",
-                           "sky_rms_adu", "worker_rank", "total_ms", "stars_start", "stars_count"})
+  for (const char* want :
+       {"frame_id", "path", "status", "status_name", "failed_step", "message", "mjd_obs",
+        "exptime_s", "filter", "n_stars", "psf_sigma_px", "sky_adu", "sky_rms_adu", "bias_adu",
+        "dark_bias_adu", "worker_rank", "total_ms", "stars_start", "stars_count"})
     EXPECT_TRUE(names.count(want)) << want;
 }
 

@@ -73,6 +73,10 @@ TEST(Catalogue, CreateAppendReopen) {
   EXPECT_EQ(f2.total_ms, want2.total_ms);
   EXPECT_EQ(f2.worker_rank, want2.worker_rank);
   EXPECT_EQ(f2.n_peaks, want2.summary.n_peaks);
+  EXPECT_EQ(f2.bias_adu, 485.0);  // the fixture's overscan levels, exact through the file
+  EXPECT_EQ(f2.dark_bias_adu, 0.25);
+  EXPECT_TRUE(std::isnan(bad.bias_adu)) << "a frame failed before its overscan has none";
+  EXPECT_TRUE(std::isnan(bad.dark_bias_adu));
   expect_frame_stars(r, 0);
   expect_frame_stars(r, 2);
   EXPECT_TRUE(r.stars_for_frames({1}).empty());
