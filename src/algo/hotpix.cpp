@@ -38,15 +38,13 @@ std::vector<Peak> reject_hot_pixels(ImageView<const float> image, const FloatPla
   return out;
 }
 
-bool too_sharp_for_a_star(const MinorMoment& minor, double snr, double psf_sigma_px,
-                          const HotPixelConfig& cfg) {
+bool too_sharp_for_a_star(const MinorMoment& minor, double snr, const HotPixelConfig& cfg) {
   if (!(cfg.min_width_sigma > 0) || !(snr >= cfg.min_width_snr)) return false;
-  if (!std::isfinite(minor.lambda_px2) || !std::isfinite(minor.err_px2) || !(psf_sigma_px > 0))
+  if (!std::isfinite(minor.lambda_px2) || !std::isfinite(minor.err_px2) || !(minor.star_px2 > 0))
     return false;
   // Sharper than the limit by 3 errors: a compact star's noisy moment may dip below the
   // limit, a cosmic-ray track's lies far below it.
-  const double limit = cfg.min_width_sigma * cfg.min_width_sigma *
-                       point_source_minor_moment(psf_sigma_px, psf_sigma_px);
+  const double limit = cfg.min_width_sigma * cfg.min_width_sigma * minor.star_px2;
   return minor.lambda_px2 + 3.0 * minor.err_px2 < limit;
 }
 

@@ -57,13 +57,31 @@ Widths second_moments(ImageView<const float> image, ImageView<const MaskBits> ma
   return wd;
 }
 
+namespace {
+
+// Smaller eigenvalue of the symmetric matrix [[a, c], [c, b]] and its unit eigenvector.
+double minor_eigen(double a, double b, double c, double* ex, double* ey) {
+  // Mean of the diagonal minus the radius; (M - lambda) e = 0 from the first row.
+  const double lambda = 0.5 * (a + b) - std::sqrt(0.25 * (a - b) * (a - b) + c * c);
+  double x = c, y = lambda - a;
+  if (std::abs(x) + std::abs(y) < 1e-12 * (std::abs(a) + std::abs(b) + 1e-300)) {
+    x = a <= b ? 1.0 : 0.0;  // diagonal matrix: the axis with the smaller moment
+    y = a <= b ? 0.0 : 1.0;
+  }
+  const double norm = std::hypot(x, y);
+  *ex = x / norm;
+  *ey = y / norm;
+  return lambda;
+}
+
+}  // namespace
+
 MinorMoment minor_axis_moment(ImageView<const float> image, ImageView<const MaskBits> mask,
                               double xc, double yc, double rms_adu, double weight_sigma_px,
-                              const MomentsConfig& cfg) {
-  constexpr double nan = std::numeric_limits<double>::quiet_NaN();
-  MinorMoment m{nan, nan};
+                              const MomentsConfig& cfg, double psf_sigma_px) {
+  MinorMoment m;
   if (!std::isfinite(xc) || !std::isfinite(yc)) return m;
-  const int half = cfg.window_px / 2;
+  const int half = cfg.window_px / 2, n = 2 * half + 1;
   const auto [lx, ly] = window_centre(xc, yc);
   if (!detail::window_inside(image, lx, ly, half)) return m;
   const int cx = static_cast<int>(lx), cy = static_cast<int>(ly);  // inside: fits
@@ -74,30 +92,45 @@ MinorMoment minor_axis_moment(ImageView<const float> image, ImageView<const Mask
   auto weight = [&](double dx, double dy) {
     return q > 0 ? std::exp(-q * (dx * dx + dy * dy)) : 1.0;
   };
-  double s = 0, sxx = 0, syy = 0, sxy = 0;
+  // The star of the reference: a pixel-integrated Gaussian at the same centre (separable).
+  const bool star = psf_sigma_px > 0 && std::isfinite(psf_sigma_px);
+  Profile1D px, py;
+  if (star) {
+    integrated_profile(xc, psf_sigma_px, cx - half, n, false, px);
+    integrated_profile(yc, psf_sigma_px, cy - half, n, false, py);
+  }
+  double s = 0, sxx = 0, syy = 0, sxy = 0, w_used = 0, w_all = 0;
+  double t = 0, txx = 0, tyy = 0, txy = 0;
   for (int y = cy - half; y <= cy + half; ++y)
     for (int x = cx - half; x <= cx + half; ++x) {
+      const double dx = x - xc, dy = y - yc, w = weight(dx, dy);
+      w_all += w;
       if (!used(x, y)) continue;
-      const double dx = x - xc, dy = y - yc, v = weight(dx, dy) * image(x, y);
+      w_used += w;
+      const double v = w * image(x, y);
       s += v;
       sxx += v * dx * dx;
       syy += v * dy * dy;
       sxy += v * dx * dy;
+      if (star) {
+        const double p = w * px.value[static_cast<std::size_t>(x - (cx - half))] *
+                         py.value[static_cast<std::size_t>(y - (cy - half))];
+        t += p;
+        txx += p * dx * dx;
+        tyy += p * dy * dy;
+        txy += p * dx * dy;
+      }
     }
-  if (!(s > 0)) return m;
-  const double a = sxx / s, b = syy / s, c = sxy / s;
-  // Smaller eigenvalue of a symmetric 2x2 matrix: mean of the diagonal minus the radius;
-  // its eigenvector (ex, ey) is the minor axis.
-  const double r = std::sqrt(0.25 * (a - b) * (a - b) + c * c);
-  m.lambda_px2 = 0.5 * (a + b) - r;
-  double ex = c, ey = m.lambda_px2 - a;  // (M - lambda) e = 0, first row
-  if (std::abs(ex) + std::abs(ey) < 1e-12 * (std::abs(a) + std::abs(b) + 1e-300)) {
-    ex = a <= b ? 1.0 : 0.0;  // diagonal matrix: the axis with the smaller moment
-    ey = a <= b ? 0.0 : 1.0;
+  // Most of the window's weight masked: what is left may be a line through the centre,
+  // with no width across it whatever the source; not judged.
+  if (!(s > 0) || !(w_used >= 0.5 * w_all)) return m;
+  double ex = 1, ey = 0;
+  m.lambda_px2 = minor_eigen(sxx / s, syy / s, sxy / s, &ex, &ey);
+  if (star && t > 0) {
+    double tx = 1, ty = 0;
+    m.star_px2 = minor_eigen(txx / t, tyy / t, txy / t, &tx, &ty);
   }
-  const double norm = std::hypot(ex, ey);
-  ex /= norm;
-  ey /= norm;
+  if (!(std::isfinite(rms_adu) && rms_adu >= 0)) return m;  // error unknown: NaN
   double v2 = 0;
   for (int y = cy - half; y <= cy + half; ++y)
     for (int x = cx - half; x <= cx + half; ++x) {
@@ -106,7 +139,7 @@ MinorMoment minor_axis_moment(ImageView<const float> image, ImageView<const Mask
                    d = weight(x - xc, y - yc) * (u * u - m.lambda_px2);
       v2 += d * d;
     }
-  m.err_px2 = (std::isfinite(rms_adu) && rms_adu > 0 ? rms_adu : 0.0) * std::sqrt(v2) / s;
+  m.err_px2 = rms_adu * std::sqrt(v2) / s;
   return m;
 }
 

@@ -110,10 +110,10 @@ std::vector<Key> build() {
                   "peak minus this many RMS (faint stars' noisy peaks); 0 = the lab's literal "
                   "rule",
                   [](Config& c) -> double& { return c.frame.hotpix.noise_sigma; }));
-  r.push_back(dbl("hotpix", "min_width_sigma", "sigma", 0.0, 10.0,
-                  "after photometry, drop stars whose minor-axis width (second moment weighted "
-                  "by a Gaussian of the PSF sigma) is below this x a star's by more than 3 of "
-                  "its errors (cosmic-ray tracks, any angle); 0 = off (the lab)",
+  r.push_back(dbl("hotpix", "min_width_sigma", "", 0.0, 1.0,
+                  "after photometry, drop stars whose minor-axis second moment (weighted by a "
+                  "Gaussian of the PSF sigma) is below this^2 x a star's in the same window by "
+                  "more than 3 of its errors (cosmic-ray tracks, any angle); 0 = off (the lab)",
                   [](Config& c) -> double& { return c.frame.hotpix.min_width_sigma; }));
   r.push_back(dbl("hotpix", "min_width_snr", "", 0.0, 1e9,
                   "S/N from which the width rule applies (moments of fainter stars are noisy)",

@@ -139,8 +139,8 @@ class PhotometryStep : public Step {
       // star (hotpix.hpp). Only stars bright enough to be judged pay for the moments.
       if (s.snr >= c.cfg.hotpix.min_width_snr && c.cfg.hotpix.min_width_sigma > 0 &&
           too_sharp_for_a_star(minor_axis_moment(img, msk, s.centroid_x, s.centroid_y,
-                                                 s.background_rms, sg, c.cfg.moments),
-                               s.snr, sg, c.cfg.hotpix))
+                                                 s.background_rms, sg, c.cfg.moments, sg),
+                               s.snr, c.cfg.hotpix))
         continue;
       // A detection with a position but no point-source solution near it is not a star
       // we can measure: a cosmic-ray track, an unstable hot pixel, a noise bump beside a

@@ -209,7 +209,7 @@ TEST_F(PipelineAccuracy, CosmicRayTracksAreNotReportedAsStars) {
     std::getline(in, line);  // frame,kind,x,y,length_px,angle_deg,signal_e
     while (std::getline(in, line)) {
       const auto f = fields(line);
-      if (f.at(1) != "cosmic_ray") continue;
+      if (f.at(0) != "0" || f.at(1) != "cosmic_ray") continue;  // frame 0, the one measured
       tracks.push_back({std::stod(f.at(2)), std::stod(f.at(3)), std::stod(f.at(4)),
                         std::stod(f.at(5)) * M_PI / 180});
     }

@@ -36,24 +36,26 @@ struct HotPixelConfig {
   // narrower than the PSF across the track: after photometry, a star with S/N >=
   // min_width_snr is dropped when the smaller principal-axis second moment of its light,
   // weighted by a Gaussian of the PSF sigma (minor_axis_moment, moments.hpp), lies below
-  // min_width_sigma^2 x what a star of the PSF gives (point_source_minor_moment) by more than
-  // 3 of its errors. 0 = off (the lab). The principal axis, because sigma_x and sigma_y of a
-  // track lying diagonally are wide; the weights and the error, because a compact PSF's
-  // moments in the 9 px window are noise-dominated at S/N 20-40 and a background structure
-  // at the window's edge can pull them to ~0 (the UMO frame, PSF sigma 0.9 px: a flat window
-  // without the error dropped 77 real stars). Measured on six 4096^2 simulated frames (seeds
-  // 11-16, PSF sigma ~2.0 px): the three cosmic-ray detections with S/N >= 20 (S/N 72-98,
-  // tracks 4-14 px long; sigma_x, sigma_y 0.9-2.3 px, so the earlier rule on both axes missed
-  // them) go, no true star goes.
+  // min_width_sigma^2 x what a star of the PSF gives in the same window (its star_px2) by
+  // more than 3 of its errors. So min_width_sigma is a fraction of a star's minor-axis width
+  // (0 = off, the lab; at most 1). The principal axis, because sigma_x and sigma_y of a track
+  // lying diagonally are wide; the weights and the error, because a compact PSF's moments in
+  // the 9 px window are noise-dominated at S/N 20-40 and a background structure at the
+  // window's edge can pull them to ~0 (the UMO frame, PSF sigma 0.9 px: a flat window
+  // without the error dropped 77 real stars); the star's moment through the same window,
+  // because a wide PSF is truncated by it (a sigma 7 px star shows a quarter of its
+  // untruncated moment in 9 px). Measured on six 4096^2 simulated frames (seeds
+  // 11-16, PSF sigma ~2.0 px): the three cosmic-ray detections with S/N >= 20 (seeds 15 and 16: S/N
+  // 72-98, tracks 4-14 px long; sigma_x, sigma_y 0.9-2.3 px, so the earlier rule on both axes
+  // missed them) go, no true star goes (none would up to min_width_sigma 0.8).
   double min_width_sigma = 0.5;
   double min_width_snr = 20.0;
 };
 
 // True when a measured star is too sharp to be one (the rule above): `minor` is its
-// minor_axis_moment with weight_sigma_px = psf_sigma_px. NaN moment, error or S/N: false
-// (not judged).
-bool too_sharp_for_a_star(const MinorMoment& minor, double snr, double psf_sigma_px,
-                          const HotPixelConfig& cfg);
+// minor_axis_moment with weight_sigma_px = psf_sigma_px = the PSF sigma at the star. NaN
+// moment, error, star reference or S/N: false (not judged).
+bool too_sharp_for_a_star(const MinorMoment& minor, double snr, const HotPixelConfig& cfg);
 
 // True when the peak at (x, y) looks like a star under the rule; `noise_adu` is the
 // background RMS at the peak (ADU; 0 or NaN = no allowance).

@@ -9,6 +9,7 @@
 // Thread-safety: pure.
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 #include "psfphot/core/image.hpp"
 #include "psfphot/core/mask.hpp"
@@ -38,31 +39,40 @@ void measure_moments(ImageView<const float> image, ImageView<const MaskBits> mas
 // The smaller principal-axis second moment of the same window, optionally with Gaussian
 // weights exp(-r^2 / (2 weight_sigma_px^2)) about (xc, yc) (weight_sigma_px <= 0: flat, the
 // lab's window): the smaller eigenvalue lambda of the weighted moment matrix
-// sum(w I d d^T) / sum(w I), px^2, with its 1-sigma error from background noise of rms_adu
-// per pixel, err^2 = sum(w^2 rms^2 (u^2 - lambda)^2) / sum(w I)^2, u the pixel's offset
-// along the minor axis (first order: exact for an elongated source, ~15% high for a round
-// one, whose two eigenvalues are degenerate; the source's own photon noise is left out).
+// sum(w I d d^T) / sum(w I), px^2, with
+// - err_px2: its 1-sigma error from background noise of rms_adu per pixel,
+//   err^2 = sum(w^2 rms^2 (u^2 - lambda)^2) / sum(w I)^2, u the pixel's offset along the
+//   minor axis (first order: exact for an elongated source, ~15% high for a round one, whose
+//   two eigenvalues are degenerate; the source's own photon noise is left out, so bright
+//   sources' errors are understated; with a square window and circular weights it hardly
+//   depends on the axis' direction). NaN when rms_adu is NaN or negative.
+// - star_px2: the same moment of a noiseless pixel-integrated circular Gaussian of
+//   psf_sigma_px at (xc, yc) through the same window, weights and unmasked pixels (NaN when
+//   psf_sigma_px is not a positive number): what a star gives there, truncation and masks
+//   included. Untruncated and unmasked it is point_source_minor_moment.
 // sqrt(lambda) is at most min(sigma_x, sigma_y) of the same weights, and unlike them it does
 // not depend on how the source lies on the pixel grid: a cosmic-ray track 14 px long at 45
-// degrees has sigma_x and sigma_y of ~2-3 px in a 9 px window but sqrt(lambda) ~0.4 px. A
-// Gaussian source of variance s^2 per axis seen through weights of sigma_w gives
-// s^2 sigma_w^2 / (s^2 + sigma_w^2) (point_source_minor_moment). The weights keep far
-// pixels out: in a flat 9 px window their noise dominates a compact star's moments (a S/N 25
-// star of sigma 0.9 px: err ~1 px^2 against lambda ~0.9 px^2), and a residual background
-// structure there (a real frame's dark row 3 px below a star) can pull lambda to ~0.
-// lambda may come out <= 0 (noise on a source sharper than a pixel). NaN (both) when the
-// window is off the frame or holds no positive light. Thread-safety: pure.
+// degrees has sigma_x and sigma_y of ~2-3 px in a 9 px window but sqrt(lambda) ~0.4 px. The
+// weights keep far pixels out: in a flat 9 px window their noise dominates a compact star's
+// moments (a S/N 25 star of sigma 0.9 px: err ~1 px^2 against lambda ~0.9 px^2), and a
+// residual background structure there (a real frame's dark row 3 px below a star) can pull
+// lambda to ~0. lambda may come out <= 0 (noise on a source sharper than a pixel). All NaN
+// (no judgement possible) when the centre is not finite, the window is off the frame, holds
+// no positive weighted light, or has more than half of its weight on masked or non-finite
+// pixels (what is left may be a line through the centre). Thread-safety: pure.
 struct MinorMoment {
-  double lambda_px2 = 0;
-  double err_px2 = 0;
+  double lambda_px2 = std::numeric_limits<double>::quiet_NaN();
+  double err_px2 = std::numeric_limits<double>::quiet_NaN();
+  double star_px2 = std::numeric_limits<double>::quiet_NaN();
 };
 MinorMoment minor_axis_moment(ImageView<const float> image, ImageView<const MaskBits> mask,
                               double xc, double yc, double rms_adu, double weight_sigma_px,
-                              const MomentsConfig& cfg);
+                              const MomentsConfig& cfg,
+                              double psf_sigma_px = std::numeric_limits<double>::quiet_NaN());
 
 // What minor_axis_moment gives for a pixel-integrated circular Gaussian star of sigma
 // psf_sigma_px (variance psf_sigma^2 + 1/12 per axis) through weights of weight_sigma_px
-// (<= 0: flat and untruncated), px^2.
+// (<= 0: flat), untruncated: s^2 w^2 / (s^2 + w^2), px^2.
 double point_source_minor_moment(double psf_sigma_px, double weight_sigma_px);
 
 // The sigma an ideal pixel-integrated Gaussian of true sigma `sigma_px` shows through

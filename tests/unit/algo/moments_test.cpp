@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <iostream>
@@ -104,6 +105,35 @@ TEST(MomentsTest, MinorAxisMomentIsTheSmallerAxisAtAnyAngle) {
     EXPECT_NEAR(minor_axis_moment(st.cview(), {}, kC + 0.3, kC - 0.2, 0.0, sig, cfg).lambda_px2,
                 point_source_minor_moment(sig, sig), 0.01 * point_source_minor_moment(sig, sig))
         << sig;
+  }
+  // The star reference: a noiseless star's own moment, through the same window, weights and
+  // unmasked pixels, truncation included (sigma 5 px in the 9 px window: under half the
+  // untruncated value).
+  for (double sig : {2.0, 5.0}) {
+    Image<float> st = test::constant(kSize, kSize, 0.f);
+    test::add_star(st, {kC + 0.3, kC - 0.2, 1e4, sig});
+    const MinorMoment m = minor_axis_moment(st.cview(), {}, kC + 0.3, kC - 0.2, 1.0, sig, {}, sig);
+    EXPECT_NEAR(m.lambda_px2, m.star_px2, 1e-3 * m.star_px2) << sig;
+    if (sig == 5.0) {
+      EXPECT_LT(m.star_px2, 0.5 * point_source_minor_moment(sig, sig));
+    }
+    // All but the centre column masked (a line through the centre): not judged.
+    Image<MaskBits> mask(kSize, kSize);
+    std::fill(mask.data(), mask.data() + mask.size(), MaskBits{0});
+    for (int y = 0; y < kSize; ++y)
+      for (int x = 0; x < kSize; ++x)
+        if (x != kC) mask(x, y) = mask::kSaturated;
+    EXPECT_TRUE(std::isnan(
+        minor_axis_moment(st.cview(), mask.cview(), kC + 0.3, kC - 0.2, 1.0, sig, {}, sig)
+            .lambda_px2));
+  }
+  // Unknown noise: the moment, but no error.
+  {
+    Image<float> st = test::constant(kSize, kSize, 0.f);
+    test::add_star(st, {kC, kC, 1e4, 2.0});
+    const MinorMoment m = minor_axis_moment(st.cview(), {}, kC, kC, std::nan(""), 2.0, {}, 2.0);
+    EXPECT_TRUE(std::isfinite(m.lambda_px2));
+    EXPECT_TRUE(std::isnan(m.err_px2));
   }
   // A diagonal line of single pixels has no width across itself.
   Image<float> line = test::constant(kSize, kSize, 0.f);
