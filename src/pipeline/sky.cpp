@@ -5,6 +5,8 @@
 #include <cmath>
 #include <exception>
 #include <limits>
+#include <mutex>
+#include <set>
 
 namespace psfphot::pipeline {
 
@@ -47,9 +49,27 @@ void log_sky_fill(const std::string& path, const SkyFill& fill) {
       spdlog::debug("{}: no sky coordinates: {}", path, fill.reason);
       break;
     case SkyWcsStatus::kInvalid:
-    case SkyWcsStatus::kUnsupported:
-      spdlog::warn("{}: no sky coordinates (ra_deg, dec_deg are NaN): {}", path, fill.reason);
+    case SkyWcsStatus::kUnsupported: {
+      // A night's frames share their headers' WCS keywords, so a WCS psfphot cannot use
+      // is usually the same on every frame: one warning per distinct reason (per process,
+      // i.e. per MPI rank), the repeats at debug level, so a 500-frame night does not bury
+      // its other warnings.
+      static std::mutex m;
+      static std::set<std::string> seen;
+      bool first = false;
+      {
+        const std::lock_guard<std::mutex> lock(m);
+        first = seen.insert(fill.reason).second;
+      }
+      if (first)
+        spdlog::warn(
+            "{}: no sky coordinates (ra_deg, dec_deg are NaN): {} (later frames with the same "
+            "problem: debug level)",
+            path, fill.reason);
+      else
+        spdlog::debug("{}: no sky coordinates (ra_deg, dec_deg are NaN): {}", path, fill.reason);
       break;
+    }
   }
 }
 

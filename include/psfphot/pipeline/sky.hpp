@@ -5,8 +5,9 @@
 //
 // Every star with a finite centroid gets the sky position of its centroid; the others, and
 // every star of a frame without a usable WCS, keep NaN. A missing, non-celestial or broken
-// WCS never fails the frame: the result says why, and log_sky_fill() logs it once (debug
-// when the frame simply has no celestial WCS, warning when it has one psfphot cannot use).
+// WCS never fails the frame: the result says why, and log_sky_fill() logs it (debug when
+// the frame simply has no celestial WCS, a warning once per reason when it has one psfphot
+// cannot use).
 //
 // Thread-safety: re-entrant; each call builds its own wcslib transform and converts all the
 // frame's stars on the calling thread.
@@ -29,7 +30,9 @@ struct SkyFill {
 
 SkyFill fill_sky_coordinates(const HeaderFacts& header, std::vector<Star>& stars);
 
-// One log line for the frame `path` (spdlog's default logger).
+// One log line for the frame `path` (spdlog's default logger): debug when the WCS was used
+// or there is none; a warning for a WCS psfphot cannot use, the first time its reason is
+// seen in this process, debug for repeats. Thread-safe.
 void log_sky_fill(const std::string& path, const SkyFill& fill);
 
 }  // namespace psfphot::pipeline
