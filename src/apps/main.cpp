@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "psfphot/pipeline/logging.hpp"
 #include "psfphot/version.hpp"
 
 int main(int argc, char** argv) {
@@ -16,6 +17,8 @@ int main(int argc, char** argv) {
   // more resident memory than it uses (measured 122 vs 110 MiB, psfphot frame 2048^2).
   // A fixed threshold keeps every image an mmap that goes back to the system when freed.
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  // Warnings of the one-shot commands go to stderr (psfphot run sets up its own logging).
+  psfphot::pipeline::setup_command_logging();
   CLI::App app{"psfphot: PSF photometry of whole observing nights (FITS in, HDF5 out)"};
   app.require_subcommand(0, 1);
   app.set_version_flag("--version", std::string("psfphot ") + psfphot::kVersion + " (git " +

@@ -39,4 +39,12 @@ void setup_logging(int rank, LogLevel level, const std::string& log_file) {
   spdlog::set_default_logger(logger);
 }
 
+void setup_command_logging() {
+  auto logger = std::make_shared<spdlog::logger>(
+      "psfphot", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  logger->set_pattern("psfphot: [%^%l%$] %v");
+  logger->set_level(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
 }  // namespace psfphot::pipeline

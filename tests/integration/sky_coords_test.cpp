@@ -9,6 +9,7 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <random>
 #include <sstream>
@@ -222,6 +223,17 @@ TEST(SkyCoords, FrameWithoutOrWithBrokenWcsStillSucceedsWithNan) {
   ASSERT_NE(first, std::string::npos) << r.out;
   EXPECT_NE(r.out.find("XYZ", first), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("no sky coordinates", first + 1), std::string::npos) << r.out;
+  // The warning goes to stderr with psfphot's prefix, never among the printed results.
+  // (run_command adds 2>&1 after the whole command: the group keeps stderr apart.)
+  r = test::run_command("{ " + test::psfphot_exe() + " frame '" + tmp.file("bad.fits") + "' -o '" +
+                        tmp.file("bad2.csv") + "' 2>'" + tmp.file("err.txt") + "'; }");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(r.out.find("no sky coordinates"), std::string::npos) << r.out;
+  std::ifstream err(tmp.file("err.txt"));
+  const std::string err_text((std::istreambuf_iterator<char>(err)),
+                             std::istreambuf_iterator<char>());
+  EXPECT_NE(err_text.find("psfphot: [warning]"), std::string::npos) << err_text;
+  EXPECT_NE(err_text.find("no sky coordinates"), std::string::npos) << err_text;
 }
 
 }  // namespace

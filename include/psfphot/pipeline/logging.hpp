@@ -12,4 +12,10 @@ enum class LogLevel { kQuiet, kInfo, kDebug };
 // Not thread-safe with respect to other set-up calls; call once at start-up.
 void setup_logging(int rank, LogLevel level, const std::string& log_file = "");
 
+// The default logger of the one-shot commands (frame, master, quicklook, ...): stderr,
+// pattern "psfphot: [level] message", level info. Without it spdlog's own default logger
+// writes to stdout, where a warning would land among a command's printed results. psfphot
+// run replaces it with setup_logging. Call once at start-up.
+void setup_command_logging();
+
 }  // namespace psfphot::pipeline
