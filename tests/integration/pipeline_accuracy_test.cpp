@@ -135,9 +135,9 @@ TEST_F(PipelineAccuracy, CentroidsAndFluxesAtTheCramerRaoBoundInEveryBinFrom20) 
 }
 
 TEST_F(PipelineAccuracy, FewFalseDetections) {
-  // Target: <= 2 per 4096^2 frame (0.5 per 2048^2); this frame has 2 (3 before the cosmic-ray
-  // rule judged the minor axis; blended faint pairs,
-  // faint stars measured > 1.5 px off; docs/scorecard.md). Guard against regressions.
+  // Target: <= 2 per 4096^2 frame (0.5 per 2048^2); this frame has 2, blended faint pairs
+  // and faint stars measured > 1.5 px off (3 before the cosmic-ray rule judged the minor
+  // axis; docs/scorecard.md). Guard against regressions.
   const double n_false = json_number(json_, "\"counts\"", "n_false");
   EXPECT_LE(n_false, 5);
   std::cout << "false detections: " << n_false << "\n";
