@@ -135,8 +135,9 @@ class PhotometryStep : public Step {
                             : c.psf_sigma_px;
       // Judged on the principal axes, not on width_x / width_y: a track lying diagonally
       // across the pixel grid is wide along both of those but sharp across itself; with
-      // Gaussian weights of the PSF sigma and the moment's error from the background RMS at the
-      // star (hotpix.hpp). Only stars bright enough to be judged pay for the moments.
+      // Gaussian weights of the PSF sigma, the moment's error from the background RMS at the
+      // star, and a noiseless star's moment through the same window as the reference
+      // (hotpix.hpp). Only stars bright enough to be judged pay for the moments.
       if (s.snr >= c.cfg.hotpix.min_width_snr && c.cfg.hotpix.min_width_sigma > 0 &&
           too_sharp_for_a_star(minor_axis_moment(img, msk, s.centroid_x, s.centroid_y,
                                                  s.background_rms, sg, c.cfg.moments, sg),
