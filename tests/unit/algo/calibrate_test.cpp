@@ -82,6 +82,18 @@ TEST(CalibrateTest, DarkScalingWithoutExposureTimesThrows) {
   EXPECT_THROW(calibrate(raw.cview(), 0.0, kNoSat, in, {}), CalibrationError);
 }
 
+// dark_exptime_scale: calibrate()'s factor, also what CalibrateStep scales the master dark's
+// overscan level by.
+TEST(CalibrateTest, DarkScaleIsTheExposureRatioOrOne) {
+  CalibrationConfig cfg;
+  EXPECT_EQ(dark_exptime_scale(60.0, 30.0, cfg), 2.0);
+  EXPECT_TRUE(std::isnan(dark_exptime_scale(60.0, 0.0, cfg)));
+  EXPECT_TRUE(std::isnan(dark_exptime_scale(std::nan(""), 30.0, cfg)));
+  cfg.scale_dark_by_exptime = false;
+  EXPECT_EQ(dark_exptime_scale(60.0, 30.0, cfg), 1.0);
+  EXPECT_EQ(dark_exptime_scale(std::nan(""), 0.0, cfg), 1.0);
+}
+
 TEST(CalibrateTest, NoDarkNoFlatIsIdentity) {
   const Image<float> raw = pattern(6, 4, 123.f, 7);
   const CalibratedImage c = calibrate(raw.cview(), 10.0, kNoSat, {}, {});

@@ -202,16 +202,6 @@ TEST(Overscan, CutBoxGivesTheBoxWhateverTheBlockSize) {
   }
 }
 
-TEST(Overscan, DarkScaleIsTheExposureRatioOrOne) {
-  CalibrationConfig cfg;
-  EXPECT_EQ(dark_exptime_scale(60.0, 30.0, cfg), 2.0);
-  EXPECT_TRUE(std::isnan(dark_exptime_scale(60.0, 0.0, cfg)));
-  EXPECT_TRUE(std::isnan(dark_exptime_scale(std::nan(""), 30.0, cfg)));
-  cfg.scale_dark_by_exptime = false;
-  EXPECT_EQ(dark_exptime_scale(60.0, 30.0, cfg), 1.0);
-  EXPECT_EQ(dark_exptime_scale(std::nan(""), 0.0, cfg), 1.0);
-}
-
 TEST(Overscan, MaskOutsideMarksEveryPixelOutsideTheTrimSection) {
   Image<MaskBits> m(20, 10, 0);
   m(0, 0) = mask::kSaturated;
