@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -199,6 +200,32 @@ TEST(Overscan, CutBoxGivesTheBoxWhateverTheBlockSize) {
     for (int y = 0; y < 7; ++y)
       for (int x = 0; x < 3; ++x)
         EXPECT_EQ(strip(x, y), frame(box.x0 + x, box.y0 + y)) << "block " << block;
+  }
+}
+
+// Blocks of no rows (or fewer) would never get through the box: refused, without a call.
+TEST(Overscan, CutBoxRefusesBlocksOfNoRows) {
+  const int w = 11, h = 9;
+  Image<float> frame(w, h, 1.f);
+  const PixelBox box{7, 1, 10, 8};
+  for (int block : {0, -1, -64}) {
+    int calls = 0;
+    const auto rows = [&](int y0, int) {
+      // A loop that does not advance: stop it here instead of hanging the test.
+      if (++calls > 100) throw std::runtime_error("cut_box does not advance");
+      return static_cast<const float*>(frame.view().row(std::clamp(y0, 0, h - 1)));
+    };
+    try {
+      (void)cut_box(box, w, block, rows);
+      ADD_FAILURE() << "block " << block << " accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("block_rows must be >= 1, got " + std::to_string(block)),
+                std::string::npos)
+          << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "block " << block << ": " << e.what();
+    }
+    EXPECT_EQ(calls, 0) << "block " << block;
   }
 }
 
