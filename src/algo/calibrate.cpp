@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "psfphot/algo/stats.hpp"
@@ -268,9 +269,17 @@ CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_
   if (has_dark) {
     out.dark_scale = dark_exptime_scale(sci_exptime_s, in.dark_exptime_s, cfg);
     if (std::isnan(out.dark_scale)) {
-      throw CalibrationError(
-          "dark scaling by exposure time needs EXPTIME in both science frame and dark "
-          "(set calibration.scale_dark = false to subtract the dark as it is)");
+      // A missing time keeps its message of old (it is in catalogues' /frames messages);
+      // times that are there but give no finite factor get one naming them.
+      if (!(sci_exptime_s > 0) || !(in.dark_exptime_s > 0))
+        throw CalibrationError(
+            "dark scaling by exposure time needs EXPTIME in both science frame and dark "
+            "(set calibration.scale_dark = false to subtract the dark as it is)");
+      throw CalibrationError("dark scaling by exposure time: science EXPTIME " +
+                             std::to_string(sci_exptime_s) + " s / dark EXPTIME " +
+                             std::to_string(in.dark_exptime_s) +
+                             " s is not a finite factor (set calibration.scale_dark = false to "
+                             "subtract the dark as it is)");
     }
   }
   // Every pixel of the mask is written below: no zero fill first.
@@ -353,9 +362,13 @@ CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_
 double dark_exptime_scale(double sci_exptime_s, double dark_exptime_s,
                           const CalibrationConfig& cfg) {
   if (!cfg.scale_dark_by_exptime) return 1.0;
-  if (!(sci_exptime_s > 0) || !(dark_exptime_s > 0))
-    return std::numeric_limits<double>::quiet_NaN();
-  return sci_exptime_s / dark_exptime_s;
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  // Spelled out rather than left to the division: inf / inf would give NaN, but inf / t and
+  // t / inf an infinite or zero scale that calibrate() would carry into every pixel.
+  if (!(sci_exptime_s > 0) || !(dark_exptime_s > 0)) return kNaN;
+  if (!std::isfinite(sci_exptime_s) || !std::isfinite(dark_exptime_s)) return kNaN;
+  const double s = sci_exptime_s / dark_exptime_s;
+  return std::isfinite(s) && s > 0 ? s : kNaN;
 }
 
 CalibratedImage calibrate(ImageView<const float> raw, double sci_exptime_s, double saturation_adu,

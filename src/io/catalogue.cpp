@@ -45,7 +45,31 @@ void check_folder(const std::string& path) {
   if (fs::is_directory(p, ec)) throw CatalogueError(path, "is a folder, not a catalogue file");
 }
 
+// Appending needs the file's layout to be this build's: rows in this version's layout would
+// not match an older /frames table, and rewriting the night's committed frames into a new
+// layout is not a resume's business (their bias columns would be unknown anyway).
+// --overwrite is offered last, and for what it is: it throws the committed frames away.
+void refuse_other_version(const CatalogueInfo& info, const std::string& path) {
+  if (info.schema_version == kCatalogueSchemaVersion) return;
+  throw CatalogueError(
+      path, "has catalogue schema version " + std::to_string(info.schema_version) +
+                " (written by psfphot " + info.software_version +
+                "); this psfphot writes version " + std::to_string(kCatalogueSchemaVersion) +
+                " and cannot append to it. Write this run to another catalogue (-o NEW.h5), or "
+                "finish the night into this one with the psfphot that started it (" +
+                info.software_version +
+                "); --overwrite would replace this file and discard the frames committed in it");
+}
+
 }  // namespace
+
+void check_resumable(const std::string& path) {
+  h5::QuietErrors quiet;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return;
+  detail::ReadOpen ro = detail::open_read_only(path);
+  refuse_other_version(detail::read_info(ro.file.get(), path), path);
+}
 
 struct CatalogueWriter::Impl {
   std::string path;
@@ -113,18 +137,10 @@ struct CatalogueWriter::Impl {
     haddr_t eoa = 0;
     {
       detail::ReadOpen ro = detail::open_read_only(path);
-      const CatalogueInfo info = detail::read_info(ro.file.get(), path);
-      // Refused before anything in the file changes (clearing the open mark, extending,
-      // truncating): rows appended in this version's layout would not match its /frames
-      // table, and rewriting the night's committed frames into a new layout is not a
-      // resume's business (their bias columns would be unknown anyway).
-      if (info.schema_version != kCatalogueSchemaVersion)
-        throw CatalogueError(
-            path, "has catalogue schema version " + std::to_string(info.schema_version) +
-                      " (written by psfphot " + info.software_version +
-                      "); this psfphot writes version " + std::to_string(kCatalogueSchemaVersion) +
-                      " and cannot append to it: finish the night with the psfphot that "
-                      "started it, or start a new catalogue (--overwrite or another output)");
+      // The constructor checked the version before taking the lock; checked again on what is
+      // open now, before anything in the file changes (clearing the open mark, extending,
+      // truncating).
+      refuse_other_version(detail::read_info(ro.file.get(), path), path);
       detail::open_tables(ro.file.get(), path, kCatalogueSchemaVersion);
       report.was_left_open = ro.was_left_open;
       check_status(H5Fget_eoa(ro.file.get(), &eoa), path, "cannot read the end of allocation");
@@ -239,6 +255,9 @@ CatalogueWriter::CatalogueWriter(const std::string& path, CatalogueMode mode,
     throw CatalogueError(path,
                          "already exists; resume it or overwrite it explicitly (psfphot run "
                          "--resume / --overwrite)");
+  // A catalogue this build cannot append to is refused before the lock file is made and the
+  // leftovers below are removed: the refusal leaves the folder as it was.
+  if (mode == CatalogueMode::kResume) check_resumable(path);
   impl_->lock = detail::LockFile(path);
   // Leftovers of a writer killed while creating or finalizing (never the catalogue).
   std::remove((path + ".creating").c_str());

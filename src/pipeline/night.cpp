@@ -12,6 +12,8 @@
 #include <fstream>
 #include <set>
 
+#include "psfphot/io/catalogue.hpp"
+
 namespace psfphot::pipeline {
 namespace fs = std::filesystem;
 
@@ -96,6 +98,16 @@ NightPlan plan_night(const Config& cfg, const RunOptions& opt) {
     throw RunError(
         p.output +
         ": catalogue exists already; use --resume to continue it or --overwrite to replace it");
+  }
+  // A catalogue the writer would refuse to resume (another schema version, not a catalogue)
+  // is refused here, before every rank spends minutes building the masters only for rank 0
+  // to refuse it then. Read-only: the refusal changes nothing on disk.
+  if (opt.mode == OutputMode::kResume) {
+    try {
+      io::check_resumable(p.output);
+    } catch (const io::CatalogueError& e) {
+      throw RunError(e.what());
+    }
   }
   p.config_text = effective_config_toml(cfg);
   return p;

@@ -334,7 +334,8 @@ TEST_F(BadInput, ResumeRefusesFilesThatAreNotCatalogues) {
     const std::string before = slurp(p);
     auto r =
         run_command(test::psfphot_exe() + " run " + night() + "/night.toml -q --resume -o " + p);
-    EXPECT_EQ(r.exit_code, 1) << name << ":\n" << r.out;
+    // Refused while the night is planned, before any work (exit 2).
+    EXPECT_EQ(r.exit_code, 2) << name << ":\n" << r.out;
     EXPECT_NE(r.out.find("catalogue " + p + ": is "), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("not a psfphot catalogue"), std::string::npos) << r.out;
     EXPECT_EQ(slurp(p), before) << name << " was modified";

@@ -2,7 +2,8 @@
 // simulated with overscan columns and a bias of its own per exposure (psfphot simulate
 // --overscan, truth "# overscan_bias_adu"), run by `psfphot run`, must carry each frame's
 // true bias; a night without overscan carries NaN. An older (schema 1) catalogue of the
-// same night still reads in info / query / score, and `run --resume` refuses it untouched.
+// same night still reads in info / query / score, and `run --resume` refuses it untouched
+// while planning the night, before the masters are built.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -130,7 +131,8 @@ TEST_F(FramesBias, InfoShowsTheBias) {
 }
 
 // The same night's catalogue as schema version 1 wrote it: info, query and score read it
-// (the bias shown as "-"), and a resume refuses it before changing anything.
+// (the bias shown as "-"), and a resume refuses it before building the masters or changing
+// anything.
 TEST_F(FramesBias, Version1CatalogueReadsAndRefusesResume) {
   const std::string now = with() + "/cat.h5", old = with() + "/old.h5";
   fs::copy_file(now, old, fs::copy_options::overwrite_existing);
@@ -155,15 +157,54 @@ TEST_F(FramesBias, Version1CatalogueReadsAndRefusesResume) {
   ASSERT_EQ(s_old.exit_code, 0) << s_old.out;
   EXPECT_EQ(replace_all(s_old.out, old, now), s_now.out);
 
+  // The refusal comes while the night is planned (exit 2), before the masters are built (no
+  // "masters:" line), before the lock file and the log folder are made: a cluster job does
+  // not spend its ranks' minutes on the masters only to be refused then.
   const std::string before = slurp(old);
   const auto res =
       run_command(psfphot("run " + with() + "/night.toml --threads 1 --resume -o " + old));
-  EXPECT_EQ(res.exit_code, 1) << res.out;
+  EXPECT_EQ(res.exit_code, 2) << res.out;
   EXPECT_NE(res.out.find("catalogue " + old + ": has catalogue schema version 1"),
             std::string::npos)
       << res.out;
-  EXPECT_NE(res.out.find("cannot append to it"), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("this psfphot writes version 2 and cannot append to it"),
+            std::string::npos)
+      << res.out;
+  EXPECT_NE(res.out.find("another catalogue (-o NEW.h5)"), std::string::npos) << res.out;
+  EXPECT_NE(res.out.find("--overwrite would replace this file and discard the frames"),
+            std::string::npos)
+      << res.out;
+  EXPECT_EQ(res.out.find("masters:"), std::string::npos) << res.out;
   EXPECT_EQ(slurp(old), before) << "the refused resume changed the file";
+  EXPECT_FALSE(fs::exists(old + ".lock"));
+  EXPECT_FALSE(fs::exists(old + ".logs"));
+
+  // With darks that cannot be read, building the masters would fail the run ("calibration
+  // frames: ..."): the version refusal is what is reported, so it came first.
+  fs::create_directories(with() + "/bad_darks");
+  std::ofstream(with() + "/bad_darks/dark_00.fits") << "not a FITS file\n";
+  const std::string bad_toml = with() + "/bad_darks.toml";
+  std::ofstream(bad_toml) << replace_all(slurp(with() + "/night.toml"), "\"darks/*.fits\"",
+                                         "\"bad_darks/*.fits\"");
+  const auto bad = run_command(psfphot("run " + bad_toml + " --threads 1 --resume -o " + old));
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("catalogue " + old + ": has catalogue schema version 1"),
+            std::string::npos)
+      << bad.out;
+  EXPECT_EQ(bad.out.find("calibration frames"), std::string::npos) << bad.out;
+  EXPECT_EQ(slurp(old), before) << "the refused resume changed the file";
+  // ...and those darks do fail a run that gets that far (so the check above means something),
+  // while a resume of the current catalogue builds its masters and logs the line.
+  const std::string now_copy = with() + "/now_copy.h5";
+  fs::copy_file(now, now_copy, fs::copy_options::overwrite_existing);
+  const auto bad_now =
+      run_command(psfphot("run " + bad_toml + " --threads 1 --resume -o " + now_copy));
+  EXPECT_EQ(bad_now.exit_code, 1) << bad_now.out;
+  EXPECT_NE(bad_now.out.find("calibration frames"), std::string::npos) << bad_now.out;
+  const auto good_now =
+      run_command(psfphot("run " + with() + "/night.toml --threads 1 --resume -o " + now_copy));
+  EXPECT_EQ(good_now.exit_code, 0) << good_now.out;
+  EXPECT_NE(good_now.out.find("masters:"), std::string::npos) << good_now.out;
 }
 
 }  // namespace

@@ -100,16 +100,19 @@ struct CalibratedImage {
   std::size_t n_saturated = 0, n_nonfinite = 0, n_flat_invalid = 0;
 };
 
-// The factor the dark is multiplied by: sci_exptime_s / dark_exptime_s when
-// cfg.scale_dark_by_exptime (NaN when either time is missing or not > 0: calibrate() then
-// throws), else 1.
+// The factor the dark is multiplied by. Without cfg.scale_dark_by_exptime: 1, whatever the
+// times. With it: sci_exptime_s / dark_exptime_s when both times are finite and > 0 and so
+// is their ratio; otherwise NaN, and calibrate() throws: a time missing (NaN), zero or
+// negative, an infinite time (inf / inf has no value, and inf / t or t / inf would subtract
+// an infinite or no dark), or a ratio that overflows or underflows. Headers read by io/fits
+// give finite times or NaN, so the infinite cases come only through the API.
 double dark_exptime_scale(double sci_exptime_s, double dark_exptime_s,
                           const CalibrationConfig& cfg);
 
 // Calibrate `raw` (ADU). `sci_exptime_s` is used for dark scaling; `saturation_adu`
 // (NaN = none) for the saturation mask. Throws CalibrationError on a shape mismatch
-// (message gives both shapes) or when dark scaling is asked for without exposure
-// times, or when no pixel is usable.
+// (message gives both shapes), when dark scaling is asked for without usable exposure
+// times (dark_exptime_scale() NaN), or when no pixel is usable.
 CalibratedImage calibrate(ImageView<const float> raw, double sci_exptime_s, double saturation_adu,
                           const CalibrationInputs& in, const CalibrationConfig& cfg);
 

@@ -22,6 +22,7 @@
 // Thread-safety: pure functions; deterministic.
 #include <algorithm>
 #include <cstddef>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -92,11 +93,15 @@ OverscanLevels measure_overscan(ImageView<const float> strip, const PixelBox& bi
 
 // The pixels of `box` (inside a frame frame_width pixels wide) from a frame read in blocks
 // of whole rows: `rows(y0, n)` returns a pointer to rows [y0, y0 + n) of the frame, stored
-// one after the other, frame_width floats each (n <= block_rows, block_rows >= 1; the
-// pointer is used only until the next call). The strip to give measure_overscan, from a
-// raw FITS frame read a block at a time or from a master dark's rows.
+// one after the other, frame_width floats each (n <= block_rows; the pointer is used only
+// until the next call). The strip to give measure_overscan, from a raw FITS frame read a
+// block at a time or from a master dark's rows. Throws std::invalid_argument when
+// block_rows < 1 (rows would never advance).
 template <typename Rows>
 Image<float> cut_box(const PixelBox& box, int frame_width, int block_rows, Rows&& rows) {
+  if (block_rows < 1)
+    throw std::invalid_argument("cut_box: block_rows must be >= 1, got " +
+                                std::to_string(block_rows));
   Image<float> strip(box.width(), box.height());
   for (int y0 = box.y0; y0 < box.y1; y0 += block_rows) {
     const int n = std::min(block_rows, box.y1 - y0);

@@ -89,8 +89,9 @@ class CatalogueWriter {
   // renamed into place, so a crash never leaves a half-created catalogue at `path`.
   // Errors name the path: existing file (kCreate), missing or unwritable folder, another
   // writer holding the lock, not an HDF5 file / not a psfphot catalogue / a schema version
-  // other than kCatalogueSchemaVersion (kResume: an older catalogue is refused before
-  // anything in it changes, as its /frames rows lack this version's columns). Sets SIGXFSZ
+  // other than kCatalogueSchemaVersion (kResume: an older catalogue is refused, as its
+  // /frames rows lack this version's columns, by check_resumable() before the lock file is
+  // made or anything beside or in the file changes). Sets SIGXFSZ
   // to ignored when it has its default action, so exceeding RLIMIT_FSIZE is an error
   // (EFBIG) instead of killing the process.
   CatalogueWriter(const std::string& path, CatalogueMode mode, CatalogueOptions options = {});
@@ -132,6 +133,15 @@ class CatalogueWriter {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Throws the CatalogueError CatalogueWriter(path, kResume) throws for a file it cannot
+// append to: not a readable psfphot catalogue, or one of another schema version than
+// kCatalogueSchemaVersion (the message names the file, its version and the writing
+// psfphot's, this build's version, and what to do instead). Opens the file read-only and
+// changes nothing, makes no lock file; a missing `path` passes (a resume creates it). For
+// callers that want the refusal before expensive work (psfphot run checks it while planning
+// the night, before the masters are built).
+void check_resumable(const std::string& path);
 
 // A /frames row decoded.
 struct FrameEntry {

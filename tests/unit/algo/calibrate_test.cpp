@@ -10,6 +10,7 @@
 #include <random>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "support/synth.hpp"
@@ -80,6 +81,64 @@ TEST(CalibrateTest, DarkScalingWithoutExposureTimesThrows) {
   EXPECT_THROW(calibrate(raw.cview(), 30.0, kNoSat, in, {}), CalibrationError);
   in.dark_exptime_s = 30.0;
   EXPECT_THROW(calibrate(raw.cview(), 0.0, kNoSat, in, {}), CalibrationError);
+}
+
+// dark_exptime_scale: calibrate()'s factor, also what CalibrateStep scales the master dark's
+// overscan level by.
+TEST(CalibrateTest, DarkScaleIsTheExposureRatioOrOne) {
+  constexpr double kInfT = std::numeric_limits<double>::infinity();
+  CalibrationConfig cfg;
+  EXPECT_EQ(dark_exptime_scale(60.0, 30.0, cfg), 2.0);
+  EXPECT_EQ(dark_exptime_scale(150.0, 60.0, cfg), 150.0 / 60.0);
+  EXPECT_TRUE(std::isnan(dark_exptime_scale(60.0, 0.0, cfg)));
+  EXPECT_TRUE(std::isnan(dark_exptime_scale(-60.0, 30.0, cfg)));
+  EXPECT_TRUE(std::isnan(dark_exptime_scale(std::nan(""), 30.0, cfg)));
+  // Infinite times and ratios that leave the doubles give no factor either.
+  EXPECT_TRUE(std::isnan(dark_exptime_scale(kInfT, kInfT, cfg)));
+  EXPECT_TRUE(std::isnan(dark_exptime_scale(kInfT, 30.0, cfg)));
+  EXPECT_TRUE(std::isnan(dark_exptime_scale(60.0, kInfT, cfg)));
+  EXPECT_TRUE(std::isnan(dark_exptime_scale(1e300, 1e-300, cfg)));
+  EXPECT_TRUE(std::isnan(dark_exptime_scale(1e-300, 1e300, cfg)));
+  cfg.scale_dark_by_exptime = false;
+  EXPECT_EQ(dark_exptime_scale(60.0, 30.0, cfg), 1.0);
+  EXPECT_EQ(dark_exptime_scale(std::nan(""), 0.0, cfg), 1.0);
+  EXPECT_EQ(dark_exptime_scale(kInfT, kInfT, cfg), 1.0);
+}
+
+// Times that are there but give no finite factor: an error naming them, not a frame of NaN
+// or infinite pixels; without scaling they do not matter.
+TEST(CalibrateTest, DarkScalingWithInfiniteExposureTimesThrows) {
+  constexpr double kInfT = std::numeric_limits<double>::infinity();
+  const Image<float> raw(5, 5, 100.f), dark(5, 5, 10.f);
+  CalibrationInputs in;
+  in.dark = dark.cview();
+  const std::vector<std::pair<double, double>> cases = {
+      {kInfT, kInfT}, {kInfT, 30.0}, {30.0, kInfT}};
+  for (const auto& [sci, drk] : cases) {
+    in.dark_exptime_s = drk;
+    try {
+      (void)calibrate(raw.cview(), sci, kNoSat, in, {});
+      ADD_FAILURE() << sci << " / " << drk << " calibrated";
+    } catch (const CalibrationError& e) {
+      EXPECT_NE(std::string(e.what()).find("is not a finite factor"), std::string::npos)
+          << e.what();
+    }
+    CalibrationConfig plain;
+    plain.scale_dark_by_exptime = false;
+    const CalibratedImage c = calibrate(raw.cview(), sci, kNoSat, in, plain);
+    EXPECT_EQ(c.dark_scale, 1.0);
+    EXPECT_EQ(c.pixels(2, 2), 90.f);
+  }
+  // A missing time keeps its message.
+  in.dark_exptime_s = std::numeric_limits<double>::quiet_NaN();
+  try {
+    (void)calibrate(raw.cview(), 30.0, kNoSat, in, {});
+    ADD_FAILURE() << "no dark EXPTIME calibrated";
+  } catch (const CalibrationError& e) {
+    EXPECT_NE(std::string(e.what()).find("needs EXPTIME in both science frame and dark"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(CalibrateTest, NoDarkNoFlatIsIdentity) {

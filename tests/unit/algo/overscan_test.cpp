@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -202,14 +203,30 @@ TEST(Overscan, CutBoxGivesTheBoxWhateverTheBlockSize) {
   }
 }
 
-TEST(Overscan, DarkScaleIsTheExposureRatioOrOne) {
-  CalibrationConfig cfg;
-  EXPECT_EQ(dark_exptime_scale(60.0, 30.0, cfg), 2.0);
-  EXPECT_TRUE(std::isnan(dark_exptime_scale(60.0, 0.0, cfg)));
-  EXPECT_TRUE(std::isnan(dark_exptime_scale(std::nan(""), 30.0, cfg)));
-  cfg.scale_dark_by_exptime = false;
-  EXPECT_EQ(dark_exptime_scale(60.0, 30.0, cfg), 1.0);
-  EXPECT_EQ(dark_exptime_scale(std::nan(""), 0.0, cfg), 1.0);
+// Blocks of no rows (or fewer) would never get through the box: refused, without a call.
+TEST(Overscan, CutBoxRefusesBlocksOfNoRows) {
+  const int w = 11, h = 9;
+  Image<float> frame(w, h, 1.f);
+  const PixelBox box{7, 1, 10, 8};
+  for (int block : {0, -1, -64}) {
+    int calls = 0;
+    const auto rows = [&](int y0, int) {
+      // A loop that does not advance: stop it here instead of hanging the test.
+      if (++calls > 100) throw std::runtime_error("cut_box does not advance");
+      return static_cast<const float*>(frame.view().row(std::clamp(y0, 0, h - 1)));
+    };
+    try {
+      (void)cut_box(box, w, block, rows);
+      ADD_FAILURE() << "block " << block << " accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("block_rows must be >= 1, got " + std::to_string(block)),
+                std::string::npos)
+          << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "block " << block << ": " << e.what();
+    }
+    EXPECT_EQ(calls, 0) << "block " << block;
+  }
 }
 
 TEST(Overscan, MaskOutsideMarksEveryPixelOutsideTheTrimSection) {

@@ -21,7 +21,17 @@ FrameResult sample_result() {
   r.status = FrameStatus::kBackgroundFailed;
   r.failed_step = "background";
   r.message = "more bad meshes than 90%: \xc3\xa9 (UTF-8 kept)";
-  r.summary = {59000.25, 60.0, "r'", 2.03, 181.5, 14.6, 4472};
+  // Designated, so a field added to FrameSummary cannot silently take another's value, and
+  // every field distinct so swapped fields in encode/decode show.
+  r.summary = {.mjd_obs = 59000.25,
+               .exptime_s = 60.0,
+               .filter = "r'",
+               .psf_sigma_px = 2.03,
+               .sky_adu = 181.5,
+               .sky_rms_adu = 14.6,
+               .bias_adu = 497.5,
+               .dark_bias_adu = -0.25,
+               .n_peaks = 4472};
   r.timings = {{"read", 20.5}, {"calibrate", 15.25}};
   r.total_ms = 431.0;
   r.worker_rank = 3;
@@ -49,7 +59,9 @@ TEST(Wire, FrameResultRoundTripsFieldForField) {
   EXPECT_EQ(b.summary.psf_sigma_px, a.summary.psf_sigma_px);
   EXPECT_EQ(b.summary.sky_adu, a.summary.sky_adu);
   EXPECT_EQ(b.summary.sky_rms_adu, a.summary.sky_rms_adu);
-  EXPECT_EQ(b.summary.n_peaks, a.summary.n_peaks);
+  EXPECT_EQ(b.summary.bias_adu, 497.5);
+  EXPECT_EQ(b.summary.dark_bias_adu, -0.25);
+  EXPECT_EQ(b.summary.n_peaks, 4472);
   ASSERT_EQ(b.timings.size(), a.timings.size());
   for (std::size_t i = 0; i < a.timings.size(); ++i) {
     EXPECT_EQ(b.timings[i].step, a.timings[i].step);
@@ -64,6 +76,26 @@ TEST(Wire, FrameResultRoundTripsFieldForField) {
   const FrameResult e = decode_result(encode(FrameResult{}));
   EXPECT_TRUE(e.stars.empty());
   EXPECT_TRUE(e.path.empty());
+}
+
+// Without overscan correction (or without a dark) the biases are NaN: they come back NaN,
+// bit for bit, and the fields around them keep their values.
+TEST(Wire, NanBiasesRoundTripBitForBit) {
+  FrameResult a = sample_result();
+  a.summary.bias_adu = std::numeric_limits<double>::quiet_NaN();
+  a.summary.dark_bias_adu = -std::numeric_limits<double>::quiet_NaN();
+  const FrameResult b = decode_result(encode(a));
+  EXPECT_TRUE(std::isnan(b.summary.bias_adu));
+  EXPECT_TRUE(std::isnan(b.summary.dark_bias_adu));
+  EXPECT_EQ(std::memcmp(&b.summary.bias_adu, &a.summary.bias_adu, sizeof(double)), 0);
+  EXPECT_EQ(std::memcmp(&b.summary.dark_bias_adu, &a.summary.dark_bias_adu, sizeof(double)), 0);
+  EXPECT_EQ(b.summary.sky_rms_adu, a.summary.sky_rms_adu);
+  EXPECT_EQ(b.summary.n_peaks, 4472);
+  // One NaN, one number: each lands in its own field.
+  a.summary.dark_bias_adu = 3.5;
+  const FrameResult c = decode_result(encode(a));
+  EXPECT_TRUE(std::isnan(c.summary.bias_adu));
+  EXPECT_EQ(c.summary.dark_bias_adu, 3.5);
 }
 
 TEST(Wire, DamagedMessagesAreErrors) {

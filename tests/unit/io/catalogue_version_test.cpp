@@ -151,6 +151,10 @@ TEST(CatalogueVersions, ResumeOfAVersion1CatalogueIsRefusedAndLeavesItUnchanged)
   write_night(path);
   test::make_schema_version_1(path);
   const std::string before = slurp(path);
+  // What a writer killed while compacting leaves beside the catalogue: a resume removes it,
+  // but a refused one must refuse before (and before making its lock file).
+  std::ofstream(path + ".compacting") << "leftover";
+  EXPECT_THROW(check_resumable(path), CatalogueError);
   try {
     CatalogueWriter w(path, CatalogueMode::kResume);
     ADD_FAILURE() << "resumed a version-1 catalogue";
@@ -162,10 +166,18 @@ TEST(CatalogueVersions, ResumeOfAVersion1CatalogueIsRefusedAndLeavesItUnchanged)
         << what;
     EXPECT_NE(what.find("this psfphot writes version 2 and cannot append to it"), std::string::npos)
         << what;
+    // What to do instead: another output first; --overwrite named for what it costs.
+    EXPECT_NE(what.find("another catalogue (-o NEW.h5)"), std::string::npos) << what;
+    EXPECT_NE(what.find("the psfphot that started it"), std::string::npos) << what;
+    EXPECT_NE(what.find("--overwrite would replace this file and discard the frames committed"),
+              std::string::npos)
+        << what;
     EXPECT_EQ(e.path(), path);
   }
   EXPECT_EQ(slurp(path), before) << "a refused resume must not change the file";
   EXPECT_FALSE(std::filesystem::exists(path + ".lock"));
+  EXPECT_EQ(slurp(path + ".compacting"), "leftover") << "refused after removing the leftovers";
+  std::filesystem::remove(path + ".compacting");
   CatalogueReader r(path);
   EXPECT_EQ(r.frames().size(), 3u);
 
@@ -178,6 +190,10 @@ TEST(CatalogueVersions, ResumeOfAVersion1CatalogueIsRefusedAndLeavesItUnchanged)
   CatalogueReader fresh(path);
   EXPECT_EQ(fresh.info().schema_version, kCatalogueSchemaVersion);
   EXPECT_EQ(fresh.frames().at(0).bias_adu, 480.0);
+  // A current catalogue, and a missing one (a resume creates it), pass the check.
+  EXPECT_NO_THROW(check_resumable(path));
+  EXPECT_NO_THROW(check_resumable(dir.file("missing.h5")));
+  EXPECT_FALSE(std::filesystem::exists(path + ".lock"));
 }
 
 // A file whose /frames table is not the one its version number promises is refused by
