@@ -7,12 +7,16 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <stdexcept>
 
+#include "psfphot/algo/overscan.hpp"
 #include "psfphot/io/catalogue.hpp"
+#include "psfphot/io/fits.hpp"
 
 namespace psfphot::pipeline {
 namespace fs = std::filesystem;
@@ -63,6 +67,44 @@ std::vector<std::string> expand_paths(const std::vector<std::string>& patterns,
   return out;
 }
 
+namespace {
+
+// An overscan or trim section written in the config (an IRAF section, not "header" or
+// "none") holds for the camera: one that does not fit the night's first frame would fail
+// every frame of the night, one by one, after the masters were built. Refused here instead,
+// naming the key, the frame and its size. Sections taken from the headers stay per frame
+// (a frame with a broken card fails alone), and so do frames of another size later in the
+// night. A first frame that cannot be read is left to fail as a frame.
+void check_sections_fit(const Config& cfg, const std::string& first_frame) {
+  const OverscanConfig& oc = cfg.frame.calibration.overscan;
+  auto explicit_section = [](const std::string& s) {
+    return !s.empty() && s != "header" && s != "none";
+  };
+  const bool bias = oc.mode != OverscanMode::kNone && explicit_section(oc.bias_section);
+  if (!bias && !explicit_section(oc.trim_section)) return;
+  io::FitsImage head;
+  try {
+    head = io::read_fits_header(first_frame);
+  } catch (const std::exception&) {
+    return;
+  }
+  const int w = std::atoi(head.header.card("NAXIS1").c_str()),
+            h = std::atoi(head.header.card("NAXIS2").c_str());
+  if (w <= 0 || h <= 0) return;
+  // Only the configured sections: the frame's own cards are not judged here.
+  OverscanConfig only_config = oc;
+  if (!explicit_section(only_config.bias_section)) only_config.bias_section = "none";
+  if (!explicit_section(only_config.trim_section)) only_config.trim_section = "none";
+  try {
+    (void)raw_sections(HeaderFacts{}, w, h, only_config);
+  } catch (const std::invalid_argument& e) {
+    throw RunError(cfg.source + ": " + e.what() + " (the night's first frame " + first_frame +
+                   " is " + std::to_string(w) + " x " + std::to_string(h) + " px)");
+  }
+}
+
+}  // namespace
+
 NightPlan plan_night(const Config& cfg, const RunOptions& opt) {
   const auto& n = cfg.night;
   NightPlan p;
@@ -109,6 +151,7 @@ NightPlan plan_night(const Config& cfg, const RunOptions& opt) {
       throw RunError(e.what());
     }
   }
+  check_sections_fit(cfg, p.frames.front());
   p.config_text = effective_config_toml(cfg);
   return p;
 }

@@ -282,6 +282,36 @@ TEST_F(BadInput, BadConfigsAreRefusedBeforeAnyWork) {
   EXPECT_NE(r.out.find("matches no file"), std::string::npos) << r.out;
 }
 
+// An overscan or trim section in the config that does not fit the camera would fail every
+// frame of the night, after the masters: refused at start-up instead, naming the key, the
+// first frame and its size; nothing written. A section that fits runs (the control).
+TEST_F(BadInput, ConfigSectionsOutsideTheFrameAreRefusedAtStartUp) {
+  struct Case {
+    const char* set;
+    const char* fragment;
+  };
+  const Case cases[] = {
+      {"calibration.trim_section=[1:300,1:256]", "calibration.trim_section"},
+      {"calibration.bias_section=[250:260,1:300]", "calibration.bias_section"},
+  };
+  for (const auto& c : cases) {
+    const std::string cat = out(std::string("sections_") + std::to_string(&c - cases) + ".h5");
+    auto r = run_command(test::psfphot_exe() + " run " + night() + "/night.toml -o " + cat +
+                         " --set '" + c.set + "'");
+    EXPECT_EQ(r.exit_code, 2) << c.set << ":\n" << r.out;
+    EXPECT_NE(r.out.find(c.fragment), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("sci_0000.fits is 256 x 256 px"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("masters:"), std::string::npos) << r.out;
+    EXPECT_FALSE(fs::exists(cat)) << c.set;
+    EXPECT_FALSE(fs::exists(cat + ".logs")) << c.set;
+  }
+  const std::string ok = out("sections_ok.h5");
+  auto r = run_command(test::psfphot_exe() + " run " + night() + "/night.toml -q -o " + ok +
+                       " --set 'calibration.trim_section=[1:256,3:256]'");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(ok));
+}
+
 TEST_F(BadInput, BadCommandLinesExitWithTwo) {
   const std::string cfg = night() + "/night.toml";
   const std::pair<std::string, std::string> cases[] = {
