@@ -94,7 +94,9 @@ MinorMoment minor_axis_moment(ImageView<const float> image, ImageView<const Mask
   };
   // The star of the reference: a pixel-integrated Gaussian at the same centre (separable).
   const bool star = psf_sigma_px > 0 && std::isfinite(psf_sigma_px);
-  Profile1D px, py;
+  // Per thread, kept between calls: the pipeline calls this for every bright star, and the
+  // profiles' storage would otherwise be allocated and freed each time.
+  thread_local Profile1D px, py;
   if (star) {
     integrated_profile(xc, psf_sigma_px, cx - half, n, false, px);
     integrated_profile(yc, psf_sigma_px, cy - half, n, false, py);
