@@ -56,8 +56,11 @@ SplitResult try_split(ImageView<const float> image, const FloatPlane& rms,
 // accepted when chi^2 drops by at least `min_dchi2`, the two stay `min_sep_sigma` apart,
 // and the companion explains at least half of the single fit's chi^2 excess over its
 // degrees of freedom (a PSF that differs from the model leaves an excess a second star
-// only partly absorbs), and it ends within 3 sigma. No flux-ratio limit. Stars whose fit
-// clipped outlier pixels (flag clipped_pixel: a cosmic ray, a hot pixel) are not searched.
+// only partly absorbs), and it ends within 3 sigma. No flux-ratio limit. A star whose fit
+// clipped outlier pixels (flag clipped_pixel) is searched on the unclipped stamp too (the
+// clipped pixels may be a companion's core), and its companion is accepted only if the
+// pair leaves no pixel beyond cfg.clip_sigma of its noise within one sigma of the
+// companion: a cosmic ray or a hot pixel, which no PSF absorbs, never becomes one.
 // Result as try_split's (a the brighter).
 // Thread-safety: pure function.
 SplitResult try_companion(ImageView<const float> image, const FloatPlane& rms,
