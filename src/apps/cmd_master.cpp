@@ -18,12 +18,14 @@ struct MasterArgs {
   std::string overscan = "level", bias_section = "header", trim_section = "header";
   double kappa = 3.0;
   bool overwrite = false;
+  bool unscaled_dark = false;
 };
 
 int run_master(const MasterArgs& a) {
   CombineConfig cc;
   cc.method = a.method == "median" ? CombineMethod::kMedian : CombineMethod::kClippedMean;
   cc.clip_kappa = a.kappa;
+  cc.scale_dark_by_exptime = !a.unscaled_dark;
   cc.overscan.mode = a.overscan == "none"   ? OverscanMode::kNone
                      : a.overscan == "line" ? OverscanMode::kLine
                                             : OverscanMode::kLevel;
@@ -101,7 +103,11 @@ void add_master_command(CLI::App& app, int& exit_code) {
   cmd->add_option("inputs", a->inputs, "raw frames (FITS)")->required();
   cmd->add_option("-o,--output", a->output, "master FITS to write")->required();
   cmd->add_option("--dark", a->dark,
-                  "flats only: master dark subtracted (scaled by EXPTIME) first");
+                  "flats only: master dark subtracted first, scaled by the flat's EXPTIME over "
+                  "the dark's (a flat or a dark without EXPTIME is then an error)");
+  cmd->add_flag("--unscaled-dark", a->unscaled_dark,
+                "flats only: subtract the --dark as it is, not scaled by exposure time (as "
+                "calibration.scale_dark = false)");
   cmd->add_option("--method", a->method, "clipped-mean or median")
       ->check(CLI::IsMember({"clipped-mean", "median"}));
   cmd->add_option("--kappa", a->kappa, "clipping threshold in robust sigmas");

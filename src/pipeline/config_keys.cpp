@@ -13,9 +13,10 @@ constexpr double kInf = 1e300;
 std::vector<Key> build() {
   std::vector<Key> r;
   // [calibration]
-  r.push_back(
-      boolean("calibration", "scale_dark", "scale the dark by t_science / t_dark (EXPTIME)",
-              [](Config& c) -> bool& { return c.frame.calibration.scale_dark_by_exptime; }));
+  r.push_back(boolean(
+      "calibration", "scale_dark",
+      "scale the dark by t_science / t_dark (EXPTIME), and by t_flat / t_dark for raw flats",
+      [](Config& c) -> bool& { return c.frame.calibration.scale_dark_by_exptime; }));
   r.push_back(choice<FlatNorm>(
       "calibration", "flat_norm", "flat normalisation: max (the lab's rule), median or mean",
       {{"max", FlatNorm::kMax}, {"median", FlatNorm::kMedian}, {"mean", FlatNorm::kMean}},

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <optional>
 #include <utility>
@@ -108,13 +109,29 @@ void check_dark_shape(const std::vector<std::string>& paths, int w, int h,
 }
 
 // Factor of the master dark subtracted from each flat (its exposure time over the dark's).
+// The factor each flat's master dark is multiplied by: the science frames' rule
+// (dark_exptime_scale), so a flat without a usable EXPTIME fails by name instead of
+// silently getting an unscaled dark (a 5 s flat would have lost a 60 s dark's current 12
+// times over). No dark: nothing to scale.
 std::vector<double> dark_scales(const std::vector<io::FitsRowReader>& readers,
-                                double dark_exptime_s) {
+                                const std::vector<std::string>& paths, bool have_dark,
+                                double dark_exptime_s, bool scale_by_exptime) {
   std::vector<double> s(readers.size(), 1.0);
+  if (!have_dark) return s;
+  CalibrationConfig cc;
+  cc.scale_dark_by_exptime = scale_by_exptime;
   for (std::size_t i = 0; i < readers.size(); ++i) {
     const double t = readers[i].info().header.exptime_s;
-    if (std::isfinite(dark_exptime_s) && dark_exptime_s > 0 && std::isfinite(t))
-      s[i] = t / dark_exptime_s;
+    s[i] = dark_exptime_scale(t, dark_exptime_s, cc);
+    if (std::isnan(s[i])) {
+      char times[128];
+      std::snprintf(times, sizeof times, "flat EXPTIME %g s, master dark EXPTIME %g s", t,
+                    dark_exptime_s);
+      throw CalibrationError(paths[i] + ": cannot scale the master dark to this flat (" + times +
+                             ": a time is missing or not positive); set "
+                             "calibration.scale_dark = false (psfphot master flat: "
+                             "--unscaled-dark) to subtract the dark as it is");
+    }
   }
   return s;
 }
@@ -172,13 +189,14 @@ Image<float> build_master_dark(const std::vector<std::string>& paths, const Comb
 
 std::vector<double> flat_medians(const std::vector<std::string>& paths, const Image<float>* dark,
                                  double dark_exptime_s, int part, int parts,
-                                 const OverscanConfig& overscan) {
+                                 const CombineConfig& cfg) {
   if (paths.empty()) throw CalibrationError("no flat frames given");
   auto readers = open_stack(paths, "flat");
   const int w = readers.front().width(), h = readers.front().height();
   check_dark_shape(paths, w, h, dark);
-  const std::vector<double> ds = dark_scales(readers, dark_exptime_s);
-  const std::vector<RawPrep> prep = raw_preps(readers, paths, overscan);
+  const std::vector<double> ds =
+      dark_scales(readers, paths, dark != nullptr, dark_exptime_s, cfg.scale_dark_by_exptime);
+  const std::vector<RawPrep> prep = raw_preps(readers, paths, cfg.overscan);
   // Each flat is normalised by its own median (after the bias and the dark, inside its trim
   // section), read in blocks too.
   std::vector<double> medians(readers.size(), 0.0);
@@ -220,7 +238,8 @@ Image<float> build_master_flat_rows(const std::vector<std::string>& paths, const
   }
   if (width) *width = w;
   if (height) *height = h;
-  const std::vector<double> ds = dark_scales(readers, dark_exptime_s);
+  const std::vector<double> ds =
+      dark_scales(readers, paths, dark != nullptr, dark_exptime_s, cfg.scale_dark_by_exptime);
   const std::vector<RawPrep> prep = raw_preps(readers, paths, cfg.overscan);
   const RowBand band = row_band(h, part, parts);
   Image<float> out =
@@ -243,7 +262,7 @@ Image<float> build_master_flat_rows(const std::vector<std::string>& paths, const
 
 Image<float> build_master_flat(const std::vector<std::string>& paths, const CombineConfig& cfg,
                                const Image<float>* dark, double dark_exptime_s) {
-  const std::vector<double> medians = flat_medians(paths, dark, dark_exptime_s, 0, 1, cfg.overscan);
+  const std::vector<double> medians = flat_medians(paths, dark, dark_exptime_s, 0, 1, cfg);
   return build_master_flat_rows(paths, cfg, dark, dark_exptime_s, medians, 0, 1);
 }
 
@@ -266,6 +285,7 @@ Masters load_masters(const std::string& master_dark, const std::vector<std::stri
   // exposure time would scale the bias with it).
   CombineConfig combine_raw = combine;
   combine_raw.overscan = cfg.calibration.overscan;
+  combine_raw.scale_dark_by_exptime = cfg.calibration.scale_dark_by_exptime;
   Masters m;
   if (!master_dark.empty()) {
     run([&] {
@@ -307,9 +327,7 @@ Masters load_masters(const std::string& master_dark, const std::vector<std::stri
   } else if (!flats.empty()) {
     const Image<float>* dark = m.dark.empty() ? nullptr : &m.dark;  // never mapped here
     std::vector<double> medians;
-    run([&] {
-      medians = flat_medians(flats, dark, m.dark_exptime_s, part, parts, combine_raw.overscan);
-    });
+    run([&] { medians = flat_medians(flats, dark, m.dark_exptime_s, part, parts, combine_raw); });
     if (exchange) exchange->share_values(medians);
     Image<float> band;
     int w = 0, h = 0;

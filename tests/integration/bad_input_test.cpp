@@ -16,6 +16,7 @@
 
 #include "psfphot/core/star.hpp"
 #include "psfphot/io/catalogue.hpp"
+#include "psfphot/io/fits.hpp"
 #include "support/night_fixture.hpp"
 #include "support/test_support.hpp"
 
@@ -250,6 +251,33 @@ TEST_F(BadInput, BadCalibrationFramesAreNamed) {
           << "star at " << s.peak_x << "," << s.peak_y << " on the dead flat columns";
     }
   }
+}
+
+// A raw flat without EXPTIME: the master dark cannot be scaled to it, so the night is
+// refused before any catalogue exists, naming the flat and the key that subtracts the dark
+// unscaled instead (it used to get the dark unscaled without a word); with that key the
+// night runs.
+TEST_F(BadInput, AFlatWithoutExposureTimeIsNamedUnlessTheDarkIsUnscaled) {
+  {
+    io::FitsImage f = io::read_fits(night() + "/flats/flat_00.fits");
+    io::write_fits(corpus() + "/calib/flat_no_exptime.fits", f.pixels.cview(), {});
+  }
+  const std::string lines =
+      "science = [\"science/sci_*.fits\"]\ndarks = [\"darks/*.fits\"]\n"
+      "flats = [\"flats/*.fits\", \"calib/flat_no_exptime.fits\"]\n";
+  auto r = run_command(test::psfphot_exe() + " run " + night_config("flat_no_t.toml", lines) +
+                       " -q -o " + out("flat_no_t.h5"));
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("flat_no_exptime.fits: cannot scale the master dark to this flat"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("calibration.scale_dark = false"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(out("flat_no_t.h5")));
+  r = run_command(
+      test::psfphot_exe() + " run " +
+      night_config("flat_unscaled.toml", lines + "\n[calibration]\nscale_dark = false\n") +
+      " -q -o " + out("flat_unscaled.h5"));
+  EXPECT_EQ(r.exit_code, 0) << r.out;
 }
 
 TEST_F(BadInput, BadConfigsAreRefusedBeforeAnyWork) {

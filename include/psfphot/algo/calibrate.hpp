@@ -47,6 +47,10 @@ struct CombineConfig {
   // Raw frames' overscan correction before they are combined (pipeline/masters.hpp: each
   // frame's own strip; a flat's pixels outside its trim section become NaN, i.e. invalid).
   OverscanConfig overscan;
+  // Raw flats: the master dark is scaled by t_flat / t_dark before it is subtracted
+  // (config key calibration.scale_dark, as for science frames: dark_exptime_scale); false
+  // subtracts it as it is.
+  bool scale_dark_by_exptime = true;
 };
 
 // Thrown for inputs that cannot be calibrated (shape mismatch, all pixels unusable).

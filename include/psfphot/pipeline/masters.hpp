@@ -38,8 +38,12 @@ struct Masters {
 Image<float> build_master_dark(const std::vector<std::string>& paths, const CombineConfig& cfg,
                                double* exptime_s);
 
-// Master flat from raw flats: each has the master dark (scaled by exposure time when
-// `dark` is given) subtracted and is divided by its median, then they are combined.
+// Master flat from raw flats: each has the master dark (when `dark` is given; scaled by
+// t_flat / dark_exptime_s unless cfg.scale_dark_by_exptime is false: calibration.scale_dark)
+// subtracted and is divided by its median, then they are combined. Scaling without a usable EXPTIME
+// on a flat or the dark (missing, zero, negative: dark_exptime_scale NaN) is a CalibrationError
+// naming the flat and both times, as a science frame fails in calibrate(); it used to fall back to
+// an unscaled dark without a word.
 Image<float> build_master_flat(const std::vector<std::string>& paths, const CombineConfig& cfg,
                                const Image<float>* dark, double dark_exptime_s);
 
@@ -79,10 +83,11 @@ Image<float> build_master_dark_rows(const std::vector<std::string>& paths, const
 
 // The median, after the scaled master dark, of each flat i with i % parts == part (0 for
 // the others): what build_master_flat divides flat i by. Checks the flats' shapes (against
-// each other and the dark) as build_master_flat does; throws naming the file.
+// each other and the dark) and their exposure times as build_master_flat does; throws
+// naming the file. Uses cfg.overscan and cfg.scale_dark_by_exptime.
 std::vector<double> flat_medians(const std::vector<std::string>& paths, const Image<float>* dark,
                                  double dark_exptime_s, int part, int parts,
-                                 const OverscanConfig& overscan = {});
+                                 const CombineConfig& cfg = {});
 
 // Rows `band` of the master flat from every flat's median (flat_medians of all parts):
 // bit for bit those rows of build_master_flat; a non-positive median is an error naming the

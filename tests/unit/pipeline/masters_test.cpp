@@ -135,6 +135,48 @@ TEST(Masters, StreamedFlatRemovesTheScaledDarkAndNormalises) {
       ASSERT_NEAR(master(x, y), response(x, y) / med, 2e-5) << x << "," << y;
 }
 
+// A flat without EXPTIME cannot have the dark scaled to it: an error naming the flat and
+// both times (it used to get the dark unscaled, silently); a dark without EXPTIME likewise.
+// With scaling off (calibration.scale_dark = false, `master flat --unscaled-dark`) the dark
+// is subtracted as it is, whatever the times.
+TEST(Masters, FlatWithoutExposureTimeFailsByNameUnlessTheDarkIsUnscaled) {
+  TempDir dir;
+  const Image<float> dark(kW, kH, 50.f);
+  std::vector<std::string> paths;
+  for (int i = 0; i < 2; ++i) {
+    Image<float> f(kW, kH, static_cast<float>(10000 + 1000 * i));
+    paths.push_back(dir.file("flat" + std::to_string(i) + ".fits"));
+    // flat1 has no EXPTIME card.
+    io::write_fits(
+        paths.back(), f.cview(),
+        i == 0 ? std::vector<HeaderCard>{io::card("EXPTIME", 5.0)} : std::vector<HeaderCard>{});
+  }
+  auto message = [&](const CombineConfig& cc, double t_dark) -> std::string {
+    try {
+      build_master_flat(paths, cc, &dark, t_dark);
+    } catch (const CalibrationError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  const std::string m = message(CombineConfig{}, 60.0);
+  EXPECT_NE(m.find("flat1.fits"), std::string::npos) << m;
+  EXPECT_NE(m.find("EXPTIME"), std::string::npos) << m;
+  EXPECT_NE(m.find("60"), std::string::npos) << m;
+  EXPECT_NE(m.find("scale_dark = false"), std::string::npos) << m;
+  // The dark's time missing: the first flat already fails.
+  const std::string md = message(CombineConfig{}, std::nan(""));
+  EXPECT_NE(md.find("flat0.fits"), std::string::npos) << md;
+  // Unscaled: builds, and the dark went out as it is (flat_i - 50, each normalised to 1).
+  CombineConfig off;
+  off.scale_dark_by_exptime = false;
+  EXPECT_EQ(message(off, 60.0), "");
+  const Image<float> master = build_master_flat(paths, off, &dark, 60.0);
+  EXPECT_NEAR(master(7, 9), 1.0, 1e-6);
+  // No dark: nothing to scale, no times needed.
+  EXPECT_NO_THROW(build_master_flat(paths, CombineConfig{}, nullptr, std::nan("")));
+}
+
 template <typename T>
 bool same_bits(const Image<T>& a, const Image<T>& b) {
   return a.width() == b.width() && a.height() == b.height() &&

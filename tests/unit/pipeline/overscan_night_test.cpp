@@ -184,11 +184,11 @@ TEST(OverscanNight, BandsOfCorrectedMastersAreTheRowsOfTheWholeBitForBit) {
   double t = 0;
   const Image<float> dark = build_master_dark(darks, cc, &t);
   const Image<float> flat = build_master_flat(flats, cc, &dark, t);
-  const std::vector<double> medians = flat_medians(flats, &dark, t, 0, 1, cc.overscan);
+  const std::vector<double> medians = flat_medians(flats, &dark, t, 0, 1, cc);
   for (int parts : {2, 3, 7}) {
     std::vector<double> shared(flats.size(), 0.0);
     for (int p = 0; p < parts; ++p) {
-      const std::vector<double> mine = flat_medians(flats, &dark, t, p, parts, cc.overscan);
+      const std::vector<double> mine = flat_medians(flats, &dark, t, p, parts, cc);
       for (std::size_t i = 0; i < mine.size(); ++i)
         if (static_cast<int>(i) % parts == p) shared[i] = mine[i];
     }
