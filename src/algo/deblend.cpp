@@ -107,12 +107,14 @@ PsfFit component_fit(const Component& c, const JointFit<2>& f, int m, double sig
   return p;
 }
 
-// True when a pixel within one PSF sigma of (cx, cy) lies more than cfg.clip_sigma of its
-// noise (sky plus the model's photon noise) from the model of the components `c`, as
-// clip_outliers judges a single star's pixels.
+// True when a pixel within one PSF sigma (at least 1 px, so that an undersampled PSF still
+// has pixels there) of (cx, cy) lies more than cfg.clip_sigma of its noise (sky plus the
+// model's photon noise) from the model of the components `c`, as clip_outliers judges a
+// single star's pixels.
 template <std::size_t K>
 bool outlier_near(const Stamp& s, const std::array<Component, K>& c, double cx, double cy,
                   double sigma, const PhotometryConfig& cfg) {
+  const double r2 = std::max(sigma, 1.0) * std::max(sigma, 1.0);
   std::array<Profile1D, K> px, py;
   for (std::size_t m = 0; m < K; ++m)
     detail::profiles(s, c[m].x, c[m].y, sigma, cfg.integrate_pixels, false, px[m], py[m]);
@@ -120,7 +122,7 @@ bool outlier_near(const Stamp& s, const std::array<Component, K>& c, double cx, 
     for (int i = 0; i < s.nx; ++i) {
       const std::size_t q = static_cast<std::size_t>(j) * s.nx + i;
       const double dx = s.x0 + i - cx, dy = s.y0 + j - cy;
-      if (!s.use[q] || dx * dx + dy * dy > sigma * sigma) continue;
+      if (!s.use[q] || dx * dx + dy * dy > r2) continue;
       double model = 0;
       for (std::size_t m = 0; m < K; ++m) model += c[m].F * px[m].value[i] * py[m].value[j];
       double var = s.sky_var[q];
@@ -219,10 +221,13 @@ SplitResult try_companion(ImageView<const float> image, const FloatPlane& rms,
   // core of a companion it could not describe (7 of the 8 companions of S/N 20-220 missed
   // beside S/N >= 50 stars on twelve simulated 4096^2 frames: the clipped core then looks
   // like an outlier to the single fit, and the pair's light centre like one star). The
-  // search runs on the unclipped stamp; a companion is accepted only if the pair leaves no
-  // pixel beyond clip_sigma within one sigma of it: a PSF cannot absorb a cosmic ray's or a
-  // hot pixel's spike, so a companion placed on one fails. Outliers farther away (another hot
-  // pixel in the stamp) are not the companion's to explain.
+  // search runs on the unclipped stamp (outliers far from both star and candidate dropped
+  // again, below); a companion is accepted only if the pair leaves no pixel beyond
+  // clip_sigma within one sigma of it: a PSF cannot absorb a cosmic ray's or a hot pixel's
+  // spike, so a companion placed on one fails. The cost: a true companion with a hot pixel
+  // within ~2 sigma, or (with a PSF the model does not match) within ~2 sigma of a very
+  // bright star whose mismatch residual reaches into that disc, is not accepted either; such
+  // stars were never searched before.
   const bool clipped = (star.flags & star_flag::kClippedPixel) != 0;
   PhotometryConfig wide = cfg;
   wide.stamp_radius_sigma = cfg.stamp_radius_sigma + 1.0;
@@ -328,6 +333,24 @@ SplitResult try_companion(ImageView<const float> image, const FloatPlane& rms,
   }
   // A companion that could not reach the chi^2 gain (its S/N^2) is not worth the fit.
   if (bi < 0 || best * best < sc.min_dchi2) return res;
+  // On a clipped fit's stamp, outliers more than 2 sigma from both the star and the candidate
+  // (a hot pixel elsewhere in the stamp) are dropped as the single fit dropped them: left in,
+  // they would count in both chi^2 and the excess rule below would veto a true companion
+  // for them (a 1000 ADU hot pixel 7.5 px away did, in review).
+  if (clipped && cfg.clip_sigma > 0) {
+    const double far2 = 4.0 * sigma_px * sigma_px, k2 = cfg.clip_sigma * cfg.clip_sigma;
+    const double cx = s.x0 + bi, cy = s.y0 + bj;
+    for (int j = 0; j < s.ny; ++j)
+      for (int i = 0; i < s.nx; ++i) {
+        const std::size_t q = static_cast<std::size_t>(j) * s.nx + i;
+        if (!s.use[q] || !(r[q] * r[q] * iv[q] > k2)) continue;
+        const double xs = s.x0 + i - star.x, ys = s.y0 + j - star.y;
+        const double xc = s.x0 + i - cx, yc = s.y0 + j - cy;
+        if (xs * xs + ys * ys <= far2 || xc * xc + yc * yc <= far2) continue;
+        s.use[q] = 0;
+        s.on[q] = 0.0;
+      }
+  }
 
   std::array<Component, 1> one{{{star.flux, star.x, star.y}}};
   auto never = [](const auto&, int) { return false; };
@@ -351,10 +374,10 @@ SplitResult try_companion(ImageView<const float> image, const FloatPlane& rms,
   const double excess = f1.chi2 - (static_cast<double>(n_used) - 3.0);
   const double sep = std::hypot(two[0].x - two[1].x, two[0].y - two[1].y);
   if (res.dchi2 < sc.min_dchi2 || sep < rmin || sep > rmax || excess > 2.0 * res.dchi2) return res;
-  if (clipped && cfg.clip_sigma > 0) {
-    const int ic = two[0].F >= two[1].F ? 1 : 0;  // the fainter: the companion
-    if (outlier_near(s, two, two[ic].x, two[ic].y, sigma_px, cfg)) return res;
-  }
+  // two[1] is the component seeded at the candidate, where a spike would sit (a Gaussian
+  // fitted to a spike can come out brighter than the star: "the fainter" could miss it).
+  if (clipped && cfg.clip_sigma > 0 && outlier_near(s, two, two[1].x, two[1].y, sigma_px, cfg))
+    return res;
   const int ia = two[0].F >= two[1].F ? 0 : 1;
   res.split = true;
   res.a = component_fit(two[ia], f2, ia, sigma_px, s.flags);

@@ -57,10 +57,13 @@ SplitResult try_split(ImageView<const float> image, const FloatPlane& rms,
 // and the companion explains at least half of the single fit's chi^2 excess over its
 // degrees of freedom (a PSF that differs from the model leaves an excess a second star
 // only partly absorbs), and it ends within 3 sigma. No flux-ratio limit. A star whose fit
-// clipped outlier pixels (flag clipped_pixel) is searched on the unclipped stamp too (the
-// clipped pixels may be a companion's core), and its companion is accepted only if the
-// pair leaves no pixel beyond cfg.clip_sigma of its noise within one sigma of the
-// companion: a cosmic ray or a hot pixel, which no PSF absorbs, never becomes one.
+// clipped outlier pixels (flag clipped_pixel) is searched on the unclipped stamp (the
+// clipped pixels may be a companion's core; outliers > 2 sigma from both the star and the
+// candidate are dropped again), and its companion is accepted only if the pair leaves no
+// pixel beyond cfg.clip_sigma of its noise within one sigma (>= 1 px) of the component
+// seeded at the candidate: a cosmic ray or hot pixel there, which no PSF absorbs, is not
+// taken for a companion. (Nor, then, is a true companion with a hot pixel that close, or
+// one within ~2 sigma of a very bright star whose PSF the Gaussian does not match.)
 // Result as try_split's (a the brighter).
 // Thread-safety: pure function.
 SplitResult try_companion(ImageView<const float> image, const FloatPlane& rms,
