@@ -16,6 +16,7 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 using detail::cut_stamp;
+using detail::cut_stamp_into;
 using detail::normal_equations_xy;
 using detail::profiles;
 using detail::Stamp;
@@ -33,6 +34,15 @@ struct ProfileCache {
   double x = kNaN, y = kNaN, sigma = kNaN;  // NaN: empty (never equal)
   bool derivs = false;
   bool width_derivs = true;  // false: no d_s (integrated profiles; a fit of F, x, y only)
+  // Working space of the sums (amplitude_sums, normal_equations_xy): overwritten by each.
+  std::vector<double> scratch;
+  // Empty again, as a new cache, for another stamp; the vectors keep their storage.
+  void reset() {
+    x = y = sigma = kNaN;
+    derivs = false;
+    ex.n = ey.n = -1;
+    ex.has_g = ey.has_g = false;
+  }
   void at(const Stamp& s, double xx, double yy, double sg, bool integrate, bool want_derivs) {
     const bool same = xx == x && yy == y && sg == sigma;
     if (same && (derivs || !want_derivs)) return;
@@ -64,9 +74,8 @@ PsfFit amplitude(const Stamp& s, double x, double y, double sigma, const Photome
   // modes: unweighted, the star's Poisson noise still enters flux_err) need a flux estimate.
   const int passes = s.any_gain ? 2 : 1;
   double num = 0, den = 0, var_num = 0;
-  std::vector<double> scratch;
   for (int pass = 0; pass < passes; ++pass) {
-    detail::amplitude_sums(s, px, py, pass > 0 ? flux : 0.0, cfg.weighted, scratch, num, den,
+    detail::amplitude_sums(s, px, py, pass > 0 ? flux : 0.0, cfg.weighted, pc.scratch, num, den,
                            var_num);
     flux = den > 0 ? num / den : kNaN;
   }
@@ -88,7 +97,7 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
     return out;
   }
   const Profile1D &px = pc.px, &py = pc.py;
-  std::vector<double> fx;
+  std::vector<double>& fx = pc.scratch;
   Eigen::Matrix4d A;
   Eigen::Vector4d b;
   bool converged = false;
@@ -229,6 +238,17 @@ PsfFit gauss_newton(Stamp& s, double x0, double y0, double sigma0, const Photome
   return f;
 }
 
+// What measure_psf_flux works in, one per thread: the stamp, its pixel selection before
+// clipping and the profile cache were ~20 allocations per fit (the stamp's vectors, the
+// profiles' and edges' vectors, the sums' scratch), made and freed for each of the ~6000 fits
+// of a 4096^2 frame. Every field is set again before it is read (cut_stamp_into,
+// ProfileCache::reset), so a fit's numbers do not depend on the fits before it.
+struct FitWorkspace {
+  Stamp s;
+  std::vector<char> use0;
+  ProfileCache pc;
+};
+
 }  // namespace
 
 PsfFit measure_psf_flux(ImageView<const float> image, const FloatPlane& rms,
@@ -241,7 +261,9 @@ PsfFit measure_psf_flux(ImageView<const float> image, const FloatPlane& rms,
     f.flags = star_flag::kFitFailed;
     return f;
   }
-  Stamp s = cut_stamp(image, rms, mask, gain, x0, y0, sigma_px, cfg);
+  thread_local FitWorkspace ws;
+  Stamp& s = ws.s;
+  cut_stamp_into(s, image, rms, mask, gain, x0, y0, sigma_px, cfg);
   if (s.flags & star_flag::kSaturated) {
     // Only the wings measure a saturated star: the stamp reaches stamp_radius_sigma beyond
     // the clipped core, not from the centre (a 2.5e7 ADU star's core is ~5 px in radius,
@@ -253,12 +275,14 @@ PsfFit measure_psf_flux(ImageView<const float> image, const FloatPlane& rms,
       PhotometryConfig wide = cfg;
       const double reach = std::hypot(rc.x - x0, rc.y - y0) + rc.radius_px;
       wide.stamp_radius_sigma = cfg.stamp_radius_sigma + reach / sigma_px;
-      s = cut_stamp(image, rms, mask, gain, x0, y0, sigma_px, wide);
+      cut_stamp_into(s, image, rms, mask, gain, x0, y0, sigma_px, wide);
     }
   }
   subtract_neighbours(s, neighbours, cfg);
-  const std::vector<char> use0 = s.use;
-  ProfileCache pc;  // for this stamp (its final cut)
+  ws.use0 = s.use;
+  const std::vector<char>& use0 = ws.use0;
+  ProfileCache& pc = ws.pc;  // for this stamp (its final cut)
+  pc.reset();
   pc.width_derivs = false;
   PsfFit f;
   if (cfg.method == PhotometryMethod::kLab) {
