@@ -114,7 +114,7 @@ PsfFit component_fit(const Component& c, const JointFit<2>& f, int m, double sig
 struct CompanionWork {
   Stamp s;
   Profile1D px, py, g;
-  std::vector<double> r, iv, rp, ivp, g2, trow, hn, hd;
+  std::vector<double> rp, ivp, g2, trow, hn, hd;
   std::vector<int> cand;
 };
 
@@ -289,29 +289,49 @@ SplitResult try_companion(ImageView<const float> image, const FloatPlane& rms,
   if (s.flags & star_flag::kSaturated) return res;
   detail::subtract_neighbours(s, neighbours, cfg);
 
-  // The residual of the star's fit and each pixel's variance under it.
-  const std::size_t np = static_cast<std::size_t>(s.nx) * s.ny;
-  Profile1D &px = work.px, &py = work.py;
-  detail::profiles(s, star.x, star.y, sigma_px, cfg.integrate_pixels, false, px, py);
-  std::vector<double>&r = work.r, &iv = work.iv;
-  r.assign(np, 0.0);
-  iv.assign(np, 0.0);
-  for (int j = 0; j < s.ny; ++j)
-    for (int i = 0; i < s.nx; ++i) {
-      const std::size_t q = static_cast<std::size_t>(j) * s.nx + i;
-      if (!s.use[q]) continue;
-      const double model = star.flux * px.value[i] * py.value[j];
-      double var = s.sky_var[q];
-      if (s.gain[q] > 0) var += std::max(model, 0.0) / s.gain[q];
-      r[q] = s.data[q] - model;
-      iv[q] = 1.0 / var;
-    }
   // Matched filter over the residual: the S/N of a point source centred on each pixel
   // between min_sep_sigma and 3 sigma from the star; the best spot seeds the companion.
   const double rmin = sc.min_sep_sigma * sigma_px, rmax = 3.0 * sigma_px;
   // A star centred on a pixel has the same profile wherever it is: g[k], k = -reach..reach,
   // computed once (not per candidate pixel).
   const int reach = static_cast<int>(std::ceil(3.0 * sigma_px));
+  // The residual of the star's fit (rp) and each pixel's inverse variance under it (ivp), 0
+  // where the pixel is not used, written straight into the filter's arrays: the stamp padded
+  // with reach zeros on every side (pw wide; stamp pixel (i, j) at (i + reach, j + reach)).
+  // Only the pad is zeroed apart from the stamp's own pixels, all of which are written.
+  const int pw = s.nx + 2 * reach, ph = s.ny + 2 * reach;
+  std::vector<double>&rp = work.rp, &ivp = work.ivp;
+  rp.resize(static_cast<std::size_t>(pw) * ph);
+  ivp.resize(rp.size());
+  const auto zero = [&](std::size_t from, std::size_t count) {
+    std::fill_n(rp.begin() + static_cast<std::ptrdiff_t>(from), count, 0.0);
+    std::fill_n(ivp.begin() + static_cast<std::ptrdiff_t>(from), count, 0.0);
+  };
+  zero(0, static_cast<std::size_t>(reach) * pw);
+  zero(static_cast<std::size_t>(reach + s.ny) * pw, static_cast<std::size_t>(reach) * pw);
+  const auto at = [&](int i, int j) {
+    return static_cast<std::size_t>(j + reach) * pw + static_cast<std::size_t>(i + reach);
+  };
+  Profile1D &px = work.px, &py = work.py;
+  detail::profiles(s, star.x, star.y, sigma_px, cfg.integrate_pixels, false, px, py);
+  double abs_riv = 0;  // sum |r| iv over the stamp, for the screen's rounding bound (below)
+  for (int j = 0; j < s.ny; ++j) {
+    zero(at(-reach, j), static_cast<std::size_t>(reach));
+    zero(at(s.nx, j), static_cast<std::size_t>(reach));
+    for (int i = 0; i < s.nx; ++i) {
+      const std::size_t q = static_cast<std::size_t>(j) * s.nx + i, qp = at(i, j);
+      if (!s.use[q]) {
+        rp[qp] = ivp[qp] = 0.0;
+        continue;
+      }
+      const double model = star.flux * px.value[i] * py.value[j];
+      double var = s.sky_var[q];
+      if (s.gain[q] > 0) var += std::max(model, 0.0) / s.gain[q];
+      rp[qp] = s.data[q] - model;
+      ivp[qp] = 1.0 / var;
+      abs_riv += std::abs(rp[qp]) * ivp[qp];
+    }
+  }
   Profile1D& g = work.g;
   if (cfg.integrate_pixels)
     integrated_profile(0.0, sigma_px, -reach, 2 * reach + 1, false, g);
@@ -329,7 +349,7 @@ SplitResult try_companion(ImageView<const float> image, const FloatPlane& rms,
     const double hi_in = rmax * rmax * (1 - 1e-9), hi_out = rmax * rmax * (1 + 1e-9);
     for (int j = 0; j < s.ny; ++j)
       for (int i = 0; i < s.nx; ++i) {
-        if (r[static_cast<std::size_t>(j) * s.nx + i] <= 0) continue;
+        if (rp[at(i, j)] <= 0) continue;
         const double dx = s.x0 + i - star.x, dy = s.y0 + j - star.y;
         const double d2 = dx * dx + dy * dy;
         if (d2 < lo_out || d2 > hi_out) continue;
@@ -341,24 +361,11 @@ SplitResult try_companion(ImageView<const float> image, const FloatPlane& rms,
       }
   }
   // Each candidate's sums over its (2 reach + 1)^2 window, four candidates at a time (four
-  // independent chains of additions instead of one), on copies of r and iv padded with reach
-  // zeros: a window's pixels off the stamp add exact zeros, so each candidate's sums are the
-  // same terms in the same order as summed over the stamp's part of the window alone.
-  const int pw = s.nx + 2 * reach, ph = s.ny + 2 * reach;
-  std::vector<double>&rp = work.rp, &ivp = work.ivp;
-  rp.assign(static_cast<std::size_t>(pw) * ph, 0.0);
-  ivp.assign(rp.size(), 0.0);
-  for (int j = 0; j < s.ny; ++j)
-    for (int i = 0; i < s.nx; ++i) {
-      const std::size_t q = static_cast<std::size_t>(j) * s.nx + i;
-      const std::size_t qp = static_cast<std::size_t>(j + reach) * pw + i + reach;
-      rp[qp] = r[q];
-      ivp[qp] = iv[q];
-    }
+  // independent chains of additions instead of one), on r and iv padded with reach zeros: a
+  // window's pixels off the stamp add exact zeros, so each candidate's sums are the same terms
+  // in the same order as summed over the stamp's part of the window alone.
   // Nearly every star ends here (no companion can reach min_dchi2): told so by the separable
   // sums, it is spared the filter's (2 reach + 1)^2 products per candidate.
-  double abs_riv = 0;  // sum |r| iv over the stamp, for the screen's rounding bound
-  for (std::size_t q = 0; q < np; ++q) abs_riv += std::abs(r[q]) * iv[q];
   if (companion_cannot_reach(cand, s.nx, pw, reach, g, abs_riv, sc.min_dchi2, work)) return res;
   const int nc = static_cast<int>(cand.size());
   const int w = 2 * reach + 1;
