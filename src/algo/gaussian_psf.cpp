@@ -146,7 +146,10 @@ void integrated_profile_tracked(double x0, double sigma, int first, int n, bool 
     }
     e.work.resize(5 * static_cast<std::size_t>(ne));
     double* const u = e.work.data();
-    for (int k = 0; k < ne; ++k) u[k] = edge_u(first, k, e.x0, kk);
+    // edge_u's two expressions, the first edge's apart (a branch per edge kept this loop
+    // scalar).
+    u[0] = edge_u(first, 0, e.x0, kk);
+    for (int k = 1; k < ne; ++k) u[k] = (first + (k - 1) + 0.5 - e.x0) * kk;
     shift_edges(ne, u, a, terms, e.erf.data(), e.g.data(), u + ne, u + 2 * ne, u + 3 * ne,
                 u + 4 * ne);
     e.x0 = x0;
