@@ -161,7 +161,7 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
         if (has_msk)
           for (int x = 0; x < bw; x += 64) __builtin_prefetch(&msk(xa + x, ya + y));
       }
-      Image<float> res(bw, bh);
+      Image<float> res(bw, bh, kNoInit);  // every pixel copied in below
       for (int y = 0; y < bh; ++y) std::copy_n(&img(xa, ya + y), bw, &res(0, y));
       if (has_msk) {
         box_msk.resize(static_cast<std::size_t>(bw) * bh);
