@@ -204,13 +204,22 @@ void MeshSpline::row(int y, int width, float* out) const {
 }
 
 float MeshSpline::at(int x, int y) const {
-  std::vector<double> val, d2;
-  row_nodes(*this, y, val, d2);
-  if (nx == 1) return eval(Cubic{static_cast<float>(val[0]), 0.f, 0.f, 0.f}, 0.f);
+  // row_nodes' values at the two nodes of x's interval only (the same operations per node):
+  // all of the row's nodes, in two vectors made per call, were most of a star's background
+  // look-up in the photometry step.
+  const RowWeights rw(*this, y);
+  double v0 = 0, d0 = 0;
+  if (nx == 1) {
+    rw.node(*this, 0, v0, d0);
+    return eval(Cubic{static_cast<float>(v0), 0.f, 0.f, 0.f}, 0.f);
+  }
   // The interval x_grid assigns to pixel x.
   std::size_t seg = 1;
   while (seg + 1 < cx.size() && x >= static_cast<int>(std::floor(cx[seg])) + 1) ++seg;
-  const Cubic c = cubic(val[seg - 1], val[seg], d2[seg - 1], d2[seg], cx[seg] - cx[seg - 1]);
+  double v1 = 0, d1 = 0;
+  rw.node(*this, static_cast<int>(seg) - 1, v0, d0);
+  rw.node(*this, static_cast<int>(seg), v1, d1);
+  const Cubic c = cubic(v0, v1, d0, d1, cx[seg] - cx[seg - 1]);
   return eval(c, local_t(cx, seg, x));
 }
 

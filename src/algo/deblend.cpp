@@ -8,6 +8,7 @@
 
 #include "psf_stamp.hpp"
 #include "psfphot/algo/gaussian_psf.hpp"
+#include "psfphot/core/simd.hpp"
 #include "psfphot/core/star.hpp"
 
 namespace psfphot {
@@ -105,6 +106,92 @@ PsfFit component_fit(const Component& c, const JointFit<2>& f, int m, double sig
   p.flags = flags;
   p.converged = true;
   return p;
+}
+
+// try_companion's working arrays, one set per thread: it runs for every star above S/N 50
+// (~800 on a 4096^2 frame), nearly all of which end at the matched filter, and these were a
+// dozen allocations each. Every element read is written first for each star.
+struct CompanionWork {
+  Stamp s;
+  Profile1D px, py, g;
+  std::vector<double> rp, ivp, g2, trow, hn, hd;
+  std::vector<int> cand;
+};
+
+// out[c] = sum_o w[o] in[c + o] over o < win, for c < n: one row of a separable filter.
+PSFPHOT_VECTOR_CLONES void taps_row(int n, int win, const double* __restrict w,
+                                    const double* __restrict in, double* __restrict out) {
+  for (int c = 0; c < n; ++c) out[c] = 0.0;
+  for (int o = 0; o < win; ++o) {
+    const double wo = w[o];
+    for (int c = 0; c < n; ++c) out[c] += wo * in[c + o];
+  }
+}
+
+// Whether no candidate of try_companion's matched filter can have an S/N whose square reaches
+// `min_dchi2` (so the search ends with no companion, as the filter itself would decide), from
+// its sums computed separably: per window row sum_x g_x (r iv) first, then sum_y g_y of those
+// (and the same with g^2 and iv), ~4 (2 reach + 1) products per candidate instead of the
+// filter's 3 (2 reach + 1)^2. Both compute num = sum g_x g_y r iv and den = sum g_x^2 g_y^2 iv
+// over the same numbers in another order, so they differ only by rounding: each is within
+// ~200 u (u the unit roundoff; ~170 terms and a few products per term) of the exact real sum
+// sum g_x g_y |r| iv <= max(g)^2 sum |r| iv (over the stamp: `abs_riv`) for num, and of den
+// itself (its terms are >= 0). The bound below allows 1e-9 of those (~10^4 times the worst
+// rounding), so when it says no candidate can reach the threshold, the filter's own sums cannot
+// either; when it cannot say (or anything is not finite, or a window has next to no weight)
+// the filter runs as before. The candidates' windows and padded arrays are the filter's (rp,
+// ivp: pw wide, reach zeros around the stamp).
+bool companion_cannot_reach(const std::vector<int>& cand, int nx, int pw, int reach,
+                            const Profile1D& g, double abs_riv, double min_dchi2,
+                            CompanionWork& w) {
+  if (cand.empty()) return true;
+  if (!std::isfinite(abs_riv)) return false;
+  const int win = 2 * reach + 1;
+  int i_lo = nx, i_hi = -1, j_lo = 1 << 30, j_hi = -1;
+  for (int k : cand) {
+    i_lo = std::min(i_lo, k % nx);
+    i_hi = std::max(i_hi, k % nx);
+    j_lo = std::min(j_lo, k / nx);
+    j_hi = std::max(j_hi, k / nx);
+  }
+  // Row sums for the padded rows j_lo .. j_hi + 2 reach and window starts i_lo .. i_hi.
+  const int cw = i_hi - i_lo + 1, rows = j_hi - j_lo + win;
+  const std::size_t nh = static_cast<std::size_t>(cw) * rows;
+  w.hn.resize(nh);
+  w.hd.resize(nh);
+  w.g2.resize(static_cast<std::size_t>(win));
+  w.trow.resize(static_cast<std::size_t>(cw + win));  // a row of r iv
+  double gmax = 0;
+  for (int o = 0; o < win; ++o) {
+    w.g2[o] = g.value[o] * g.value[o];
+    gmax = std::max(gmax, g.value[o]);
+  }
+  for (int y = 0; y < rows; ++y) {
+    const std::size_t row = static_cast<std::size_t>(j_lo + y) * pw + i_lo;
+    for (int c = 0; c < cw + win - 1; ++c) w.trow[c] = w.rp[row + c] * w.ivp[row + c];
+    taps_row(cw, win, g.value.data(), w.trow.data(),
+             w.hn.data() + static_cast<std::size_t>(y) * cw);
+    taps_row(cw, win, w.g2.data(), w.ivp.data() + row,
+             w.hd.data() + static_cast<std::size_t>(y) * cw);
+  }
+  const double tol = 1e-9 * gmax * gmax * abs_riv + 1e-300;
+  const double thr = min_dchi2 * (1 - 1e-6);
+  for (int k : cand) {
+    const int c = k % nx - i_lo, y0 = k / nx - j_lo;
+    double n = 0, d = 0;
+    for (int o = 0; o < win; ++o) {
+      const std::size_t q = static_cast<std::size_t>(y0 + o) * cw + c;
+      n += g.value[o] * w.hn[q];
+      d += w.g2[o] * w.hd[q];
+    }
+    const double num_hi = n + tol;
+    if (num_hi <= 0) continue;  // S/N <= 0: never the best
+    const double den_lo = d * (1 - 1e-9);
+    if (!(den_lo > 1e-200)) return false;
+    const double ub = num_hi / std::sqrt(den_lo);
+    if (!(ub * ub < thr)) return false;
+  }
+  return true;
 }
 
 // True when a pixel within one PSF sigma (at least 1 px, so that an undersampled PSF still
@@ -231,32 +318,56 @@ SplitResult try_companion(ImageView<const float> image, const FloatPlane& rms,
   const bool clipped = (star.flags & star_flag::kClippedPixel) != 0;
   PhotometryConfig wide = cfg;
   wide.stamp_radius_sigma = cfg.stamp_radius_sigma + 1.0;
-  Stamp s = detail::cut_stamp(image, rms, mask, gain, star.x, star.y, sigma_px, wide);
+  thread_local CompanionWork work;
+  Stamp& s = work.s;
+  detail::cut_stamp_into(s, image, rms, mask, gain, star.x, star.y, sigma_px, wide);
   if (s.flags & star_flag::kSaturated) return res;
   detail::subtract_neighbours(s, neighbours, cfg);
 
-  // The residual of the star's fit and each pixel's variance under it.
-  const std::size_t np = static_cast<std::size_t>(s.nx) * s.ny;
-  Profile1D px, py;
-  detail::profiles(s, star.x, star.y, sigma_px, cfg.integrate_pixels, false, px, py);
-  std::vector<double> r(np, 0.0), iv(np, 0.0);
-  for (int j = 0; j < s.ny; ++j)
-    for (int i = 0; i < s.nx; ++i) {
-      const std::size_t q = static_cast<std::size_t>(j) * s.nx + i;
-      if (!s.use[q]) continue;
-      const double model = star.flux * px.value[i] * py.value[j];
-      double var = s.sky_var[q];
-      if (s.gain[q] > 0) var += std::max(model, 0.0) / s.gain[q];
-      r[q] = s.data[q] - model;
-      iv[q] = 1.0 / var;
-    }
   // Matched filter over the residual: the S/N of a point source centred on each pixel
   // between min_sep_sigma and 3 sigma from the star; the best spot seeds the companion.
   const double rmin = sc.min_sep_sigma * sigma_px, rmax = 3.0 * sigma_px;
   // A star centred on a pixel has the same profile wherever it is: g[k], k = -reach..reach,
   // computed once (not per candidate pixel).
   const int reach = static_cast<int>(std::ceil(3.0 * sigma_px));
-  Profile1D g;
+  // The residual of the star's fit (rp) and each pixel's inverse variance under it (ivp), 0
+  // where the pixel is not used, written straight into the filter's arrays: the stamp padded
+  // with reach zeros on every side (pw wide; stamp pixel (i, j) at (i + reach, j + reach)).
+  // Only the pad is zeroed apart from the stamp's own pixels, all of which are written.
+  const int pw = s.nx + 2 * reach, ph = s.ny + 2 * reach;
+  std::vector<double>&rp = work.rp, &ivp = work.ivp;
+  rp.resize(static_cast<std::size_t>(pw) * ph);
+  ivp.resize(rp.size());
+  const auto zero = [&](std::size_t from, std::size_t count) {
+    std::fill_n(rp.begin() + static_cast<std::ptrdiff_t>(from), count, 0.0);
+    std::fill_n(ivp.begin() + static_cast<std::ptrdiff_t>(from), count, 0.0);
+  };
+  zero(0, static_cast<std::size_t>(reach) * pw);
+  zero(static_cast<std::size_t>(reach + s.ny) * pw, static_cast<std::size_t>(reach) * pw);
+  const auto at = [&](int i, int j) {
+    return static_cast<std::size_t>(j + reach) * pw + static_cast<std::size_t>(i + reach);
+  };
+  Profile1D &px = work.px, &py = work.py;
+  detail::profiles(s, star.x, star.y, sigma_px, cfg.integrate_pixels, false, px, py);
+  double abs_riv = 0;  // sum |r| iv over the stamp, for the screen's rounding bound (below)
+  for (int j = 0; j < s.ny; ++j) {
+    zero(at(-reach, j), static_cast<std::size_t>(reach));
+    zero(at(s.nx, j), static_cast<std::size_t>(reach));
+    for (int i = 0; i < s.nx; ++i) {
+      const std::size_t q = static_cast<std::size_t>(j) * s.nx + i, qp = at(i, j);
+      if (!s.use[q]) {
+        rp[qp] = ivp[qp] = 0.0;
+        continue;
+      }
+      const double model = star.flux * px.value[i] * py.value[j];
+      double var = s.sky_var[q];
+      if (s.gain[q] > 0) var += std::max(model, 0.0) / s.gain[q];
+      rp[qp] = s.data[q] - model;
+      ivp[qp] = 1.0 / var;
+      abs_riv += std::abs(rp[qp]) * ivp[qp];
+    }
+  }
+  Profile1D& g = work.g;
   if (cfg.integrate_pixels)
     integrated_profile(0.0, sigma_px, -reach, 2 * reach + 1, false, g);
   else
@@ -266,13 +377,14 @@ SplitResult try_companion(ImageView<const float> image, const FloatPlane& rms,
   // The candidates in scan order. Distances: the squared distance settles all but a thin shell
   // around rmin and rmax (its relative error is ~1e-16, the margins 1e-9), where hypot decides
   // as before.
-  std::vector<int> cand;
+  std::vector<int>& cand = work.cand;
+  cand.clear();
   {
     const double lo_out = rmin * rmin * (1 - 1e-9), lo_in = rmin * rmin * (1 + 1e-9);
     const double hi_in = rmax * rmax * (1 - 1e-9), hi_out = rmax * rmax * (1 + 1e-9);
     for (int j = 0; j < s.ny; ++j)
       for (int i = 0; i < s.nx; ++i) {
-        if (r[static_cast<std::size_t>(j) * s.nx + i] <= 0) continue;
+        if (rp[at(i, j)] <= 0) continue;
         const double dx = s.x0 + i - star.x, dy = s.y0 + j - star.y;
         const double d2 = dx * dx + dy * dy;
         if (d2 < lo_out || d2 > hi_out) continue;
@@ -284,18 +396,12 @@ SplitResult try_companion(ImageView<const float> image, const FloatPlane& rms,
       }
   }
   // Each candidate's sums over its (2 reach + 1)^2 window, four candidates at a time (four
-  // independent chains of additions instead of one), on copies of r and iv padded with reach
-  // zeros: a window's pixels off the stamp add exact zeros, so each candidate's sums are the
-  // same terms in the same order as summed over the stamp's part of the window alone.
-  const int pw = s.nx + 2 * reach, ph = s.ny + 2 * reach;
-  std::vector<double> rp(static_cast<std::size_t>(pw) * ph, 0.0), ivp(rp.size(), 0.0);
-  for (int j = 0; j < s.ny; ++j)
-    for (int i = 0; i < s.nx; ++i) {
-      const std::size_t q = static_cast<std::size_t>(j) * s.nx + i;
-      const std::size_t qp = static_cast<std::size_t>(j + reach) * pw + i + reach;
-      rp[qp] = r[q];
-      ivp[qp] = iv[q];
-    }
+  // independent chains of additions instead of one), on r and iv padded with reach zeros: a
+  // window's pixels off the stamp add exact zeros, so each candidate's sums are the same terms
+  // in the same order as summed over the stamp's part of the window alone.
+  // Nearly every star ends here (no companion can reach min_dchi2): told so by the separable
+  // sums, it is spared the filter's (2 reach + 1)^2 products per candidate.
+  if (companion_cannot_reach(cand, s.nx, pw, reach, g, abs_riv, sc.min_dchi2, work)) return res;
   const int nc = static_cast<int>(cand.size());
   const int w = 2 * reach + 1;
   for (int c0 = 0; c0 < nc; c0 += 4) {
@@ -342,8 +448,8 @@ SplitResult try_companion(ImageView<const float> image, const FloatPlane& rms,
     const double cx = s.x0 + bi, cy = s.y0 + bj;
     for (int j = 0; j < s.ny; ++j)
       for (int i = 0; i < s.nx; ++i) {
-        const std::size_t q = static_cast<std::size_t>(j) * s.nx + i;
-        if (!s.use[q] || !(r[q] * r[q] * iv[q] > k2)) continue;
+        const std::size_t q = static_cast<std::size_t>(j) * s.nx + i, qp = at(i, j);
+        if (!s.use[q] || !(rp[qp] * rp[qp] * ivp[qp] > k2)) continue;
         const double xs = s.x0 + i - star.x, ys = s.y0 + j - star.y;
         const double xc = s.x0 + i - cx, yc = s.y0 + j - cy;
         if (xs * xs + ys * ys <= far2 || xc * xc + yc * yc <= far2) continue;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <utility>
+#include <vector>
 
 #include "psfphot/algo/gaussian_psf.hpp"
 #include "psfphot/core/star.hpp"
@@ -97,6 +98,9 @@ MinorMoment minor_axis_moment(ImageView<const float> image, ImageView<const Mask
   // Per thread, kept between calls: the pipeline calls this for every bright star, and the
   // profiles' storage would otherwise be allocated and freed each time.
   thread_local Profile1D px, py;
+  // Each pixel's weight, kept for the error's pass (the same exp call's value, not made twice).
+  thread_local std::vector<double> wts;
+  wts.resize(static_cast<std::size_t>(n) * n);
   if (star) {
     integrated_profile(xc, psf_sigma_px, cx - half, n, false, px);
     integrated_profile(yc, psf_sigma_px, cy - half, n, false, py);
@@ -106,6 +110,7 @@ MinorMoment minor_axis_moment(ImageView<const float> image, ImageView<const Mask
   for (int y = cy - half; y <= cy + half; ++y)
     for (int x = cx - half; x <= cx + half; ++x) {
       const double dx = x - xc, dy = y - yc, w = weight(dx, dy);
+      wts[static_cast<std::size_t>(y - (cy - half)) * n + (x - (cx - half))] = w;
       w_all += w;
       if (!used(x, y)) continue;
       w_used += w;
@@ -138,7 +143,8 @@ MinorMoment minor_axis_moment(ImageView<const float> image, ImageView<const Mask
     for (int x = cx - half; x <= cx + half; ++x) {
       if (!used(x, y)) continue;
       const double u = (x - xc) * ex + (y - yc) * ey,
-                   d = weight(x - xc, y - yc) * (u * u - m.lambda_px2);
+                   d = wts[static_cast<std::size_t>(y - (cy - half)) * n + (x - (cx - half))] *
+                       (u * u - m.lambda_px2);
       v2 += d * d;
     }
   m.err_px2 = rms_adu * std::sqrt(v2) / s;

@@ -8,6 +8,7 @@
 #include "psf_stamp.hpp"
 #include "psfphot/algo/centroid.hpp"
 #include "psfphot/algo/gaussian_psf.hpp"
+#include "psfphot/core/simd.hpp"
 #include "psfphot/core/star.hpp"
 
 namespace psfphot {
@@ -16,6 +17,7 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 using detail::cut_stamp;
+using detail::cut_stamp_into;
 using detail::normal_equations_xy;
 using detail::profiles;
 using detail::Stamp;
@@ -33,6 +35,15 @@ struct ProfileCache {
   double x = kNaN, y = kNaN, sigma = kNaN;  // NaN: empty (never equal)
   bool derivs = false;
   bool width_derivs = true;  // false: no d_s (integrated profiles; a fit of F, x, y only)
+  // Working space of the sums (amplitude_sums, normal_equations_xy): overwritten by each.
+  std::vector<double> scratch;
+  // Empty again, as a new cache, for another stamp; the vectors keep their storage.
+  void reset() {
+    x = y = sigma = kNaN;
+    derivs = false;
+    ex.n = ey.n = -1;
+    ex.has_g = ey.has_g = false;
+  }
   void at(const Stamp& s, double xx, double yy, double sg, bool integrate, bool want_derivs) {
     const bool same = xx == x && yy == y && sg == sigma;
     if (same && (derivs || !want_derivs)) return;
@@ -64,9 +75,8 @@ PsfFit amplitude(const Stamp& s, double x, double y, double sigma, const Photome
   // modes: unweighted, the star's Poisson noise still enters flux_err) need a flux estimate.
   const int passes = s.any_gain ? 2 : 1;
   double num = 0, den = 0, var_num = 0;
-  std::vector<double> scratch;
   for (int pass = 0; pass < passes; ++pass) {
-    detail::amplitude_sums(s, px, py, pass > 0 ? flux : 0.0, cfg.weighted, scratch, num, den,
+    detail::amplitude_sums(s, px, py, pass > 0 ? flux : 0.0, cfg.weighted, pc.scratch, num, den,
                            var_num);
     flux = den > 0 ? num / den : kNaN;
   }
@@ -88,7 +98,7 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
     return out;
   }
   const Profile1D &px = pc.px, &py = pc.py;
-  std::vector<double> fx;
+  std::vector<double>& fx = pc.scratch;
   Eigen::Matrix4d A;
   Eigen::Vector4d b;
   bool converged = false;
@@ -172,6 +182,29 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
   return out;
 }
 
+// clip_outliers' test over a stamp row, without its sqrt (which GCC does not vectorise while
+// it may set errno): per pixel 0 where the test |d - m| > clip sqrt(var) certainly fails (or
+// the pixel is not used), 1 where it certainly holds, 2 where the squares are too close to
+// tell, for the exact test. m and var are the test's own expressions. In exact arithmetic the
+// test is (d - m)^2 > clip^2 var; the computed squares are within a few units of roundoff
+// (~1e-16) of those and the computed test's sqrt and product within as much of clip sqrt(var),
+// so outside a relative margin of 1e-12 the squares decide as the test would (NaN: 2).
+PSFPHOT_VECTOR_CLONES void clip_row(int nx, const double* __restrict ex, double ey, double F,
+                                    double clip2, const double* __restrict on,
+                                    const double* __restrict data, const double* __restrict sky,
+                                    const double* __restrict gain, double* __restrict code) {
+  for (int i = 0; i < nx; ++i) {
+    const double m = F * ex[i] * ey;
+    double var = sky[i];
+    var += std::max(m, 0.0) / gain[i];
+    const double r = data[i] - m;
+    const double r2 = r * r, lim = clip2 * var;
+    const double below = r2 < lim * (1 - 1e-12) ? 1.0 : 0.0;
+    const double above = r2 > lim * (1 + 1e-12) ? 1.0 : 0.0;
+    code[i] = (2.0 - 2.0 * below - above) * on[i];  // (a form GCC vectorises)
+  }
+}
+
 // Drops stamp pixels whose residual against the model F p(x, y; sigma) exceeds
 // clip_sigma times the pixel's expected noise, only beyond `min_r_px` of (x, y); returns
 // how many were dropped.
@@ -180,6 +213,32 @@ int clip_outliers(Stamp& s, double F, double x, double y, double sigma, double m
   pc.at(s, x, y, sigma, cfg.integrate_pixels, false);
   const Profile1D &px = pc.px, &py = pc.py;
   int dropped = 0;
+  if (!(min_r_px > 0) && cfg.clip_sigma > 0) {
+    // The loop below without the radius test, a row at a time through clip_row (whose squares
+    // need clip_sigma > 0, as gauss_newton has it).
+    std::vector<double>& code = pc.scratch;
+    code.resize(static_cast<std::size_t>(s.nx));
+    const double clip2 = cfg.clip_sigma * cfg.clip_sigma;
+    for (int j = 0; j < s.ny; ++j) {
+      const std::size_t row = static_cast<std::size_t>(j) * s.nx;
+      clip_row(s.nx, px.value.data(), py.value[j], F, clip2, s.on.data() + row, s.data.data() + row,
+               s.sky_var.data() + row, s.gain.data() + row, code.data());
+      for (int i = 0; i < s.nx; ++i) {
+        if (code[i] == 0.0) continue;
+        const std::size_t k = row + i;
+        if (code[i] != 1.0) {  // too close for the squares: the test itself
+          const double m = F * px.value[i] * py.value[j];
+          double var = s.sky_var[k];
+          var += std::max(m, 0.0) / s.gain[k];
+          if (!(std::abs(s.data[k] - m) > cfg.clip_sigma * std::sqrt(var))) continue;
+        }
+        s.use[k] = 0;
+        s.on[k] = 0.0;
+        ++dropped;
+      }
+    }
+    return dropped;
+  }
   for (int j = 0; j < s.ny; ++j)
     for (int i = 0; i < s.nx; ++i) {
       const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
@@ -229,6 +288,17 @@ PsfFit gauss_newton(Stamp& s, double x0, double y0, double sigma0, const Photome
   return f;
 }
 
+// What measure_psf_flux works in, one per thread: the stamp, its pixel selection before
+// clipping and the profile cache were ~20 allocations per fit (the stamp's vectors, the
+// profiles' and edges' vectors, the sums' scratch), made and freed for each of the ~6000 fits
+// of a 4096^2 frame. Every field is set again before it is read (cut_stamp_into,
+// ProfileCache::reset), so a fit's numbers do not depend on the fits before it.
+struct FitWorkspace {
+  Stamp s;
+  std::vector<char> use0;
+  ProfileCache pc;
+};
+
 }  // namespace
 
 PsfFit measure_psf_flux(ImageView<const float> image, const FloatPlane& rms,
@@ -241,7 +311,9 @@ PsfFit measure_psf_flux(ImageView<const float> image, const FloatPlane& rms,
     f.flags = star_flag::kFitFailed;
     return f;
   }
-  Stamp s = cut_stamp(image, rms, mask, gain, x0, y0, sigma_px, cfg);
+  thread_local FitWorkspace ws;
+  Stamp& s = ws.s;
+  cut_stamp_into(s, image, rms, mask, gain, x0, y0, sigma_px, cfg);
   if (s.flags & star_flag::kSaturated) {
     // Only the wings measure a saturated star: the stamp reaches stamp_radius_sigma beyond
     // the clipped core, not from the centre (a 2.5e7 ADU star's core is ~5 px in radius,
@@ -253,12 +325,14 @@ PsfFit measure_psf_flux(ImageView<const float> image, const FloatPlane& rms,
       PhotometryConfig wide = cfg;
       const double reach = std::hypot(rc.x - x0, rc.y - y0) + rc.radius_px;
       wide.stamp_radius_sigma = cfg.stamp_radius_sigma + reach / sigma_px;
-      s = cut_stamp(image, rms, mask, gain, x0, y0, sigma_px, wide);
+      cut_stamp_into(s, image, rms, mask, gain, x0, y0, sigma_px, wide);
     }
   }
   subtract_neighbours(s, neighbours, cfg);
-  const std::vector<char> use0 = s.use;
-  ProfileCache pc;  // for this stamp (its final cut)
+  ws.use0 = s.use;
+  const std::vector<char>& use0 = ws.use0;
+  ProfileCache& pc = ws.pc;  // for this stamp (its final cut)
+  pc.reset();
   pc.width_derivs = false;
   PsfFit f;
   if (cfg.method == PhotometryMethod::kLab) {

@@ -3,18 +3,154 @@
 // and amplitude sums over it are in psf_stamp_sums.cpp.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
 #include "psf_stamp.hpp"
+#include "psfphot/core/simd.hpp"
 #include "psfphot/core/star.hpp"
 
 namespace psfphot::detail {
+
+namespace {
+
+// One stamp row of subtract_neighbours: the same operations per pixel, the model's column
+// factor (flux E_x) formed once per column, and the variance term times `on` (the stamp's
+// use as 0/1) instead of added only where the pixel is used: the term t = max(m, 0) / gain is
+// finite and >= 0 (m is a finite model, gain > 0 or +inf), so t * 1 is t and t * 0 adds an
+// exact +0 (x + 0 is x). The branch per pixel kept GCC from vectorising the division, most of
+// the neighbour passes' subtraction.
+PSFPHOT_VECTOR_CLONES void subtract_row(int nx, const double* __restrict fpx, double ey,
+                                        const double* __restrict on, const double* __restrict gain,
+                                        double* __restrict data, double* __restrict sky) {
+  for (int i = 0; i < nx; ++i) {
+    const double m = fpx[i] * ey;
+    data[i] -= m;
+    const double t = std::max(m, 0.0) / gain[i];
+    sky[i] += t * on[i];
+  }
+}
+
+typedef float V4f __attribute__((vector_size(16)));
+typedef std::int32_t V4i __attribute__((vector_size(16)));
+typedef double V4d __attribute__((vector_size(32)));
+typedef std::int64_t V4l __attribute__((vector_size(32)));
+
+// One stamp row from its frame row parts (img, msk, rms, resp: the row's pixels from the
+// stamp's first column), with the mask, RMS map and flat response as template switches;
+// returns the star flags the row sets. Per pixel the values cut_stamp's scalar loop made
+// (its tail here, after four pixels at a time in vectors): ok = finite pixel and RMS, RMS > 0,
+// no excluded mask bit; data = ok ? v : 0, sky_var = ok ? r r : 1, the gain as gain.at() would
+// give it where ok (else 0), +inf where not > 0; use and on as ok. The vector steps are the
+// same IEEE operations (float -> double is exact, then the same products), their choices
+// made by bit masks, so every value has the scalar loop's bits. (The scalar loop, a dozen
+// branches per pixel, was most of a stamp's cut.)
+template <bool kMask, bool kRms, bool kResp>
+PSFPHOT_VECTOR_CLONES std::uint32_t stamp_row(
+    int n, const float* __restrict img, const MaskBits* __restrict msk, const float* __restrict rms,
+    const float* __restrict resp, MaskBits exclude, double e_per_adu, bool with_gain,
+    double* __restrict data, double* __restrict sky, double* __restrict gain, char* __restrict use,
+    double* __restrict on) {
+  constexpr float kMax = std::numeric_limits<float>::max();
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  const V4l all = {-1, -1, -1, -1};
+  const V4l gain_on = with_gain ? all : V4l{};
+  const V4d one = {1.0, 1.0, 1.0, 1.0}, inf = {kInf, kInf, kInf, kInf};
+  const V4d e = {e_per_adu, e_per_adu, e_per_adu, e_per_adu};
+  V4i sat_any = {}, bad_any = {};
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    V4f v, r = {1.f, 1.f, 1.f, 1.f};
+    __builtin_memcpy(&v, img + i, sizeof v);
+    if (kRms) __builtin_memcpy(&r, rms + i, sizeof r);
+    V4i mb = {};
+    if (kMask) mb = V4i{msk[i], msk[i + 1], msk[i + 2], msk[i + 3]};
+    const V4i abs_mask = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff};
+    const V4f av = reinterpret_cast<V4f>(reinterpret_cast<V4i>(v) & abs_mask);
+    const V4f ar = reinterpret_cast<V4f>(reinterpret_cast<V4i>(r) & abs_mask);
+    const V4i sat = (mb & static_cast<int>(mask::kSaturated)) != 0;
+    const V4i ok =
+        (av <= kMax) & (ar <= kMax) & (r > 0.f) & ((mb & static_cast<int>(exclude)) == 0);
+    sat_any |= sat;
+    bad_any |= ~ok & ~sat;
+    const V4l okl = __builtin_convertvector(ok, V4l);
+    const V4d vd = __builtin_convertvector(v, V4d), rd = __builtin_convertvector(r, V4d);
+    const V4d rr = rd * rd;
+    const V4d d_out = reinterpret_cast<V4d>(reinterpret_cast<V4l>(vd) & okl);
+    const V4d s_out = reinterpret_cast<V4d>((reinterpret_cast<V4l>(rr) & okl) |
+                                            (reinterpret_cast<V4l>(one) & ~okl));
+    const V4d on_out = reinterpret_cast<V4d>(reinterpret_cast<V4l>(one) & okl);
+    V4d g = e;
+    if (kResp) {
+      V4f fr;
+      __builtin_memcpy(&fr, resp + i, sizeof fr);
+      const V4l fr_ok = __builtin_convertvector((fr > 0.f) & (fr < 1e30f), V4l);
+      const V4d prod = e * __builtin_convertvector(fr, V4d);
+      g = reinterpret_cast<V4d>(reinterpret_cast<V4l>(prod) & fr_ok);
+    }
+    g = reinterpret_cast<V4d>(reinterpret_cast<V4l>(g) & okl & gain_on);
+    const V4l pos = g > 0.0;
+    const V4d g_out = reinterpret_cast<V4d>((reinterpret_cast<V4l>(g) & pos) |
+                                            (reinterpret_cast<V4l>(inf) & ~pos));
+    __builtin_memcpy(data + i, &d_out, sizeof d_out);
+    __builtin_memcpy(sky + i, &s_out, sizeof s_out);
+    __builtin_memcpy(gain + i, &g_out, sizeof g_out);
+    __builtin_memcpy(on + i, &on_out, sizeof on_out);
+    for (int l = 0; l < 4; ++l) use[i + l] = static_cast<char>(ok[l] & 1);
+  }
+  bool sat_tail = false, bad_tail = false;
+  for (; i < n; ++i) {
+    const float v = img[i];
+    const MaskBits mb = kMask ? msk[i] : 0;
+    const double r = kRms ? rms[i] : 1.0;
+    const bool ok = std::isfinite(v) && std::isfinite(r) && r > 0 && !(mb & exclude);
+    if (mb & mask::kSaturated) sat_tail = true;
+    if (!ok && !(mb & mask::kSaturated)) bad_tail = true;
+    data[i] = ok ? v : 0.0;
+    sky[i] = ok ? r * r : 1.0;
+    double g = 0.0;
+    if (ok && with_gain) {
+      if (!kResp) {
+        g = e_per_adu;
+      } else {
+        const float fr = resp[i];
+        g = fr > 0 && fr < 1e30f ? e_per_adu * fr : 0.0;
+      }
+    }
+    gain[i] = g > 0 ? g : kInf;
+    use[i] = ok;
+    on[i] = ok ? 1.0 : 0.0;
+  }
+  const bool sat_v = (sat_any[0] | sat_any[1] | sat_any[2] | sat_any[3]) != 0;
+  const bool bad_v = (bad_any[0] | bad_any[1] | bad_any[2] | bad_any[3]) != 0;
+  return (sat_v || sat_tail ? star_flag::kSaturated : 0u) |
+         (bad_v || bad_tail ? star_flag::kMaskedPixel : 0u);
+}
+
+using StampRow = std::uint32_t (*)(int, const float*, const MaskBits*, const float*, const float*,
+                                   MaskBits, double, bool, double*, double*, double*, char*,
+                                   double*);
+
+template <bool kMask, bool kRms>
+StampRow stamp_row_for(bool resp) {
+  return resp ? stamp_row<kMask, kRms, true> : stamp_row<kMask, kRms, false>;
+}
+
+}  // namespace
 
 Stamp cut_stamp(ImageView<const float> image, const FloatPlane& rms, ImageView<const MaskBits> mask,
                 const PixelGain& gain, double x, double y, double sigma,
                 const PhotometryConfig& cfg) {
   Stamp s;
+  cut_stamp_into(s, image, rms, mask, gain, x, y, sigma, cfg);
+  return s;
+}
+
+void cut_stamp_into(Stamp& s, ImageView<const float> image, const FloatPlane& rms,
+                    ImageView<const MaskBits> mask, const PixelGain& gain, double x, double y,
+                    double sigma, const PhotometryConfig& cfg) {
+  s.flags = 0;
   const int half = std::max(3, static_cast<int>(std::ceil(cfg.stamp_radius_sigma * sigma)));
   const int cx = static_cast<int>(std::lround(x)), cy = static_cast<int>(std::lround(y));
   int xa = cx - half, xb = cx + half, ya = cy - half, yb = cy + half;
@@ -34,7 +170,7 @@ Stamp cut_stamp(ImageView<const float> image, const FloatPlane& rms, ImageView<c
   s.use.resize(n);
   s.on.resize(n);
   s.any_gain = gain.any();
-  if (n == 0) return s;  // the stamp lies wholly off the frame: nothing to read
+  if (n == 0) return;  // the stamp lies wholly off the frame: nothing to read
   // The stamp's rows lie a frame row apart in four frame-sized images, so nearly every row's
   // first read missed the caches, one miss after another: ask for all of them first, so the
   // misses overlap.
@@ -64,45 +200,32 @@ Stamp cut_stamp(ImageView<const float> image, const FloatPlane& rms, ImageView<c
     rms_buf = rms_heap.data();
     resp_buf = resp_heap.data();
   }
+  const bool has_mask = !mask.empty();
+  const StampRow row_fn = has_mask ? (has_rms ? stamp_row_for<true, true>(has_resp)
+                                              : stamp_row_for<true, false>(has_resp))
+                                   : (has_rms ? stamp_row_for<false, true>(has_resp)
+                                              : stamp_row_for<false, false>(has_resp));
+  const bool with_gain = gain.e_per_adu > 0;
   for (int j = 0; j < s.ny; ++j) {
     const int py = ya + j;
     const float* rms_row = has_rms ? rms.row_part(py, xa, s.nx, rms_buf) : nullptr;
     const float* resp_row =
         has_resp ? gain.flat_response.row_part(py, xa, s.nx, resp_buf) : nullptr;
-    for (int i = 0; i < s.nx; ++i) {
-      const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
-      const int px = xa + i;
-      const float v = image(px, py);
-      const MaskBits mb = mask.empty() ? 0 : mask(px, py);
-      const double r = has_rms ? rms_row[i] : 1.0;
-      bool ok = std::isfinite(v) && std::isfinite(r) && r > 0 && !(mb & cfg.exclude_bits);
-      if (mb & mask::kSaturated) s.flags |= star_flag::kSaturated;
-      if (!ok && !(mb & mask::kSaturated)) s.flags |= star_flag::kMaskedPixel;
-      s.data[k] = ok ? v : 0.0;
-      s.sky_var[k] = ok ? r * r : 1.0;
-      // gain.at(px, py), written out: GCC did not inline it here.
-      double g = 0.0;
-      if (ok && gain.e_per_adu > 0) {
-        if (!has_resp) {
-          g = gain.e_per_adu;
-        } else {
-          const float fr = resp_row[i];
-          g = fr > 0 && fr < 1e30f ? gain.e_per_adu * fr : 0.0;
-        }
-      }
-      s.gain[k] = g > 0 ? g : std::numeric_limits<double>::infinity();
-      s.use[k] = ok;
-      s.on[k] = ok ? 1.0 : 0.0;
-    }
+    const std::size_t k = static_cast<std::size_t>(j) * s.nx;
+    s.flags |= row_fn(s.nx, &image(xa, py), has_mask ? &mask(xa, py) : nullptr, rms_row, resp_row,
+                      cfg.exclude_bits, gain.e_per_adu, with_gain, s.data.data() + k,
+                      s.sky_var.data() + k, s.gain.data() + k, s.use.data() + k, s.on.data() + k);
   }
-  return s;
 }
 
 // Neighbours' models are taken out of the stamp's data, and their photon noise goes into
 // the fixed part of each pixel's variance (their light is still there in the noise).
 void subtract_neighbours(Stamp& s, std::span<const NeighbourModel> neighbours,
                          const PhotometryConfig& cfg) {
-  Profile1D px, py;
+  if (neighbours.empty()) return;
+  // Per thread, not per call (this runs once per fit of the neighbour passes).
+  thread_local Profile1D px, py;
+  thread_local std::vector<double> fpx;
   for (const NeighbourModel& n : neighbours) {
     if (!std::isfinite(n.flux) || !std::isfinite(n.x) || !std::isfinite(n.y) || !(n.sigma > 0))
       continue;
@@ -113,13 +236,14 @@ void subtract_neighbours(Stamp& s, std::span<const NeighbourModel> neighbours,
       sampled_profile(n.x, n.sigma, s.x0, s.nx, false, px);
       sampled_profile(n.y, n.sigma, s.y0, s.ny, false, py);
     }
-    for (int j = 0; j < s.ny; ++j)
-      for (int i = 0; i < s.nx; ++i) {
-        const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
-        const double m = n.flux * px.value[i] * py.value[j];
-        s.data[k] -= m;
-        if (s.use[k]) s.sky_var[k] += std::max(m, 0.0) / s.gain[k];
-      }
+    // m = flux E_x E_y, as (flux E_x) E_y.
+    fpx.resize(static_cast<std::size_t>(s.nx));
+    for (int i = 0; i < s.nx; ++i) fpx[i] = n.flux * px.value[i];
+    for (int j = 0; j < s.ny; ++j) {
+      const std::size_t k = static_cast<std::size_t>(j) * s.nx;
+      subtract_row(s.nx, fpx.data(), py.value[j], s.on.data() + k, s.gain.data() + k,
+                   s.data.data() + k, s.sky_var.data() + k);
+    }
   }
 }
 

@@ -37,6 +37,10 @@ struct Stamp {
 Stamp cut_stamp(ImageView<const float> image, const FloatPlane& rms, ImageView<const MaskBits> mask,
                 const PixelGain& gain, double x, double y, double sigma,
                 const PhotometryConfig& cfg);
+// The same stamp, cut into `s` (every field set; its vectors' storage reused).
+void cut_stamp_into(Stamp& s, ImageView<const float> image, const FloatPlane& rms,
+                    ImageView<const MaskBits> mask, const PixelGain& gain, double x, double y,
+                    double sigma, const PhotometryConfig& cfg);
 
 // Neighbours' models are taken out of the data; their photon noise goes into sky_var.
 void subtract_neighbours(Stamp& s, std::span<const NeighbourModel> neighbours,

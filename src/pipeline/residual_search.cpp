@@ -36,9 +36,14 @@ struct Found {
 // and only the window searched, with find_peaks' test. A candidate with an equal neighbour
 // needs find_peaks' plateau rule over the whole image: then this returns false, and the
 // caller searches the whole image instead.
+// Only the columns the test reads (x0 - 1 .. x1 + 1) and the kernel's reach around them are
+// smoothed: the smoothing is a zero-padded separable convolution, each output pixel the same
+// sums in the same order of the input pixels within the kernel's radius (zeros beyond the
+// image), so on a narrower view those columns get the same bits as on the whole image (where
+// the view's edge is not the image's, no column read lies within the radius of it).
 bool window_peaks(ImageView<const float> image, const FloatPlane& rms,
                   ImageView<const MaskBits> mask, const DetectionConfig& d, const PeakConfig& pk,
-                  int x0, int x1, int y0, int y1, std::vector<float>& ring,
+                  int rad, int x0, int x1, int y0, int y1, std::vector<float>& ring,
                   std::vector<Peak>& peaks) {
   peaks.clear();
   const int w = image.width(), h = image.height();
@@ -47,8 +52,16 @@ bool window_peaks(ImageView<const float> image, const FloatPlane& rms,
   x1 = std::min(x1, w - 2);
   y1 = std::min(y1, h - 2);
   if (x0 > x1 || y0 > y1) return true;
-  ring.resize(static_cast<std::size_t>(3) * w);
-  auto line = [&](int y) { return ring.data() + static_cast<std::size_t>(y % 3) * w; };
+  int cx0 = std::max(0, x0 - 1 - rad), cx1 = std::min(w - 1, x1 + 1 + rad);
+  // Widened to a multiple of 16 columns where the image allows (the smoothing's column pass
+  // goes 16 pixels at a time, the rest one by one).
+  const int want = std::min(w, (cx1 - cx0 + 16) / 16 * 16);
+  cx1 = std::min(w - 1, cx0 + want - 1);
+  cx0 = std::max(0, cx1 - want + 1);
+  const int cw = cx1 - cx0 + 1;
+  ring.resize(static_cast<std::size_t>(3) * cw);
+  // Row y's smoothed columns cx0 .. cx1 (column x at x - cx0).
+  auto line = [&](int y) { return ring.data() + static_cast<std::size_t>(y % 3) * cw; };
   const double kscale = pk.k_sigma * pk.rms_scale;
   const bool sigma_mode = pk.mode == ThresholdMode::kSigma;
   bool tie = false;
@@ -58,12 +71,13 @@ bool window_peaks(ImageView<const float> image, const FloatPlane& rms,
     // The window's part of the RMS row (s[x - x0]).
     const float* s = sigma_mode ? rms.row_part(y, x0, x1 - x0 + 1, rms_part.data()) : nullptr;
     for (int x = x0; x <= x1; ++x) {
-      const float v = r[x];
+      const int c = x - cx0;  // x's place in the smoothed rows
+      const float v = r[c];
       const double t = s ? kscale * s[x - x0] : pk.absolute;
       if (!(v > t)) continue;
       if (!mask.empty() && (mask(x, y) & pk.exclude_bits)) continue;
-      const float nb[8] = {up[x - 1], up[x],     up[x + 1], r[x - 1],
-                           r[x + 1],  dn[x - 1], dn[x],     dn[x + 1]};
+      const float nb[8] = {up[c - 1], up[c],     up[c + 1], r[c - 1],
+                           r[c + 1],  dn[c - 1], dn[c],     dn[c + 1]};
       bool higher = false, equal = false;
       for (float n : nb) {
         higher |= n > v;
@@ -74,9 +88,11 @@ bool window_peaks(ImageView<const float> image, const FloatPlane& rms,
       peaks.push_back({x, y, v});
     }
   };
-  SmoothRowStreamer st(image, mask, mask::kUnusable, d.filter_sigma_px, d.lowered_kernel);
+  SmoothRowStreamer st(image.subview(cx0, 0, cw, h),
+                       mask.empty() ? mask : mask.subview(cx0, 0, cw, h), mask::kUnusable,
+                       d.filter_sigma_px, d.lowered_kernel);
   st.run(y0 - 1, y1 + 2, [&](int y, const float* row) {
-    std::copy(row, row + w, line(y));
+    std::copy(row, row + cw, line(y));
     if (y - 1 >= y0) search(y - 1);
   });
   return !tie;
@@ -109,6 +125,9 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
     pk.rms_scale *= smoothing_noise_factor(d.filter_sigma_px, d.lowered_kernel);
   const double k = pk.mode == ThresholdMode::kSigma ? pk.k_sigma : 0.0;
   const int margin = static_cast<int>(std::ceil(3.0 * std::max(0.0, d.filter_sigma_px))) + 1;
+  // The smoothing kernel's radius (gaussian_smooth's taps).
+  const int smooth_rad =
+      d.filter_sigma_px > 0 ? static_cast<int>(gaussian_taps(d.filter_sigma_px).size() / 2) : 0;
   std::vector<std::vector<Found>> per_box(bright.size());
 #pragma omp parallel
   {
@@ -116,7 +135,6 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
     std::vector<Peak> peaks;
     std::vector<float> ring;
     std::vector<double> fpx;
-    std::vector<float> box_rms;
     std::vector<MaskBits> box_msk;
 #pragma omp for schedule(dynamic, 8)
     for (std::ptrdiff_t bi = 0; bi < static_cast<std::ptrdiff_t>(bright.size()); ++bi) {
@@ -143,16 +161,8 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
         if (has_msk)
           for (int x = 0; x < bw; x += 64) __builtin_prefetch(&msk(xa + x, ya + y));
       }
-      Image<float> res(bw, bh);
+      Image<float> res(bw, bh, kNoInit);  // every pixel copied in below
       for (int y = 0; y < bh; ++y) std::copy_n(&img(xa, ya + y), bw, &res(0, y));
-      if (has_rms) {
-        box_rms.resize(static_cast<std::size_t>(bw) * bh);
-        for (int y = 0; y < bh; ++y) {
-          float* dst = box_rms.data() + static_cast<std::size_t>(y) * bw;
-          const float* src = rmsv.row_part(ya + y, xa, bw, dst);  // computed: already there
-          if (src != dst) std::copy_n(src, bw, dst);
-        }
-      }
       if (has_msk) {
         box_msk.resize(static_cast<std::size_t>(bw) * bh);
         for (int y = 0; y < bh; ++y)
@@ -185,13 +195,15 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
           for (int x = 0; x < bw; ++x) r[x] -= static_cast<float>(fpx[x] * ey);
         }
       }
-      // The same pixels as msk.subview(xa, ya, bw, bh) and rmsv.subview(...), from the copies.
+      // The same pixels as msk.subview(xa, ya, bw, bh), from the copy. The RMS map is read
+      // through a view of the frame's: a box copy of it (a computed map, a spline evaluated
+      // per row) cost every box all its rows, while the window's test reads a third of them
+      // and the rest is read only for the few boxes with a candidate; a plane gives the same
+      // value for a pixel however it is asked for (core/float_plane.hpp).
       const ImageView<const MaskBits> bmsk =
           has_msk ? ImageView<const MaskBits>(box_msk.data(), bw, bh, bw, xa, ya)
                   : msk.subview(xa, ya, bw, bh);
-      const FloatPlane brms =
-          has_rms ? FloatPlane(ImageView<const float>(box_rms.data(), bw, bh, bw, xa, ya))
-                  : FloatPlane();
+      const FloatPlane brms = has_rms ? rmsv.subview(xa, ya, bw, bh) : FloatPlane();
       const PixelGain box_gain =
           gain.flat_response.empty()
               ? gain
@@ -199,8 +211,9 @@ void find_in_residual(FrameContext& c, std::vector<PsfFit>& fits, std::vector<do
       ImageView<const float> rv(res.data(), bw, bh, bw, xa, ya);
       if (d.filter_sigma_px > 0) {
         // Only peaks within `inner` of the star count: smooth and search just that window.
-        const bool ok = window_peaks(rv, brms, bmsk, d, pk, bx - inner - xa, bx + inner - xa,
-                                     by - inner - ya, by + inner - ya, ring, peaks);
+        const bool ok =
+            window_peaks(rv, brms, bmsk, d, pk, smooth_rad, bx - inner - xa, bx + inner - xa,
+                         by - inner - ya, by + inner - ya, ring, peaks);
         if (!ok) {
           Image<float> sm =
               gaussian_smooth(rv, bmsk, mask::kUnusable, d.filter_sigma_px, d.lowered_kernel);
