@@ -145,7 +145,9 @@ bool companion_cannot_reach(const std::vector<int>& cand, int nx, int pw, int re
                             const Profile1D& g, double abs_riv, double min_dchi2,
                             CompanionWork& w) {
   if (cand.empty()) return true;
-  if (!std::isfinite(abs_riv)) return false;
+  // The bound assumes every inverse variance is >= 0 (sky variance > 0, photon term >= 0):
+  // a negative one could make abs_riv, and so the tolerance, negative. Then the filter runs.
+  if (!std::isfinite(abs_riv) || !(abs_riv >= 0)) return false;
   const int win = 2 * reach + 1;
   int i_lo = nx, i_hi = -1, j_lo = 1 << 30, j_hi = -1;
   for (int k : cand) {

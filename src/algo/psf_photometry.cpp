@@ -2,6 +2,7 @@
 
 #include <Eigen/Dense>
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <limits>
 
@@ -213,12 +214,15 @@ int clip_outliers(Stamp& s, double F, double x, double y, double sigma, double m
   pc.at(s, x, y, sigma, cfg.integrate_pixels, false);
   const Profile1D &px = pc.px, &py = pc.py;
   int dropped = 0;
-  if (!(min_r_px > 0) && cfg.clip_sigma > 0) {
+  // clip_row's squares keep their 1e-12 margin only while clip_sigma^2 is a normal double
+  // (clip_sigma >= ~1.5e-154, which the config's range [0, 1000] does not exclude) and
+  // finite: outside that the loop below decides, as it always did (review of the merge).
+  const double clip2 = cfg.clip_sigma * cfg.clip_sigma;
+  if (!(min_r_px > 0) && cfg.clip_sigma > 0 && clip2 >= DBL_MIN && std::isfinite(clip2)) {
     // The loop below without the radius test, a row at a time through clip_row (whose squares
     // need clip_sigma > 0, as gauss_newton has it).
     std::vector<double>& code = pc.scratch;
     code.resize(static_cast<std::size_t>(s.nx));
-    const double clip2 = cfg.clip_sigma * cfg.clip_sigma;
     for (int j = 0; j < s.ny; ++j) {
       const std::size_t row = static_cast<std::size_t>(j) * s.nx;
       clip_row(s.nx, px.value.data(), py.value[j], F, clip2, s.on.data() + row, s.data.data() + row,

@@ -3,7 +3,9 @@
 // (psf_photometry.cpp) and the two-star split test (deblend.cpp), and the sums their fits
 // make over it (vectorised in psf_stamp_sums.cpp: the normal equations' sums in pixel order, the
 // amplitude's by partial sums).
-// Thread-safety: plain values and pure functions.
+// Thread-safety: plain values and functions safe to call from any thread at once; some keep
+// per-thread (thread_local) work buffers, rewritten for each stamp before they are read, and
+// none calls another that uses the same buffer while holding it.
 #include <Eigen/Dense>
 #include <array>
 #include <cstdint>
