@@ -108,7 +108,6 @@ void check_dark_shape(const std::vector<std::string>& paths, int w, int h,
                            " but the master dark is " + shape_text(dark->width(), dark->height()));
 }
 
-// Factor of the master dark subtracted from each flat (its exposure time over the dark's).
 // The factor each flat's master dark is multiplied by: the science frames' rule
 // (dark_exptime_scale), so a flat without a usable EXPTIME fails by name instead of
 // silently getting an unscaled dark (a 5 s flat would have lost a 60 s dark's current 12
