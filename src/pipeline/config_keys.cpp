@@ -192,6 +192,11 @@ std::vector<Key> build() {
                   "drop sources with S/N >= 20 whose free-width Gaussian fit is wider than this x "
                   "the PSF sigma (galaxy cores); 0 = keep them (the lab)",
                   [](Config& c) -> double& { return c.frame.photometry.extended_sigma_ratio; }));
+  r.push_back(boolean("photometry", "subtract_extended",
+                      "subtract those extended sources' light (an elliptical profile) before the "
+                      "stars on them are refitted and the residual searched (needs "
+                      "extended_sigma_ratio > 0 and neighbour_passes > 0)",
+                      [](Config& c) -> bool& { return c.frame.photometry.subtract_extended; }));
   r.push_back(dbl("photometry", "split_min_dchi2", "", 0.0, 1e6,
                   "split a detection into two stars when a joint two-star fit improves chi^2 by "
                   "at least this (blended pairs), and add a faint companion found in a S/N >= 50 "

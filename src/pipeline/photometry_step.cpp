@@ -54,6 +54,12 @@ class PhotometryStep : public Step {
     // already 10% wider than the frame's typical star get the free-width fit.
     std::vector<char> extended =
         fit ? mark_extended(c, fits, sig) : std::vector<char>(static_cast<std::size_t>(n), 0);
+    // Their light goes from the frame (pipeline/blends.hpp), so that the residual search does
+    // not take noise on a galaxy's disc for stars and the neighbour passes refit the stars on
+    // it without it (the passes refit every star at first, those included).
+    std::vector<EllipticalProfile> galaxies;
+    if (fit && pc.subtract_extended && pc.extended_sigma_ratio > 0 && pc.neighbour_passes > 0)
+      galaxies = subtract_extended_light(c, fits, sig, extended);
     // Judging a residual peak next to a bright star needs that star's photon noise, so the
     // gain: without one (no GAIN card, none configured) the search would take photon noise
     // for companions, and is skipped.
@@ -121,7 +127,10 @@ class PhotometryStep : public Step {
       if (std::isfinite(s.centroid_x)) {
         const int cx = std::clamp(static_cast<int>(std::lround(s.centroid_x)), 0, img.width() - 1);
         const int cy = std::clamp(static_cast<int>(std::lround(s.centroid_y)), 0, img.height() - 1);
-        s.background = c.background.level_at(cx, cy);
+        // The star's sky: the mesh background plus any subtracted galaxy light under it.
+        double under = 0;
+        for (const EllipticalProfile& g : galaxies) under += g.at(cx, cy);
+        s.background = c.background.level_at(cx, cy) + under;
         s.background_rms = rms(cx, cy);
       }
     }

@@ -56,6 +56,10 @@ struct PhotometryConfig {
   // second moments exceed 1.1 x the frame's median are fitted). Galaxies of the simulated
   // frames fit at 2.1-3.0 x, single stars at <= 1.3 x, blended pairs at <= 1.6 x. 0 = off.
   double extended_sigma_ratio = 1.8;
+  // Subtract those extended sources' light (an elliptical profile, algo/extended_profile.hpp)
+  // from the frame before the neighbour passes refit the stars on them and before the
+  // residual search (pipeline step; needs extended_sigma_ratio > 0 and neighbour_passes > 0).
+  bool subtract_extended = true;
   // Two-star split test of stars whose moments are wider than a star's (pipeline step,
   // algo/deblend.hpp): split when chi^2 improves by at least this much. 0 = off.
   double split_min_dchi2 = 30.0;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "psfphot/algo/extended_profile.hpp"
 #include "psfphot/algo/psf_photometry.hpp"
 #include "psfphot/pipeline/steps.hpp"
 
@@ -19,6 +20,19 @@ namespace psfphot::pipeline {
 // the ratio is 0).
 std::vector<char> mark_extended(const FrameContext& c, const std::vector<PsfFit>& fits,
                                 const std::vector<double>& sig);
+
+// Subtracts the light of every extended source from c.frame.pixels (algo/extended_profile.hpp),
+// brightest first, each profile measured on the frame less the ones before it and without the
+// pixels of the other fitted sources; its extent is where its light falls to the residual
+// search's per-pixel threshold (detection k_sigma x the smoothed image's noise factor x the
+// local RMS: light that would pass that search's test), out to 30 PSF sigmas. A source marked
+// extended that lies on an already subtracted one is fitted again (fit_psf_sigma) and unmarked
+// when it is no longer wider than photometry.extended_sigma_ratio x its PSF sigma (a star on a
+// galaxy's disc). Returns the profiles subtracted (for the stars' reported sky).
+std::vector<EllipticalProfile> subtract_extended_light(FrameContext& c,
+                                                       const std::vector<PsfFit>& fits,
+                                                       const std::vector<double>& sig,
+                                                       std::vector<char>& extended);
 
 // Deblending (algo/deblend.hpp): every converged star with 10 <= S/N <= 300, not saturated,
 // not extended, not itself found in a residual, whose second moments' trace wx^2 + wy^2
