@@ -46,6 +46,11 @@ if os.path.exists(os.path.join(out, "psfphot_thp.times")):
     th = times("psfphot_thp")
     peers["psfphot frame, huge pages (glibc tunable)"] = ([r[0] for r in th], [r[2] for r in th],
                                                          rss(th))
+if os.path.exists(os.path.join(out, "psfphot_deep.times")):
+    dp = times("psfphot_deep")
+    peers["psfphot frame, configs/deep.toml"] = ([r[0] for r in dp], [r[2] for r in dp], rss(dp))
+else:
+    dp = None
 base = statistics.median(peers["psfphot frame (1 thread)"][0])
 base_cpu = statistics.median(peers["psfphot frame (1 thread)"][1])
 print()
@@ -65,12 +70,21 @@ print(f"median of per-run ratios, wall: SExtractor/psfphot {statistics.median(pa
       f"SEP/psfphot {statistics.median(pairs_sep):.2f}x (targets: >= 8x and >= 10x)")
 print(f"median of per-run ratios, cpu:  SExtractor/psfphot {statistics.median(cpu_sex):.2f}x, "
       f"SEP/psfphot {statistics.median(cpu_sep):.2f}x")
+if dp:
+    d_sex = [(a[0] + b[0]) / p[0] for a, b, p in zip(cal, ext, dp)]
+    d_sep = [s[0] / p[0] for s, p in zip(sp, dp)]
+    dc_sex = [(a[2] + b[2]) / p[2] for a, b, p in zip(cal, ext, dp)]
+    dc_sep = [s[2] / p[2] for s, p in zip(sp, dp)]
+    print(f"the same against configs/deep.toml, wall: SExtractor {statistics.median(d_sex):.2f}x, "
+          f"SEP {statistics.median(d_sep):.2f}x; cpu: SExtractor {statistics.median(dc_sex):.2f}x, "
+          f"SEP {statistics.median(dc_sep):.2f}x")
 
 print()
 print("accuracy (psfphot score; clean stars with truth S/N >= 20 for the error columns)")
 print(f"{'peer':12s} {'compl.clean':>11s} {'false det.':>10s} {'S/N@50%':>8s} {'centroid rms':>12s} "
       f"{'rms/bound':>9s} {'flux ratio':>10s} {'flux scat.':>10s} {'scat/bound':>10s}")
-for name, f in (("psfphot", "psfphot.json"), ("SExtractor", "sex.json"), ("SEP", "sep.json")):
+for name, f in (("psfphot", "psfphot.json"), ("psfphot deep", "psfphot_deep.json"),
+                ("SExtractor", "sex.json"), ("SEP", "sep.json")):
     p = os.path.join(out, f)
     if not os.path.exists(p):
         continue

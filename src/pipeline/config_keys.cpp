@@ -82,7 +82,8 @@ std::vector<Key> build() {
       {{"sigma", ThresholdMode::kSigma}, {"absolute", ThresholdMode::kAbsolute}},
       [](Config& c) -> ThresholdMode& { return c.frame.detection.peaks.mode; }));
   r.push_back(dbl("detection", "k_sigma", "sigma", 0.1, 1000.0,
-                  "threshold in local RMS units (of the searched image)",
+                  "threshold in local RMS units (of the searched image); configs/deep.toml "
+                  "sets 5 (deeper, a few false detections per frame: docs/scorecard.md)",
                   [](Config& c) -> double& { return c.frame.detection.peaks.k_sigma; }));
   r.push_back(dbl("detection", "absolute_adu", "ADU", -kInf, kInf,
                   "threshold above background (absolute mode)",
@@ -192,11 +193,13 @@ std::vector<Key> build() {
                   "drop sources with S/N >= 20 whose free-width Gaussian fit is wider than this x "
                   "the PSF sigma (galaxy cores); 0 = keep them (the lab)",
                   [](Config& c) -> double& { return c.frame.photometry.extended_sigma_ratio; }));
-  r.push_back(boolean("photometry", "subtract_extended",
-                      "subtract those extended sources' light (an elliptical profile) before the "
-                      "stars on them are refitted and the residual searched (needs "
-                      "extended_sigma_ratio > 0 and neighbour_passes > 0)",
-                      [](Config& c) -> bool& { return c.frame.photometry.subtract_extended; }));
+  r.push_back(
+      boolean("photometry", "subtract_extended",
+              "subtract those extended sources' light (an elliptical profile, docs/pipeline.md "
+              "\"galaxy light\") before the "
+              "stars on them are refitted and the residual searched (needs "
+              "extended_sigma_ratio > 0 and neighbour_passes > 0)",
+              [](Config& c) -> bool& { return c.frame.photometry.subtract_extended; }));
   r.push_back(dbl("photometry", "split_min_dchi2", "", 0.0, 1e6,
                   "split a detection into two stars when a joint two-star fit improves chi^2 by "
                   "at least this (blended pairs), and add a faint companion found in a S/N >= 50 "
