@@ -87,15 +87,57 @@ PSFPHOT_VECTOR_CLONES void double_sums(const float* v, std::size_t n, double c, 
 
 // The bucket of x: (x - z) q clamped to [0, top] and truncated. Every step is monotone
 // non-decreasing in x (IEEE rounding is), so a lower bucket holds only smaller values. The
-// query side (bucket_of) evaluates the very same operations.
+// query side (bucket_of) evaluates the very same operations. `offset` is added to every
+// index stored (the counting sort's stream number times the bucket count).
 PSFPHOT_VECTOR_CLONES void bucket_index(const float* v, std::size_t n, float z, float q, float top,
-                                        std::uint16_t* o) {
+                                        std::uint16_t offset, std::uint16_t* o) {
   for (std::size_t i = 0; i < n; ++i) {
     float t = (v[i] - z) * q;
     t = t > 0.f ? t : 0.f;
     t = t < top ? t : top;
-    o[i] = static_cast<std::uint16_t>(static_cast<int>(t));
+    o[i] = static_cast<std::uint16_t>(static_cast<int>(t) + offset);
   }
+}
+
+// The counting sort's count and scatter (see Arranged): the n values v into w bucket by
+// bucket, quarter q's bucket indices in bin stored as q nb + bucket; st[k] the first
+// position of bucket k. Count is the counters' type: 16 bits when n fits (the four streams'
+// counters then take 8 KiB instead of 16 of the L1 cache that the values, their bucket
+// indices and w share).
+template <class Count>
+void scatter_by_bucket(const float* v, std::size_t n, const std::uint16_t* bin, std::size_t nb,
+                       std::vector<Count>& cur, std::uint32_t* st, float* w) {
+  const std::size_t qn = n / 4;
+  const std::size_t q3 = 3 * qn;  // quarter 3 takes the rest
+  cur.assign(4 * nb, 0);
+  Count* k = cur.data();
+  const std::uint16_t *b0 = bin, *b2 = bin + 2 * qn;
+  for (std::size_t i = 0, j = qn; i < qn; ++i, ++j) {
+    ++k[b0[i]];
+    ++k[b0[j]];
+    ++k[b2[i]];
+    ++k[b2[j]];
+  }
+  for (std::size_t i = q3 + qn; i < n; ++i) ++k[bin[i]];
+  // Counts -> each stream's first position per bucket; st[] the buckets' starts.
+  std::uint32_t pos = 0;
+  for (std::size_t b = 0; b < nb; ++b) {
+    st[b] = pos;
+    const std::uint32_t n0 = k[b], n1 = k[nb + b], n2 = k[2 * nb + b], n3 = k[3 * nb + b];
+    k[b] = static_cast<Count>(pos);
+    k[nb + b] = static_cast<Count>(pos + n0);
+    k[2 * nb + b] = static_cast<Count>(pos + n0 + n1);
+    k[3 * nb + b] = static_cast<Count>(pos + n0 + n1 + n2);
+    pos += n0 + n1 + n2 + n3;
+  }
+  const float *v0 = v, *v2 = v + 2 * qn;
+  for (std::size_t i = 0, j = qn; i < qn; ++i, ++j) {
+    w[k[b0[i]]++] = v0[i];
+    w[k[b0[j]]++] = v0[j];
+    w[k[b2[i]]++] = v2[i];
+    w[k[b2[j]]++] = v2[j];
+  }
+  for (std::size_t i = q3 + qn; i < n; ++i) w[k[bin[i]]++] = v[i];
 }
 
 // Largest float <= x, and largest float < x (clamped to the finite range: they only locate
@@ -155,46 +197,25 @@ class Arranged {
       std::copy(v, v + n, s.w.begin());
     } else {
       s.bin.resize(n);
-      bucket_index(v, n, z_, q_, top_, s.bin.data());
       // A stable counting sort in four interleaved streams: the input's four quarters, each
       // with its own counts and cursors, quarter q's values of a bucket placed after those
       // of quarters < q. That is the one-stream order exactly (bucket by bucket, input order
       // inside), but the four read-modify-write chains on the counters overlap instead of
       // waiting on each other (the one-stream scatter and count were ~90% of this
-      // function, stalled on their counter updates).
-      const std::uint16_t* bin = s.bin.data();
+      // function, stalled on their counter updates). Quarter q's bucket indices are stored
+      // as q nb + bucket, so all four streams address one counter array from one base (with
+      // a base per stream the loops ran out of registers and reloaded pointers from the
+      // stack every round).
       const std::size_t qn = n / 4;
-      const std::size_t q0 = 0, q1 = qn, q2 = 2 * qn, q3 = 3 * qn;  // quarter 3 takes the rest
-      s.cur.assign(4 * nb, 0);
-      std::uint32_t* k0 = s.cur.data();
-      std::uint32_t *k1 = k0 + nb, *k2 = k1 + nb, *k3 = k2 + nb;
-      for (std::size_t i = 0; i < qn; ++i) {
-        ++k0[bin[q0 + i]];
-        ++k1[bin[q1 + i]];
-        ++k2[bin[q2 + i]];
-        ++k3[bin[q3 + i]];
+      std::uint16_t* bin = s.bin.data();
+      for (std::size_t q = 0; q < 4; ++q) {
+        const std::size_t b = q * qn, e = q == 3 ? n : b + qn;
+        bucket_index(v + b, e - b, z_, q_, top_, static_cast<std::uint16_t>(q * nb), bin + b);
       }
-      for (std::size_t i = q3 + qn; i < n; ++i) ++k3[bin[i]];
-      // Counts -> each stream's first position per bucket; start[] the buckets' starts.
-      std::uint32_t* st = s.start.data();
-      std::uint32_t pos = 0;
-      for (std::size_t k = 0; k < nb; ++k) {
-        st[k] = pos;
-        const std::uint32_t a = k0[k], b = k1[k], c = k2[k], d = k3[k];
-        k0[k] = pos;
-        k1[k] = pos + a;
-        k2[k] = pos + a + b;
-        k3[k] = pos + a + b + c;
-        pos += a + b + c + d;
-      }
-      float* w = s.w.data();
-      for (std::size_t i = 0; i < qn; ++i) {
-        w[k0[bin[q0 + i]]++] = v[q0 + i];
-        w[k1[bin[q1 + i]]++] = v[q1 + i];
-        w[k2[bin[q2 + i]]++] = v[q2 + i];
-        w[k3[bin[q3 + i]]++] = v[q3 + i];
-      }
-      for (std::size_t i = q3 + qn; i < n; ++i) w[k3[bin[i]]++] = v[i];
+      if (n <= 0xFFFF)
+        scatter_by_bucket(v, n, bin, nb, s.cur16, s.start.data(), s.w.data());
+      else
+        scatter_by_bucket(v, n, bin, nb, s.cur, s.start.data(), s.w.data());
     }
     s.start[nb] = static_cast<std::uint32_t>(n);
   }

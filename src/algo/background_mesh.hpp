@@ -13,9 +13,10 @@ namespace psfphot::detail {
 // Buffers reused from mesh to mesh (one per thread).
 struct MeshScratch {
   std::vector<float> w;              // the pixels, arranged bucket by bucket
-  std::vector<std::uint16_t> bin;    // bucket of each input pixel
+  std::vector<std::uint16_t> bin;    // per input pixel: its stream (quarter) x buckets + bucket
   std::vector<std::uint32_t> start;  // first position of each bucket in w (+ end)
   std::vector<std::uint32_t> cur;    // counts, then scatter cursors, of 4 input streams
+  std::vector<std::uint16_t> cur16;  // the same for meshes of < 65536 values
   std::vector<std::uint8_t> sorted;  // per bucket: its still-kept part is sorted
 };
 

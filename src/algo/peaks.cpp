@@ -12,6 +12,10 @@
 #include <utility>
 #include <vector>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace psfphot {
 namespace {
 
@@ -61,51 +65,85 @@ typedef float V8 __attribute__((vector_size(32)));
 typedef int I8 __attribute__((vector_size(32)));
 typedef long long L4 __attribute__((vector_size(32)));
 
-// Appends to xs the x in [x0, x1) with r[x] > t, t = kscale * s[x] (s given) or `absolute`,
-// compared in double exactly as the scalar test (NaN fails it), in increasing x. About 0.5%
-// of the pixels pass: a float test of 8 pixels at a time lets through every pixel that can
-// pass, and only a block with one is tested pixel by pixel in double (the scalar loop, one
-// branch per pixel, was most of the search; a double test converts every pixel).
+// Appends to xs the x in [x0, x1) with r[x] > t, t = kscale * s[x] (kS: s given) or
+// `absolute`, compared in double exactly as the scalar test (NaN fails it), in increasing x.
+// About 0.5% of the pixels pass: a float test of 8 pixels at a time lets through every pixel
+// that can pass, and only a group of kGroupPx pixels with one is tested pixel by pixel in
+// double (the scalar loop, one branch per pixel, was most of the search; a double test
+// converts every pixel). The float tests of four vectors are OR-ed before the one branch and
+// the one reduction of the mask to a scalar (per vector, the reduction's lane extractions
+// were most of this function); the pixels passed on are the same for any grouping, since the
+// double test decides each of them.
 // Why the float test lets every passing pixel through: with kf = float(kscale), the float
 // product tf = kf * s is within |tf| 2^-22 (+ 2^-149 when subnormal) of the double t, and
 // lo = tf - |tf| 2^-20 - 1e-38 lies below t; a pixel with r > t has r > lo. A NaN lo (an
-// infinite tf) or r fails `r <= lo`, so such blocks are tested in double too.
-PSFPHOT_VECTOR_CLONES void threshold_candidates(const float* r, const float* s, double kscale,
-                                                double absolute, int x0, int x1,
-                                                std::vector<int>& xs) {
+// infinite tf) or r fails `r <= lo`, so such pixels are tested in double too.
+template <bool kS>
+[[gnu::always_inline]] inline void threshold_candidates_impl(const float* r, const float* s,
+                                                             double kscale, double absolute, int x0,
+                                                             int x1, std::vector<int>& xs) {
   auto pass = [&](int x) {
-    const double t = s ? kscale * s[x] : absolute;
+    const double t = kS ? kscale * s[x] : absolute;
     return r[x] > t;
   };
-  // The largest float below `absolute` (NaN stays NaN: every block is tested).
+  // The largest float below `absolute` (NaN stays NaN: every pixel is tested).
   float abs_lo = static_cast<float>(absolute);
   if (static_cast<double>(abs_lo) >= absolute)
     abs_lo = std::nextafter(abs_lo, -std::numeric_limits<float>::infinity());
   // The bound above needs kf within 2^-24 relative of kscale: not so for a |kscale| below the
-  // smallest normal float; then a NaN kf sends every block to the double test.
+  // smallest normal float; then a NaN kf sends every pixel to the double test.
   const float kf = (kscale != 0.0 && !(std::abs(kscale) >= std::numeric_limits<float>::min()))
                        ? std::numeric_limits<float>::quiet_NaN()
                        : static_cast<float>(kscale);
   const V8 kv = V8{} + kf, lov = V8{} + abs_lo, rel = V8{} + 0x1p-20f, tiny = V8{} + 1e-38f;
-  int x = x0;
-  for (; x + 8 <= x1; x += 8) {
+  const I8 absmask = I8{} + 0x7fffffff;
+  // ~(r <= lo) for the 8 pixels at x: all ones in a lane whose pixel may pass. (Returned
+  // through a reference: a vector return value would change with the clone's ABI.)
+  auto maybe = [&](int x, I8& out) {
     V8 v;
     std::memcpy(&v, r + x, sizeof v);
     V8 lo = lov;
-    if (s) {
+    if constexpr (kS) {
       V8 sv;
       std::memcpy(&sv, s + x, sizeof sv);
       const V8 tf = kv * sv;
-      const V8 atf = reinterpret_cast<V8>(reinterpret_cast<I8>(tf) & (I8{} + 0x7fffffff));
+      const V8 atf = reinterpret_cast<V8>(reinterpret_cast<I8>(tf) & absmask);
       lo = tf - atf * rel - tiny;
     }
-    const L4 m = reinterpret_cast<L4>(~(v <= lo));  // any lane set: a 64-bit lane is nonzero
-    if (!(m[0] | m[1] | m[2] | m[3])) continue;
+    out = ~(v <= lo);
+  };
+  constexpr int kGroupPx = 32;
+  int x = x0;
+  for (; x + kGroupPx <= x1; x += kGroupPx) {
+    I8 m0, m1, m2, m3;
+    maybe(x, m0);
+    maybe(x + 8, m1);
+    maybe(x + 16, m2);
+    maybe(x + 24, m3);
+    const L4 m = reinterpret_cast<L4>((m0 | m1) | (m2 | m3));
+    if (!((m[0] | m[1]) | (m[2] | m[3]))) continue;
+    for (int k = x; k < x + kGroupPx; ++k)
+      if (pass(k)) xs.push_back(k);
+  }
+  for (; x + 8 <= x1; x += 8) {
+    I8 m0;
+    maybe(x, m0);
+    const L4 m = reinterpret_cast<L4>(m0);
+    if (!((m[0] | m[1]) | (m[2] | m[3]))) continue;
     for (int k = x; k < x + 8; ++k)
       if (pass(k)) xs.push_back(k);
   }
   for (; x < x1; ++x)
     if (pass(x)) xs.push_back(x);
+}
+
+PSFPHOT_VECTOR_CLONES void threshold_candidates(const float* r, const float* s, double kscale,
+                                                double absolute, int x0, int x1,
+                                                std::vector<int>& xs) {
+  if (s)
+    threshold_candidates_impl<true>(r, s, kscale, absolute, x0, x1, xs);
+  else
+    threshold_candidates_impl<false>(r, nullptr, kscale, absolute, x0, x1, xs);
 }
 
 // Neighbour test shared by both searches (the candidate is already above threshold).
@@ -154,8 +192,17 @@ std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, const FloatP
                                       double sigma_px, bool lowered, const PeakConfig& cfg) {
   const int w = image.width(), h = image.height();
   if (w < 3 || h < 3) return {};
-  constexpr int kBlock = 128;
-  const int nblocks = (h + kBlock - 1) / kBlock;
+  // Blocks of rows for the threads to share. Each block smooths 2 r + 2 rows beyond its own
+  // (r = the kernel half-width: the rows its first and last searched rows need), ~9% more
+  // rows at 128 rows a block and r = 5; one thread takes the whole frame as one block. The
+  // smoothed rows and the peaks do not depend on the blocks (SmoothRowStreamer's rows are
+  // the same bits whatever range they are asked in).
+  int threads = 1;
+#ifdef _OPENMP
+  threads = omp_get_max_threads();
+#endif
+  const int block = threads > 1 ? 128 : h;
+  const int nblocks = (h + block - 1) / block;
   std::vector<std::vector<Peak>> rows(h);
   std::vector<std::vector<std::pair<int, int>>> ties(nblocks);  // (x, y), plateau candidates
   const double kscale = cfg.k_sigma * cfg.rms_scale;
@@ -173,7 +220,7 @@ std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, const FloatP
     // Dynamic, as gaussian_smooth's blocks: a static split waits for the slowest thread.
 #pragma omp for schedule(dynamic, 1)
     for (int b = 0; b < nblocks; ++b) {
-      const int y0 = b * kBlock, y1 = std::min(h, y0 + kBlock);
+      const int y0 = b * block, y1 = std::min(h, y0 + block);
       const int ya = std::max(1, y0), yb = std::min(h - 1, y1);  // rows searched
       // The same test as find_peaks, row yy once rows yy - 1 .. yy + 1 are in the ring.
       auto search = [&](int yy) {

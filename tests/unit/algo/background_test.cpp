@@ -291,7 +291,8 @@ TEST(BackgroundTest, SplineInterpolatesThroughTheNodes) {
 // The per-mesh statistics (value buckets sorted on demand) against the plain iteration over
 // the whole array (sigma_clip_inplace): the same kept count, median and iterations, mean and
 // standard deviation to rounding, on sky with stars, quantised (many ties), constant, skewed
-// and tiny samples, and offsets far from zero.
+// and tiny samples, and offsets far from zero; meshes of up to 65535 values and of more (the
+// counting sort's 16- and 32-bit counters).
 TEST(BackgroundTest, MeshStatisticsMatchTheArrayIteration) {
   std::mt19937 rng(21);
   std::normal_distribution<double> nd(0.0, 1.0);
@@ -299,7 +300,7 @@ TEST(BackgroundTest, MeshStatisticsMatchTheArrayIteration) {
   std::uniform_real_distribution<double> ud(0.0, 1.0);
   detail::MeshScratch scratch;
   int cases = 0;
-  for (int n : {1, 2, 3, 7, 63, 64, 65, 200, 1000, 4096, 4097, 20000}) {
+  for (int n : {1, 2, 3, 7, 63, 64, 65, 200, 1000, 4096, 4097, 20000, 65535, 65536, 70001}) {
     for (int kind = 0; kind < 7; ++kind) {
       std::vector<float> v(n);
       const double off = kind == 5 ? 3e4 : (kind == 6 ? -2e-3 : 181.0);
@@ -325,7 +326,7 @@ TEST(BackgroundTest, MeshStatisticsMatchTheArrayIteration) {
       ++cases;
     }
   }
-  EXPECT_EQ(cases, 84);
+  EXPECT_EQ(cases, 105);
 }
 
 template <typename T>
