@@ -133,10 +133,16 @@ EllipticalProfile measure_elliptical_profile(ImageView<const float> img,
   // 1. The circular extent.
   const std::vector<Pixel> all = gather(img, msk, exclude, cx, cy, max_a_px + 0.5);
   const std::vector<double> circ = annulus_medians(all, 1.0, 0.0, max_a_px + 1, bins, quarter_ring);
+  // The innermost annuli may hold no usable pixel centre (a centre between pixels: annulus 0
+  // is empty for ~21% of positions; a masked or NaN core): they are passed over, as in step 3.
+  constexpr int kInner = 3;
   int extent = 0;
-  while (extent <= max_a_px && std::isfinite(circ[static_cast<std::size_t>(extent)]) &&
-         circ[static_cast<std::size_t>(extent)] > level)
-    ++extent;
+  for (int i = 0; i <= max_a_px; ++i) {
+    const double m = circ[static_cast<std::size_t>(i)];
+    if (!std::isfinite(m) && i < kInner) continue;
+    if (!(m > level)) break;
+    extent = i + 1;
+  }
   p.extent_px = extent;
   if (extent < 3) return p;
 
@@ -186,7 +192,6 @@ EllipticalProfile measure_elliptical_profile(ImageView<const float> img,
   const std::vector<double> med = annulus_medians(
       all, q, p.angle_rad, max_a_px + 1, bins,
       [q](int i) { return i == 0 ? 1.0 : 0.25 * 2.0 * std::numbers::pi * i * q; }, nullptr, true);
-  constexpr int kInner = 3;
   for (std::size_t i = 0; i < med.size(); ++i) {
     double m = med[i];
     if (!std::isfinite(m) && i < kInner)

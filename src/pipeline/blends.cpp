@@ -93,7 +93,7 @@ std::vector<EllipticalProfile> subtract_extended_light(FrameContext& c,
           return g.semi_major(fits[j].x, fits[j].y) < g.outer_a();
         })) {
       const PsfFit f = fit_psf_sigma(img, rms, msk, fits[j].x, fits[j].y, sig[j], gain, pc);
-      if (!(f.converged && f.sigma > pc.extended_sigma_ratio * sig[j])) {
+      if (f.converged && !(f.sigma > pc.extended_sigma_ratio * sig[j])) {
         extended[j] = 0;
         continue;
       }

@@ -27,8 +27,8 @@ std::vector<char> mark_extended(const FrameContext& c, const std::vector<PsfFit>
 // search's per-pixel threshold (detection k_sigma x the smoothed image's noise factor x the
 // local RMS: light that would pass that search's test), out to 30 PSF sigmas. A source marked
 // extended that lies on an already subtracted one is fitted again (fit_psf_sigma) and unmarked
-// when it is no longer wider than photometry.extended_sigma_ratio x its PSF sigma (a star on a
-// galaxy's disc). Returns the profiles subtracted (for the stars' reported sky).
+// when that fit converges no wider than photometry.extended_sigma_ratio x its PSF sigma (a star
+// on a galaxy's disc). Returns the profiles subtracted (for the stars' reported sky).
 std::vector<EllipticalProfile> subtract_extended_light(FrameContext& c,
                                                        const std::vector<PsfFit>& fits,
                                                        const std::vector<double>& sig,
