@@ -481,12 +481,14 @@ TEST(CalibrateTest, InPlaceGivesTheSameBytesAsCalibrate) {
   EXPECT_DOUBLE_EQ(ip.dark_scale, 1.5);
 }
 
-// Every kind of pixel through the dark-and-flat calibration (vectorised 8 pixels at a time,
-// the row's tail one by one: a width of 37 has both), against the rule written out per
-// pixel: non-finite raw -> kNonFinite, else >= saturation -> kSaturated; v - scale * dark;
-// a non-finite flat response -> NaN and kFlatInvalid, else v / response; any other
-// non-finite result -> kNonFinite.
-TEST(CalibrateTest, EveryPixelKindWithDarkAndFlatFollowsTheRule) {
+// Every kind of pixel through the calibration (vectorised 8 pixels at a time, the row's tail
+// one by one: a width of 37 has both), against the rule written out per pixel: non-finite
+// raw -> kNonFinite, else >= saturation -> kSaturated; v - scale * dark (with a dark); a
+// non-finite flat response -> NaN and kFlatInvalid, else v / response (with a flat); any
+// other non-finite result -> kNonFinite.
+static void expect_every_pixel_kind_follows_the_rule(bool has_dark, bool has_flat, double sat) {
+  SCOPED_TRACE(std::string("dark ") + (has_dark ? "yes" : "no") + ", flat " +
+               (has_flat ? "yes" : "no") + ", saturation " + std::to_string(sat));
   const int w = 37, h = 5;
   const float inf = std::numeric_limits<float>::infinity();
   Image<float> raw(w, h), dark(w, h), flat(w, h);
@@ -505,10 +507,11 @@ TEST(CalibrateTest, EveryPixelKindWithDarkAndFlatFollowsTheRule) {
   NormalisedFlat nf;
   nf.response = flat.clone();  // used as given: NaN and inf are the invalid responses
   CalibrationInputs in;
-  in.dark = dark.cview();
-  in.dark_exptime_s = 20.0;
-  in.flat = &nf;
-  const double sat = 1000.0;
+  if (has_dark) {
+    in.dark = dark.cview();
+    in.dark_exptime_s = 20.0;
+  }
+  if (has_flat) in.flat = &nf;
   const CalibratedImage c = calibrate(raw.cview(), 30.0, sat, in, CalibrationConfig{});
   const float ds = static_cast<float>(30.0 / 20.0);
   std::size_t n_sat = 0, n_nf = 0, n_fi = 0;
@@ -518,12 +521,12 @@ TEST(CalibrateTest, EveryPixelKindWithDarkAndFlatFollowsTheRule) {
       MaskBits bits = 0;
       if (!std::isfinite(r))
         bits |= mask::kNonFinite;
-      else if (r >= static_cast<float>(sat))
+      else if (std::isfinite(sat) && r >= static_cast<float>(sat))
         bits |= mask::kSaturated;
-      float v = r - ds * dark(x, y);
-      if (std::isfinite(f)) {
+      float v = has_dark ? r - ds * dark(x, y) : r;
+      if (has_flat && std::isfinite(f)) {
         v = v / f;
-      } else {
+      } else if (has_flat) {
         v = kNaN;
         bits |= mask::kFlatInvalid;
       }
@@ -534,12 +537,21 @@ TEST(CalibrateTest, EveryPixelKindWithDarkAndFlatFollowsTheRule) {
       EXPECT_EQ(c.mask(x, y), bits) << x << "," << y;
       EXPECT_EQ(0, std::memcmp(&c.pixels(x, y), &v, sizeof v)) << x << "," << y;
     }
-  EXPECT_GT(n_sat, 0u);
+  EXPECT_EQ(n_sat > 0, std::isfinite(sat));
   EXPECT_GT(n_nf, 0u);
-  EXPECT_GT(n_fi, 0u);
+  EXPECT_EQ(n_fi > 0, has_flat);
   EXPECT_EQ(c.n_saturated, n_sat);
   EXPECT_EQ(c.n_nonfinite, n_nf);
   EXPECT_EQ(c.n_flat_invalid, n_fi);
+}
+
+// Every combination of dark and flat given or not (each its own vector loop), with and
+// without a saturation level.
+TEST(CalibrateTest, EveryPixelKindWithOrWithoutDarkAndFlatFollowsTheRule) {
+  for (bool has_dark : {true, false})
+    for (bool has_flat : {true, false})
+      for (double sat : {1000.0, kNoSat})
+        expect_every_pixel_kind_follows_the_rule(has_dark, has_flat, sat);
 }
 
 // The max norm over rows of a width that is not a multiple of the 8-pixel vector step, with
