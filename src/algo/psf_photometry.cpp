@@ -106,24 +106,10 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
   int it = 0;
   for (; it < cfg.max_iter; ++it) {
     pc.at(s, x, y, sg, cfg.integrate_pixels, true);
+    // The width fit's sums through the same vectorised kernels as the (F, x, y) fit's (the
+    // Eigen loop per pixel was most of the PSF-width step).
     if (fit_sigma) {
-      A.setZero();
-      b.setZero();
-      for (int j = 0; j < s.ny; ++j)
-        for (int i = 0; i < s.nx; ++i) {
-          const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
-          if (!s.use[k]) continue;
-          const double ex = px.value[i], ey = py.value[j];
-          const double p = ex * ey, m = F * p;
-          double var = s.sky_var[k];
-          var += std::max(m, 0.0) / s.gain[k];
-          const double w = cfg.weighted ? 1.0 / var : 1.0;
-          Eigen::Vector4d J;
-          J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j], F * (px.d_s[i] * ey + ex * py.d_s[j]);
-          const double r = s.data[k] - m;
-          A.noalias() += w * J * J.transpose();
-          b.noalias() += (w * r) * J;
-        }
+      detail::normal_equations_xys(s, px, py, F, cfg.weighted, false, fx, A, b);
     } else {
       normal_equations_xy(s, px, py, F, cfg.weighted, false, fx, A, b);
     }
@@ -152,19 +138,7 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
   // Covariance at the solution: inverse of the Fisher matrix J^T W J.
   pc.at(s, x, y, sg, cfg.integrate_pixels, true);
   if (fit_sigma) {
-    A.setZero();
-    for (int j = 0; j < s.ny; ++j)
-      for (int i = 0; i < s.nx; ++i) {
-        const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
-        if (!s.use[k]) continue;
-        const double ex = px.value[i], ey = py.value[j];
-        const double p = ex * ey;
-        double var = s.sky_var[k];
-        var += std::max(F * p, 0.0) / s.gain[k];
-        Eigen::Vector4d J;
-        J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j], F * (px.d_s[i] * ey + ex * py.d_s[j]);
-        A.noalias() += (1.0 / var) * J * J.transpose();
-      }
+    detail::normal_equations_xys(s, px, py, F, true, true, fx, A, b);
   } else {
     normal_equations_xy(s, px, py, F, true, true, fx, A, b);
   }

@@ -62,6 +62,14 @@ void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& p
                          bool weighted, bool covariance, std::vector<double>& scratch,
                          Eigen::Matrix4d& A, Eigen::Vector4d& b);
 
+// The same for the (F, x, y, sigma) fit (fit_psf_sigma): the full 4x4 (F, x, y, sigma) matrix
+// of (w J_a) J_b sums (at weights 1/var when `covariance`, b then untouched), the bits of
+// the Eigen form A += w J J^T, b += (w r) J over the used pixels in pixel order. Needs the
+// profiles' d_s.
+void normal_equations_xys(const Stamp& s, const Profile1D& px, const Profile1D& py, double F,
+                          bool weighted, bool covariance, std::vector<double>& scratch,
+                          Eigen::Matrix4d& A, Eigen::Vector4d& b);
+
 // The sums of the fixed-position amplitude f = sum(w d p) / sum(w p^2) and of its variance
 // sum(w^2 p^2 var), over the used pixels (each row's terms summed four pixels to a partial sum,
 // then the rows in order), with var the sky's plus the photon noise of the model F p (F = 0:

@@ -192,6 +192,45 @@ void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& p
   }
 }
 
+// The width fit's sums in the same kernels: the fourth parameter's Jacobian
+// F (dE_x/ds E_y + E_x dE_y/ds) does not factor into a column and a row term, so it is formed
+// per row into the columns' fourth lane (the row factor there is 1.0, an exact product). The
+// loop in psf_photometry.cpp this replaces skipped unused pixels; here they add (0 J_a) J_b,
+// an exact +-0, so every sum keeps its bits. Both triangles are (w J_a) J_b, as the Eigen form
+// w J J^T had them.
+void normal_equations_xys(const Stamp& s, const Profile1D& px, const Profile1D& py, double F,
+                          bool weighted, bool covariance, std::vector<double>& scratch,
+                          Eigen::Matrix4d& A, Eigen::Vector4d& b) {
+  const int nx = s.nx;
+  scratch.resize(6 * static_cast<std::size_t>(nx));
+  double* const cols = scratch.data();  // per column: E, F dE/dx0, F E, (the row's J_s)
+  double* const wrow = cols + 4 * static_cast<std::size_t>(nx);
+  double* const wrrow = wrow + nx;
+  const double* const on = s.on.data();
+  for (int i = 0; i < nx; ++i) {
+    double* const c = cols + 4 * static_cast<std::size_t>(i);
+    c[0] = px.value[i];
+    c[1] = F * px.d_x0[i];
+    c[2] = F * px.value[i];
+  }
+  V4 acc[4][1] = {}, accb[1] = {};
+  const bool w_on = weighted || covariance;
+  for (int j = 0; j < s.ny; ++j) {
+    const std::size_t row = static_cast<std::size_t>(j) * nx;
+    const double ey = py.value[j], dsy = py.d_s[j];
+    for (int i = 0; i < nx; ++i)
+      cols[4 * static_cast<std::size_t>(i) + 3] = F * (px.d_s[i] * ey + px.value[i] * dsy);
+    const V4 rowf[1] = {V4{ey, ey, py.d_x0[j], 1.0}};
+    (w_on ? xy_row_weights<true>
+          : xy_row_weights<false>)(nx, px.value.data(), ey, F, on + row, s.data.data() + row,
+                                   s.sky_var.data() + row, s.gain.data() + row, wrow, wrrow);
+    joint_row_sums<1, 4, true>(nx, cols, rowf, wrow, wrrow, acc, accb);
+  }
+  for (int p = 0; p < 4; ++p)
+    for (int q = 0; q < 4; ++q) A(p, q) = acc[p][0][q];
+  if (!covariance) b << accb[0][0], accb[0][1], accb[0][2], accb[0][3];
+}
+
 void amplitude_sums(const Stamp& s, const Profile1D& px, const Profile1D& py, double F,
                     bool weighted, std::vector<double>& scratch, double& num, double& den,
                     double& var_num) {
