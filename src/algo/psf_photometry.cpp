@@ -77,8 +77,9 @@ PsfFit amplitude(const Stamp& s, double x, double y, double sigma, const Photome
   const int passes = s.any_gain ? 2 : 1;
   double num = 0, den = 0, var_num = 0;
   for (int pass = 0; pass < passes; ++pass) {
+    // Only the last pass's variance sum is reported (the first pass's was thrown away).
     detail::amplitude_sums(s, px, py, pass > 0 ? flux : 0.0, cfg.weighted, pc.scratch, num, den,
-                           var_num);
+                           var_num, pass + 1 == passes);
     flux = den > 0 ? num / den : kNaN;
   }
   f.flux = flux;

@@ -73,10 +73,11 @@ void normal_equations_xys(const Stamp& s, const Profile1D& px, const Profile1D& 
 // The sums of the fixed-position amplitude f = sum(w d p) / sum(w p^2) and of its variance
 // sum(w^2 p^2 var), over the used pixels (each row's terms summed four pixels to a partial sum,
 // then the rows in order), with var the sky's plus the photon noise of the model F p (F = 0:
-// the sky's alone) and w = 1/var (1 when not `weighted`).
+// the sky's alone) and w = 1/var (1 when not `weighted`). `want_var` false: var_num is not
+// summed (set to NaN); num and den are the same bits either way.
 void amplitude_sums(const Stamp& s, const Profile1D& px, const Profile1D& py, double F,
                     bool weighted, std::vector<double>& scratch, double& num, double& den,
-                    double& var_num);
+                    double& var_num, bool want_var = true);
 
 // The normal equations of K stars fitted jointly (deblend.cpp): parameters (F, x, y) of star 0,
 // then of star 1, ...; the model at a pixel is the sum of the stars' models, its variance the sky's
