@@ -274,7 +274,7 @@ PsfFit gauss_newton(Stamp& s, double x0, double y0, double sigma0, const Photome
 // ProfileCache::reset), so a fit's numbers do not depend on the fits before it.
 struct FitWorkspace {
   Stamp s;
-  std::vector<char> use0;
+  detail::StampVector<char> use0;
   ProfileCache pc;
 };
 
@@ -309,7 +309,7 @@ PsfFit measure_psf_flux(ImageView<const float> image, const FloatPlane& rms,
   }
   subtract_neighbours(s, neighbours, cfg);
   ws.use0 = s.use;
-  const std::vector<char>& use0 = ws.use0;
+  const detail::StampVector<char>& use0 = ws.use0;
   ProfileCache& pc = ws.pc;  // for this stamp (its final cut)
   pc.reset();
   pc.width_derivs = false;
