@@ -17,7 +17,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-using detail::cut_stamp;
 using detail::cut_stamp_into;
 using detail::normal_equations_xy;
 using detail::profiles;
@@ -338,8 +337,14 @@ PsfFit fit_psf_sigma(ImageView<const float> image, const FloatPlane& rms,
   // A generous stamp: the width is constrained by the wings.
   PhotometryConfig c = cfg;
   c.stamp_radius_sigma = std::max(cfg.stamp_radius_sigma, 4.0);
-  Stamp s = cut_stamp(image, rms, mask, gain, x0, y0, sigma0, c);
-  ProfileCache pc;
+  // The stamp and profiles in per-thread storage, as measure_psf_flux keeps them (a fresh
+  // stamp and cache were a dozen allocations per fit); every field set again before it is read.
+  thread_local FitWorkspace ws;
+  Stamp& s = ws.s;
+  cut_stamp_into(s, image, rms, mask, gain, x0, y0, sigma0, c);
+  ProfileCache& pc = ws.pc;
+  pc.reset();
+  pc.width_derivs = true;
   PsfFit f = gauss_newton(s, x0, y0, sigma0, c, true, pc);
   f.flags |= s.flags;
   return f;
