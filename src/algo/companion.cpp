@@ -28,7 +28,7 @@ using detail::Stamp;
 struct CompanionWork {
   Stamp s;
   Profile1D px, py, g;
-  std::vector<double> rp, ivp, g2, trow, hn, hd;
+  std::vector<double> rp, ivp, g2, trow, hn, hd, fpx;
   std::vector<int> cand;
 };
 
@@ -39,6 +39,23 @@ PSFPHOT_VECTOR_CLONES void taps_row(int n, int win, const double* __restrict w,
   for (int o = 0; o < win; ++o) {
     const double wo = w[o];
     for (int c = 0; c < n; ++c) out[c] += wo * in[c + o];
+  }
+}
+
+// One stamp row of try_companion's residual against the star's model and its inverse
+// variance, 0 and 0 where the pixel is not in use: the scalar loop's expressions (the model
+// as (F E_x) E_y, var = sky + max(model, 0) / gain, gain > 0 or +inf as cut_stamp leaves it),
+// computed for every pixel and then chosen, so that GCC vectorises the division.
+PSFPHOT_VECTOR_CLONES void residual_row(int nx, const double* __restrict fpx, double ey,
+                                        const double* __restrict on, const double* __restrict data,
+                                        const double* __restrict sky, const double* __restrict gain,
+                                        double* __restrict rp, double* __restrict ivp) {
+  for (int i = 0; i < nx; ++i) {
+    const double model = fpx[i] * ey;
+    const double var = sky[i] + std::max(model, 0.0) / gain[i];
+    const double r = data[i] - model, iv = 1.0 / var;
+    rp[i] = on[i] != 0.0 ? r : 0.0;
+    ivp[i] = on[i] != 0.0 ? iv : 0.0;
   }
 }
 
@@ -191,22 +208,17 @@ SplitResult try_companion(ImageView<const float> image, const FloatPlane& rms,
   Profile1D &px = work.px, &py = work.py;
   detail::profiles(s, star.x, star.y, sigma_px, cfg.integrate_pixels, false, px, py);
   double abs_riv = 0;  // sum |r| iv over the stamp, for the screen's rounding bound (below)
+  std::vector<double>& fpx = work.fpx;
+  fpx.resize(static_cast<std::size_t>(s.nx));
+  for (int i = 0; i < s.nx; ++i) fpx[i] = star.flux * px.value[i];
   for (int j = 0; j < s.ny; ++j) {
     zero(at(-reach, j), static_cast<std::size_t>(reach));
     zero(at(s.nx, j), static_cast<std::size_t>(reach));
-    for (int i = 0; i < s.nx; ++i) {
-      const std::size_t q = static_cast<std::size_t>(j) * s.nx + i, qp = at(i, j);
-      if (!s.use[q]) {
-        rp[qp] = ivp[qp] = 0.0;
-        continue;
-      }
-      const double model = star.flux * px.value[i] * py.value[j];
-      double var = s.sky_var[q];
-      if (s.gain[q] > 0) var += std::max(model, 0.0) / s.gain[q];
-      rp[qp] = s.data[q] - model;
-      ivp[qp] = 1.0 / var;
-      abs_riv += std::abs(rp[qp]) * ivp[qp];
-    }
+    const std::size_t q = static_cast<std::size_t>(j) * s.nx, qp = at(0, j);
+    residual_row(s.nx, fpx.data(), py.value[j], s.on.data() + q, s.data.data() + q,
+                 s.sky_var.data() + q, s.gain.data() + q, rp.data() + qp, ivp.data() + qp);
+    // In pixel order, as before (an unused pixel adds |0| 0, an exact +0).
+    for (int i = 0; i < s.nx; ++i) abs_riv += std::abs(rp[qp + i]) * ivp[qp + i];
   }
   Profile1D& g = work.g;
   if (cfg.integrate_pixels)

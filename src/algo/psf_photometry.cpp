@@ -17,7 +17,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-using detail::cut_stamp;
 using detail::cut_stamp_into;
 using detail::normal_equations_xy;
 using detail::profiles;
@@ -77,8 +76,9 @@ PsfFit amplitude(const Stamp& s, double x, double y, double sigma, const Photome
   const int passes = s.any_gain ? 2 : 1;
   double num = 0, den = 0, var_num = 0;
   for (int pass = 0; pass < passes; ++pass) {
+    // Only the last pass's variance sum is reported (the first pass's was thrown away).
     detail::amplitude_sums(s, px, py, pass > 0 ? flux : 0.0, cfg.weighted, pc.scratch, num, den,
-                           var_num);
+                           var_num, pass + 1 == passes);
     flux = den > 0 ? num / den : kNaN;
   }
   f.flux = flux;
@@ -106,24 +106,10 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
   int it = 0;
   for (; it < cfg.max_iter; ++it) {
     pc.at(s, x, y, sg, cfg.integrate_pixels, true);
+    // The width fit's sums through the same vectorised kernels as the (F, x, y) fit's (the
+    // Eigen loop per pixel was most of the PSF-width step).
     if (fit_sigma) {
-      A.setZero();
-      b.setZero();
-      for (int j = 0; j < s.ny; ++j)
-        for (int i = 0; i < s.nx; ++i) {
-          const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
-          if (!s.use[k]) continue;
-          const double ex = px.value[i], ey = py.value[j];
-          const double p = ex * ey, m = F * p;
-          double var = s.sky_var[k];
-          var += std::max(m, 0.0) / s.gain[k];
-          const double w = cfg.weighted ? 1.0 / var : 1.0;
-          Eigen::Vector4d J;
-          J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j], F * (px.d_s[i] * ey + ex * py.d_s[j]);
-          const double r = s.data[k] - m;
-          A.noalias() += w * J * J.transpose();
-          b.noalias() += (w * r) * J;
-        }
+      detail::normal_equations_xys(s, px, py, F, cfg.weighted, false, fx, A, b);
     } else {
       normal_equations_xy(s, px, py, F, cfg.weighted, false, fx, A, b);
     }
@@ -152,19 +138,7 @@ PsfFit gauss_newton_once(const Stamp& s, double x0, double y0, double sigma0,
   // Covariance at the solution: inverse of the Fisher matrix J^T W J.
   pc.at(s, x, y, sg, cfg.integrate_pixels, true);
   if (fit_sigma) {
-    A.setZero();
-    for (int j = 0; j < s.ny; ++j)
-      for (int i = 0; i < s.nx; ++i) {
-        const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
-        if (!s.use[k]) continue;
-        const double ex = px.value[i], ey = py.value[j];
-        const double p = ex * ey;
-        double var = s.sky_var[k];
-        var += std::max(F * p, 0.0) / s.gain[k];
-        Eigen::Vector4d J;
-        J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j], F * (px.d_s[i] * ey + ex * py.d_s[j]);
-        A.noalias() += (1.0 / var) * J * J.transpose();
-      }
+    detail::normal_equations_xys(s, px, py, F, true, true, fx, A, b);
   } else {
     normal_equations_xy(s, px, py, F, true, true, fx, A, b);
   }
@@ -299,7 +273,7 @@ PsfFit gauss_newton(Stamp& s, double x0, double y0, double sigma0, const Photome
 // ProfileCache::reset), so a fit's numbers do not depend on the fits before it.
 struct FitWorkspace {
   Stamp s;
-  std::vector<char> use0;
+  detail::StampVector<char> use0;
   ProfileCache pc;
 };
 
@@ -334,7 +308,7 @@ PsfFit measure_psf_flux(ImageView<const float> image, const FloatPlane& rms,
   }
   subtract_neighbours(s, neighbours, cfg);
   ws.use0 = s.use;
-  const std::vector<char>& use0 = ws.use0;
+  const detail::StampVector<char>& use0 = ws.use0;
   ProfileCache& pc = ws.pc;  // for this stamp (its final cut)
   pc.reset();
   pc.width_derivs = false;
@@ -363,8 +337,14 @@ PsfFit fit_psf_sigma(ImageView<const float> image, const FloatPlane& rms,
   // A generous stamp: the width is constrained by the wings.
   PhotometryConfig c = cfg;
   c.stamp_radius_sigma = std::max(cfg.stamp_radius_sigma, 4.0);
-  Stamp s = cut_stamp(image, rms, mask, gain, x0, y0, sigma0, c);
-  ProfileCache pc;
+  // The stamp and profiles in per-thread storage, as measure_psf_flux keeps them (a fresh
+  // stamp and cache were a dozen allocations per fit); every field set again before it is read.
+  thread_local FitWorkspace ws;
+  Stamp& s = ws.s;
+  cut_stamp_into(s, image, rms, mask, gain, x0, y0, sigma0, c);
+  ProfileCache& pc = ws.pc;
+  pc.reset();
+  pc.width_derivs = true;
   PsfFit f = gauss_newton(s, x0, y0, sigma0, c, true, pc);
   f.flags |= s.flags;
   return f;

@@ -9,7 +9,10 @@
 #include <Eigen/Dense>
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <span>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "psfphot/algo/gaussian_psf.hpp"
@@ -17,21 +20,46 @@
 
 namespace psfphot::detail {
 
+// std::allocator, except that a vector's resize leaves new elements of a trivial type
+// uninitialised (default-, not value-initialised): cut_stamp_into writes every element of a
+// stamp it resizes, and the per-thread stamps, resized for each star, zeroed the part each
+// larger stamp added first (a memset per vector and star).
+template <class T>
+struct UninitAlloc : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitAlloc<U>;
+  };
+  UninitAlloc() = default;
+  template <class U>
+  UninitAlloc(const UninitAlloc<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... A>
+  void construct(U* p, A&&... a) {
+    ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
+  }
+};
+template <class T>
+using StampVector = std::vector<T, UninitAlloc<T>>;
+
 // A box of background-subtracted pixels around a star with, per pixel, the fixed part of
 // the variance (sky, plus subtracted neighbours' photon noise), the effective gain for the
 // star's own photon noise, and whether the pixel takes part (not masked, finite).
 struct Stamp {
   int x0 = 0, y0 = 0, nx = 0, ny = 0;  // frame px of the first pixel; size
-  std::vector<double> data, sky_var;   // ADU; ADU^2
+  StampVector<double> data, sky_var;   // ADU; ADU^2
   // Effective e-/ADU per pixel; +inf where there is no photon-noise term (no gain, or the
   // pixel is not used), so max(model, 0) / gain is the term everywhere, with no branch.
-  std::vector<double> gain;
+  StampVector<double> gain;
   bool any_gain = false;
-  std::vector<char> use;
+  StampVector<char> use;
   // use as a 0/1 weight (kept equal to it: cut_stamp sets both; whoever drops a pixel from
   // `use` zeroes it here too). The sums below multiply by it rather than branch, and had
   // rebuilt it from `use` on every call.
-  std::vector<double> on;
+  StampVector<double> on;
   std::uint32_t flags = 0;  // kEdge, kSaturated, kMaskedPixel from the pixels
 };
 
@@ -62,13 +90,22 @@ void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& p
                          bool weighted, bool covariance, std::vector<double>& scratch,
                          Eigen::Matrix4d& A, Eigen::Vector4d& b);
 
+// The same for the (F, x, y, sigma) fit (fit_psf_sigma): the full 4x4 (F, x, y, sigma) matrix
+// of (w J_a) J_b sums (at weights 1/var when `covariance`, b then untouched), the bits of
+// the Eigen form A += w J J^T, b += (w r) J over the used pixels in pixel order. Needs the
+// profiles' d_s.
+void normal_equations_xys(const Stamp& s, const Profile1D& px, const Profile1D& py, double F,
+                          bool weighted, bool covariance, std::vector<double>& scratch,
+                          Eigen::Matrix4d& A, Eigen::Vector4d& b);
+
 // The sums of the fixed-position amplitude f = sum(w d p) / sum(w p^2) and of its variance
 // sum(w^2 p^2 var), over the used pixels (each row's terms summed four pixels to a partial sum,
 // then the rows in order), with var the sky's plus the photon noise of the model F p (F = 0:
-// the sky's alone) and w = 1/var (1 when not `weighted`).
+// the sky's alone) and w = 1/var (1 when not `weighted`). `want_var` false: var_num is not
+// summed (set to NaN); num and den are the same bits either way.
 void amplitude_sums(const Stamp& s, const Profile1D& px, const Profile1D& py, double F,
                     bool weighted, std::vector<double>& scratch, double& num, double& den,
-                    double& var_num);
+                    double& var_num, bool want_var = true);
 
 // The normal equations of K stars fitted jointly (deblend.cpp): parameters (F, x, y) of star 0,
 // then of star 1, ...; the model at a pixel is the sum of the stars' models, its variance the sky's

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "psf_stamp.hpp"
@@ -93,8 +94,9 @@ PSFPHOT_VECTOR_CLONES void xy_row_weights(int nx, const double* __restrict ex, d
 
 // The fixed-position amplitude's terms over a row: (w d) p, (w p) p and (((w w) p) p) var,
 // the products psf_photometry.cpp's scalar loop formed, with var = sky + max(F p, 0) / gain
-// (F = 0: the sky alone, as sky + 0 is sky) and w = 0 for a pixel not in use.
-template <bool kWeighted>
+// (F = 0: the sky alone, as sky + 0 is sky) and w = 0 for a pixel not in use. Without kVar
+// the third term is not formed (its sum is not wanted).
+template <bool kWeighted, bool kVar>
 PSFPHOT_VECTOR_CLONES void amplitude_row_terms(int nx, const double* __restrict ex, double ey,
                                                double F, const double* __restrict on,
                                                const double* __restrict data,
@@ -107,12 +109,14 @@ PSFPHOT_VECTOR_CLONES void amplitude_row_terms(int nx, const double* __restrict 
     const double w = (kWeighted ? 1.0 / var : 1.0) * on[i];
     t0[i] = w * data[i] * p;
     t1[i] = w * p * p;
-    t2[i] = w * w * p * p * var;
+    if (kVar) t2[i] = w * w * p * p * var;
   }
 }
 
-// The row sums of amplitude_row_terms' three arrays, four pixels to a partial sum (independent
-// additions, not one chain per sum; the order changes the last bits).
+// The row sums of amplitude_row_terms' arrays (the third only with kVar), four pixels to a
+// partial sum (independent additions, not one chain per sum; the order changes the last bits).
+// Each sum is its own chain, so leaving out the third does not change the others' bits.
+template <bool kVar>
 PSFPHOT_VECTOR_CLONES void sum_terms(int nx, const double* __restrict t0,
                                      const double* __restrict t1, const double* __restrict t2,
                                      double& s0_out, double& s1_out, double& s2_out) {
@@ -122,10 +126,12 @@ PSFPHOT_VECTOR_CLONES void sum_terms(int nx, const double* __restrict t0,
     V4 v0, v1, v2;
     __builtin_memcpy(&v0, t0 + i, sizeof v0);
     __builtin_memcpy(&v1, t1 + i, sizeof v1);
-    __builtin_memcpy(&v2, t2 + i, sizeof v2);
     a0 += v0;
     a1 += v1;
-    a2 += v2;
+    if (kVar) {
+      __builtin_memcpy(&v2, t2 + i, sizeof v2);
+      a2 += v2;
+    }
   }
   double s0 = (a0[0] + a0[1]) + (a0[2] + a0[3]);
   double s1 = (a1[0] + a1[1]) + (a1[2] + a1[3]);
@@ -133,7 +139,7 @@ PSFPHOT_VECTOR_CLONES void sum_terms(int nx, const double* __restrict t0,
   for (; i < nx; ++i) {
     s0 += t0[i];
     s1 += t1[i];
-    s2 += t2[i];
+    if (kVar) s2 += t2[i];
   }
   s0_out = s0;
   s1_out = s1;
@@ -192,26 +198,68 @@ void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& p
   }
 }
 
+// The width fit's sums in the same kernels: the fourth parameter's Jacobian
+// F (dE_x/ds E_y + E_x dE_y/ds) does not factor into a column and a row term, so it is formed
+// per row into the columns' fourth lane (the row factor there is 1.0, an exact product). The
+// loop in psf_photometry.cpp this replaces skipped unused pixels; here they add (0 J_a) J_b,
+// an exact +-0, so every sum keeps its bits. Both triangles are (w J_a) J_b, as the Eigen form
+// w J J^T had them.
+void normal_equations_xys(const Stamp& s, const Profile1D& px, const Profile1D& py, double F,
+                          bool weighted, bool covariance, std::vector<double>& scratch,
+                          Eigen::Matrix4d& A, Eigen::Vector4d& b) {
+  const int nx = s.nx;
+  scratch.resize(6 * static_cast<std::size_t>(nx));
+  double* const cols = scratch.data();  // per column: E, F dE/dx0, F E, (the row's J_s)
+  double* const wrow = cols + 4 * static_cast<std::size_t>(nx);
+  double* const wrrow = wrow + nx;
+  const double* const on = s.on.data();
+  for (int i = 0; i < nx; ++i) {
+    double* const c = cols + 4 * static_cast<std::size_t>(i);
+    c[0] = px.value[i];
+    c[1] = F * px.d_x0[i];
+    c[2] = F * px.value[i];
+  }
+  V4 acc[4][1] = {}, accb[1] = {};
+  const bool w_on = weighted || covariance;
+  for (int j = 0; j < s.ny; ++j) {
+    const std::size_t row = static_cast<std::size_t>(j) * nx;
+    const double ey = py.value[j], dsy = py.d_s[j];
+    for (int i = 0; i < nx; ++i)
+      cols[4 * static_cast<std::size_t>(i) + 3] = F * (px.d_s[i] * ey + px.value[i] * dsy);
+    const V4 rowf[1] = {V4{ey, ey, py.d_x0[j], 1.0}};
+    (w_on ? xy_row_weights<true>
+          : xy_row_weights<false>)(nx, px.value.data(), ey, F, on + row, s.data.data() + row,
+                                   s.sky_var.data() + row, s.gain.data() + row, wrow, wrrow);
+    joint_row_sums<1, 4, true>(nx, cols, rowf, wrow, wrrow, acc, accb);
+  }
+  for (int p = 0; p < 4; ++p)
+    for (int q = 0; q < 4; ++q) A(p, q) = acc[p][0][q];
+  if (!covariance) b << accb[0][0], accb[0][1], accb[0][2], accb[0][3];
+}
+
 void amplitude_sums(const Stamp& s, const Profile1D& px, const Profile1D& py, double F,
                     bool weighted, std::vector<double>& scratch, double& num, double& den,
-                    double& var_num) {
+                    double& var_num, bool want_var) {
   const int nx = s.nx;
   scratch.resize(3 * static_cast<std::size_t>(nx));
   double* const t = scratch.data();
   const double* const on = s.on.data();
   num = den = var_num = 0;
+  const auto terms =
+      weighted ? (want_var ? amplitude_row_terms<true, true> : amplitude_row_terms<true, false>)
+               : (want_var ? amplitude_row_terms<false, true> : amplitude_row_terms<false, false>);
+  const auto sums = want_var ? sum_terms<true> : sum_terms<false>;
   for (int j = 0; j < s.ny; ++j) {
     const std::size_t row = static_cast<std::size_t>(j) * nx;
-    (weighted ? amplitude_row_terms<true>
-              : amplitude_row_terms<false>)(nx, px.value.data(), py.value[j], F, on + row,
-                                            s.data.data() + row, s.sky_var.data() + row,
-                                            s.gain.data() + row, t, t + nx, t + 2 * nx);
+    terms(nx, px.value.data(), py.value[j], F, on + row, s.data.data() + row,
+          s.sky_var.data() + row, s.gain.data() + row, t, t + nx, t + 2 * nx);
     double s0, s1, s2;
-    sum_terms(nx, t, t + nx, t + 2 * nx, s0, s1, s2);
+    sums(nx, t, t + nx, t + 2 * nx, s0, s1, s2);
     num += s0;
     den += s1;
     var_num += s2;
   }
+  if (!want_var) var_num = std::numeric_limits<double>::quiet_NaN();
 }
 
 template <int K>

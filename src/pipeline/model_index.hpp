@@ -73,7 +73,13 @@ struct ModelIndex {
   // Every usable model whose cell lies within r + max_reach of (x, y), cell by cell.
   template <typename Fn>
   void for_each_near(double x, double y, double r, Fn fn) const {
-    const double R = r + max_reach;
+    for_each_in_cells(x, y, r + max_reach, fn);
+  }
+  // Every usable model whose cell lies within R of (x, y) (in both axes), cell by cell: a
+  // superset of the models whose centres lie closer than R, in the order for_each_near
+  // visits them.
+  template <typename Fn>
+  void for_each_in_cells(double x, double y, double R, Fn fn) const {
     for (int gy = cell(y - R, gh); gy <= cell(y + R, gh); ++gy)
       for (int gx = cell(x - R, gw); gx <= cell(x + R, gw); ++gx) {
         const std::size_t c = static_cast<std::size_t>(gy) * gw + gx;
@@ -131,7 +137,11 @@ std::vector<std::ptrdiff_t> close_pairs(const ModelIndex& index, const std::vect
   for (std::ptrdiff_t i = 0; i < static_cast<std::ptrdiff_t>(n); ++i) {
     if (!index.usable[i] || !eligible(i)) continue;
     const double r = sep_sigma * sig[i];
-    index.for_each_near(fits[i].x, fits[i].y, r, [&](std::ptrdiff_t j) {
+    // Only centres closer than r count, so only the cells within r (+1 px against the
+    // rounding of x +- r) need a look, not those within r + the largest model's reach: the
+    // same stars pass the test, in the same order. (This ran for every star in each of the
+    // ~14 neighbour passes.)
+    index.for_each_in_cells(fits[i].x, fits[i].y, r + 1.0, [&](std::ptrdiff_t j) {
       if (j != i && eligible(j) && closer_than(fits[j].x - fits[i].x, fits[j].y - fits[i].y, r)) {
         ++n_close[i];
         close[i] = j;

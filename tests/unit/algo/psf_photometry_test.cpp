@@ -3,12 +3,15 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <vector>
 
+#include "../../../src/algo/psf_stamp.hpp"
 #include "psfphot/algo/background.hpp"
 #include "psfphot/algo/gaussian_psf.hpp"
 #include "psfphot/core/star.hpp"
@@ -372,6 +375,68 @@ TEST(PsfPhotometryTest, EdgeMaskedAndFailureFlags) {
   f = measure_psf_flux(n.image.cview(), n.rms.cview(), {}, kC, kC, 2.0, 0.0, {});
   EXPECT_TRUE(f.flags & star_flag::kNegativeFlux);
   EXPECT_LT(f.flux, 0.0);
+}
+
+// The width fit's normal equations (normal_equations_xys) are the bits of the Eigen loop they
+// replaced: w J J^T and (w r) J over the used pixels in pixel order, with pixels out of use,
+// pixels without a photon-noise term (gain +inf) and negative model-free data among them.
+TEST(PsfPhotometryTest, WidthFitNormalEquationsAreTheEigenLoopsBits) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  detail::Stamp s;
+  s.x0 = 100;
+  s.y0 = 200;
+  s.nx = 13;
+  s.ny = 11;
+  const std::size_t n = static_cast<std::size_t>(s.nx) * s.ny;
+  s.data.resize(n);
+  s.sky_var.resize(n);
+  s.gain.resize(n);
+  s.use.resize(n);
+  s.on.resize(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    s.data[k] = 400.0 * u(rng) - 50.0;
+    s.sky_var[k] = 20.0 + 30.0 * u(rng);
+    s.gain[k] = u(rng) < 0.2 ? std::numeric_limits<double>::infinity() : 0.5 + 3.0 * u(rng);
+    s.use[k] = u(rng) < 0.9;
+    s.on[k] = s.use[k] ? 1.0 : 0.0;
+  }
+  s.any_gain = true;
+  const double F = 12345.6, sg = 1.87;
+  Profile1D px, py;
+  integrated_profile(106.3, sg, s.x0, s.nx, true, px);
+  integrated_profile(204.8, sg, s.y0, s.ny, true, py);
+  for (bool weighted : {true, false})
+    for (bool covariance : {false, true}) {
+      Eigen::Matrix4d ref = Eigen::Matrix4d::Zero();
+      Eigen::Vector4d ref_b = Eigen::Vector4d::Zero();
+      for (int j = 0; j < s.ny; ++j)
+        for (int i = 0; i < s.nx; ++i) {
+          const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
+          if (!s.use[k]) continue;
+          const double ex = px.value[i], ey = py.value[j];
+          const double p = ex * ey, m = F * p;
+          double var = s.sky_var[k];
+          var += std::max(m, 0.0) / s.gain[k];
+          const double w = weighted || covariance ? 1.0 / var : 1.0;
+          Eigen::Vector4d J;
+          J << p, F * px.d_x0[i] * ey, F * ex * py.d_x0[j], F * (px.d_s[i] * ey + ex * py.d_s[j]);
+          const double r = s.data[k] - m;
+          ref.noalias() += w * J * J.transpose();
+          ref_b.noalias() += (w * r) * J;
+        }
+      Eigen::Matrix4d A;
+      Eigen::Vector4d b = Eigen::Vector4d::Constant(-7.0);
+      std::vector<double> scratch;
+      detail::normal_equations_xys(s, px, py, F, weighted, covariance, scratch, A, b);
+      for (int p = 0; p < 4; ++p) {
+        for (int q = 0; q < 4; ++q) EXPECT_EQ(A(p, q), ref(p, q)) << p << q;
+        if (covariance)
+          EXPECT_EQ(b(p), -7.0);  // untouched
+        else
+          EXPECT_EQ(b(p), ref_b(p)) << p;
+      }
+    }
 }
 
 TEST(PsfPhotometryTest, FitPsfSigmaRecoversWidth) {
