@@ -5,6 +5,10 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "psfphot/core/simd.hpp"
 
 namespace psfphot::detail {
@@ -121,7 +125,38 @@ void scatter_by_bucket(const float* v, std::size_t n, const std::uint16_t* bin, 
   for (std::size_t i = q3 + qn; i < n; ++i) ++k[bin[i]];
   // Counts -> each stream's first position per bucket; st[] the buckets' starts.
   std::uint32_t pos = 0;
-  for (std::size_t b = 0; b < nb; ++b) {
+  std::size_t b = 0;
+#if defined(__SSE2__)
+  // Eight buckets at a time for 16-bit counters (every mesh under 65536 values): the one-by-one
+  // loop below, a chain through pos with four loads and five stores per bucket, was ~20% of
+  // clip_mesh's samples (nb = n / 4 buckets: 1024 for a 64 x 64 mesh). The same integers: the
+  // buckets' totals, their running sum in the vector (three shifted adds) plus the carry, and
+  // each stream's start that plus the counts of the streams before it (all < 65536, no wrap).
+  if constexpr (sizeof(Count) == 2) {
+    for (; b + 8 <= nb; b += 8) {
+      const __m128i n0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(k + b));
+      const __m128i n1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(k + nb + b));
+      const __m128i n2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(k + 2 * nb + b));
+      const __m128i n3 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(k + 3 * nb + b));
+      const __m128i s01 = _mm_add_epi16(n0, n1), s012 = _mm_add_epi16(s01, n2);
+      const __m128i t = _mm_add_epi16(s012, n3);
+      __m128i inc = _mm_add_epi16(t, _mm_slli_si128(t, 2));
+      inc = _mm_add_epi16(inc, _mm_slli_si128(inc, 4));
+      inc = _mm_add_epi16(inc, _mm_slli_si128(inc, 8));
+      const __m128i ex =
+          _mm_add_epi16(_mm_set1_epi16(static_cast<short>(pos)), _mm_sub_epi16(inc, t));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(k + b), ex);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(k + nb + b), _mm_add_epi16(ex, n0));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(k + 2 * nb + b), _mm_add_epi16(ex, s01));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(k + 3 * nb + b), _mm_add_epi16(ex, s012));
+      const __m128i zero = _mm_setzero_si128();
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(st + b), _mm_unpacklo_epi16(ex, zero));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(st + b + 4), _mm_unpackhi_epi16(ex, zero));
+      pos += static_cast<std::uint32_t>(_mm_extract_epi16(inc, 7));
+    }
+  }
+#endif
+  for (; b < nb; ++b) {
     st[b] = pos;
     const std::uint32_t n0 = k[b], n1 = k[nb + b], n2 = k[2 * nb + b], n3 = k[3 * nb + b];
     k[b] = static_cast<Count>(pos);
