@@ -83,5 +83,56 @@ TEST(ModelIndex, ClosePairsMatchEveryPairTested) {
   EXPECT_EQ(partner, want);
 }
 
+// Pairs planted across the grid's cell boundaries (kCell = 32 px), just closer than the pair
+// distance, in the 8 directions, at several distances of the first star from the boundary,
+// and at the frame's edges (off the frame too): a search looking less far than the pair
+// distance (e.g. 0.5 r, or r - 1 px) misses some of them, which the random field above can
+// leave unseen (its pairs rarely straddle a boundary).
+TEST(ModelIndex, ClosePairsFoundAcrossCellBoundaries) {
+  const int size = 640;
+  const double sigma = 2.0, sep = 3.0, r = sep * sigma, d = 0.99 * r;
+  std::vector<PsfFit> fits;
+  std::vector<std::pair<std::size_t, std::size_t>> planted;
+  auto add = [&](double x, double y) {
+    PsfFit f;
+    f.x = x;
+    f.y = y;
+    f.flux = 1e3;
+    f.converged = true;
+    fits.push_back(f);
+    return fits.size() - 1;
+  };
+  auto pair = [&](double ax, double ay, double ux, double uy) {
+    const std::size_t a = add(ax, ay), b = add(ax + d * ux, ay + d * uy);
+    planted.emplace_back(a, b);
+  };
+  const double h = std::sqrt(0.5);
+  const double dirs[8][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}, {h, h}, {-h, h}, {h, -h}, {-h, -h}};
+  const double offs[5] = {0.6, 0.3 * r, 0.5 * r, 0.7 * r, d - 0.6};
+  int slot = 0;
+  for (const auto& u : dirs)
+    for (double off : offs) {
+      // A cell corner 64 px from the previous one: the pairs are far apart.
+      const double px = 32.0 * (1 + 2 * (slot % 9)), py = 32.0 * (1 + 2 * (slot / 9));
+      ++slot;
+      pair(px - off * u[0], py - off * u[1], u[0], u[1]);
+    }
+  pair(-2.5, 100.0, 1, 0);         // off the frame's left edge
+  pair(size + 1.0, 300.0, -1, 0);  // off the right edge, towards the frame
+  pair(300.0, size - 0.5, h, h);   // across the bottom edge
+  pair(200.0, 0.4, h, -h);         // across the top edge
+  std::vector<double> sig(fits.size(), sigma);
+  const detail::ModelIndex index(fits, sig, 10.0, size, size, 0.0);
+  const std::vector<std::ptrdiff_t> partner =
+      detail::close_pairs(index, fits, sig, sep, [](std::ptrdiff_t) { return true; });
+  std::vector<std::ptrdiff_t> want(fits.size(), -1);
+  for (const auto& [a, b] : planted) {
+    want[a] = static_cast<std::ptrdiff_t>(b);
+    want[b] = static_cast<std::ptrdiff_t>(a);
+  }
+  EXPECT_EQ(planted.size(), 44u);
+  EXPECT_EQ(partner, want);
+}
+
 }  // namespace
 }  // namespace psfphot::pipeline
