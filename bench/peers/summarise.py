@@ -58,9 +58,10 @@ print(f"{'peer':40s} {'wall s':>7s} {'min':>6s} {'max':>6s} {'/psfphot':>9s} {'c
       f"{'/psfphot':>9s} {'RSS MiB':>8s}")
 for name, (t, c, m) in peers.items():
     med, cmed = statistics.median(t), statistics.median(c)
-    print(f"{name:40s} {med:7.2f} {min(t):6.2f} {max(t):6.2f} {med / base:8.2f}x {cmed:7.2f} "
+    print(f"{name:40s} {med:7.3f} {min(t):6.3f} {max(t):6.3f} {med / base:8.2f}x {cmed:7.2f} "
           f"{cmed / base_cpu:8.2f}x {m / 1024:8.0f}")
-print("(wall and cpu = user + sys: medians over the runs; on a loaded machine cpu is the steadier)")
+print("(wall to 1 ms, cpu = user + sys to 10 ms: medians over the runs; on a loaded machine cpu is\n"
+      " the steadier)")
 # Same-run pairing: the ratio of each run, then the median of the ratios.
 pairs_sex = [(a[0] + b[0]) / p[0] for a, b, p in zip(cal, ext, ps)]
 pairs_sep = [s[0] / p[0] for s, p in zip(sp, ps)]
