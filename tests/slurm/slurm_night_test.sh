@@ -133,9 +133,14 @@ $CHECK "$W/small.h5" 6 complete || fail "whole night: catalogue check"
 grep -q "2 rank(s)" "$W/whole.out" || fail "whole night: psfphot did not run on 2 ranks"
 
 # ---- 2. stop with SIGTERM, resume ----------------------------------------------------
-N=48
+# Long enough that two stops, each landing ~0.3-0.5 s after the job's first frame (the poll,
+# scancel, the batch shell's trap), leave frames for the resume: at 1024^2 / 400 stars two
+# ranks ran ~90 frames/s, and once the second job found only 17 of 48 frames left and
+# finished them before its SIGTERM arrived (COMPLETED instead of the stop's exit 4). At
+# 2048^2 / 1500 stars a frame takes ~4x as long.
+N=64
 step "simulating a $N-frame night"
-"$EXE" simulate --out "$W/long" --frames $N --size 1024 --stars 400 --seed 12 >"$W/simulate-long.log" 2>&1 ||
+"$EXE" simulate --out "$W/long" --frames $N --size 2048 --stars 1500 --seed 12 >"$W/simulate-long.log" 2>&1 ||
   fail "psfphot simulate failed: $(tail -n 5 "$W/simulate-long.log")"
 NIGHT="$W/long/night.toml"
 CAT="$W/long.h5"
