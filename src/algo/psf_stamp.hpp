@@ -17,33 +17,17 @@
 
 #include "psfphot/algo/gaussian_psf.hpp"
 #include "psfphot/algo/psf_photometry.hpp"
+#include "psfphot/core/image.hpp"
 
 namespace psfphot::detail {
 
-// std::allocator, except that a vector's resize leaves new elements of a trivial type
-// uninitialised (default-, not value-initialised): cut_stamp_into writes every element of a
-// stamp it resizes, and the per-thread stamps, resized for each star, zeroed the part each
-// larger stamp added first (a memset per vector and star).
+// A vector whose resize leaves new elements of a trivial type uninitialised (core/image.hpp's
+// PixelAllocator: default-, not value-initialised; stamps are far below its mapping size, so
+// plain new): cut_stamp_into writes every element of a stamp it resizes, and the per-thread
+// stamps, resized for each star, zeroed the part each larger stamp added first (a memset per
+// vector and star).
 template <class T>
-struct UninitAlloc : std::allocator<T> {
-  template <class U>
-  struct rebind {
-    using other = UninitAlloc<U>;
-  };
-  UninitAlloc() = default;
-  template <class U>
-  UninitAlloc(const UninitAlloc<U>&) noexcept {}
-  template <class U>
-  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
-    ::new (static_cast<void*>(p)) U;
-  }
-  template <class U, class... A>
-  void construct(U* p, A&&... a) {
-    ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
-  }
-};
-template <class T>
-using StampVector = std::vector<T, UninitAlloc<T>>;
+using StampVector = std::vector<T, PixelAllocator<T>>;
 
 // A box of background-subtracted pixels around a star with, per pixel, the fixed part of
 // the variance (sky, plus subtracted neighbours' photon noise), the effective gain for the
