@@ -111,6 +111,15 @@ void normalise_into(const FloatPlane& flat, FlatNorm how, NormalisedFlat& out,
       std::vector<float> scratch(static_cast<std::size_t>(flat.width()));
 #pragma omp for schedule(dynamic, 64)
       for (int y = 0; y < flat.height(); ++y) {
+        // A mapped FITS flat is scanned in its own words (no converted row), with the same
+        // maximum and count.
+        if (flat.kind() == FloatPlane::Kind::kFitsFloat32) {
+          const PositiveMax m =
+              fits_float32_positive_max(flat.fits_row(y), static_cast<std::size_t>(flat.width()));
+          frame_max = std::max(frame_max, m.max);
+          n_good += m.count;
+          continue;
+        }
         const RowMax m = row_max(flat.row(y, scratch.data()), flat.width());
         frame_max = std::max(frame_max, m.max);
         n_good += m.n_good;

@@ -49,7 +49,50 @@ PSFPHOT_VECTOR_CLONES void convert_row(const unsigned char* b, std::size_t n, bo
   }
 }
 
+// The integer form of the scan (float_plane.hpp): 8 words per step, a masked integer maximum
+// (0 where a value is not counted: below every counted value's bits) and a count per lane.
+// Used by the flat's normalisation on a mapped master flat, where the converted row was a
+// row-sized store and reload per row beside the page-cache read that bounds the scan.
+PSFPHOT_VECTOR_CLONES PositiveMax positive_max_row(const unsigned char* b, std::size_t n) {
+  constexpr std::int32_t kLow = 0x00800000, kHigh = 0x7F800000;
+  const V8i low = V8i{} + kLow, high = V8i{} + kHigh;
+  V8i lane_max = {}, lane_n = {};
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    V32b raw;
+    std::memcpy(&raw, b + 4 * i, sizeof raw);
+    raw = __builtin_shufflevector(raw, raw, 3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12,
+                                  19, 18, 17, 16, 23, 22, 21, 20, 27, 26, 25, 24, 31, 30, 29, 28);
+    const V8i s = __builtin_bit_cast(V8i, raw);
+    const V8i ok = (s >= low) & (s < high);  // -1 where counted
+    const V8i v = s & ok;
+    lane_max = v > lane_max ? v : lane_max;
+    lane_n -= ok;
+  }
+  std::int32_t m = 0;
+  std::size_t count = 0;
+  for (int l = 0; l < 8; ++l) {
+    m = std::max(m, lane_max[l]);
+    count += static_cast<std::size_t>(lane_n[l]);
+  }
+  for (; i < n; ++i) {
+    std::uint32_t u;
+    std::memcpy(&u, b + 4 * i, 4);
+    const auto s = static_cast<std::int32_t>(__builtin_bswap32(u));
+    if (s >= kLow && s < kHigh) {
+      m = std::max(m, s);
+      ++count;
+    }
+  }
+  if (count == 0) return {-std::numeric_limits<float>::infinity(), 0};
+  return {std::bit_cast<float>(m), count};
+}
+
 }  // namespace
+
+PositiveMax fits_float32_positive_max(const unsigned char* big_endian, std::size_t n) {
+  return positive_max_row(big_endian, n);
+}
 
 void convert_fits_float32(const unsigned char* big_endian, std::size_t n, float* out) {
   convert_row(big_endian, n, false, 1.0f, out);

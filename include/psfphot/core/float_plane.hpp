@@ -112,6 +112,12 @@ class FloatPlane {
   const float* row_part(int y, int x0, int n, float* scratch) const;
   // Pixels [x0, x0 + w) x [y0, y0 + h), clipped to the plane (local coordinates from 0).
   FloatPlane subview(int x0, int y0, int w, int h) const;
+  // Row y's big-endian words for the FITS kinds (width() of them), nullptr for the others.
+  const unsigned char* fits_row(int y) const {
+    return (kind_ == Kind::kFitsFloat32 || kind_ == Kind::kFitsFlatResponse)
+               ? be_ + 4 * static_cast<std::ptrdiff_t>(y) * stride_
+               : nullptr;
+  }
 
   // One pixel's conversion from its host-order bits (see the kinds above).
   static float convert(std::uint32_t u, Kind kind, float inv_norm) {
@@ -138,5 +144,18 @@ class FloatPlane {
 // n big-endian FITS BITPIX -32 values converted by cfitsio's rule (the kFitsFloat32 kind),
 // 8 at a time: the masters mapped here and the FITS reader's own conversion (io/) share it.
 void convert_fits_float32(const unsigned char* big_endian, std::size_t n, float* out);
+
+// Largest value and count of the values v > 0 and finite among n big-endian FITS BITPIX -32
+// values read by cfitsio's rule (the kFitsFloat32 kind): exactly what converting them with
+// convert_fits_float32 and scanning the floats would give (max -inf, count 0 when none is),
+// without the converted row. Such a value's bits, as a signed 32-bit integer, lie in
+// [0x00800000, 0x7F800000) (sign clear, exponent neither 0, which cfitsio reads as +0, nor
+// all ones, NaN or inf), and positive floats order as their bits do, so the maximum is an
+// integer maximum of the swapped words. Thread-safety: pure.
+struct PositiveMax {
+  float max;
+  std::size_t count;
+};
+PositiveMax fits_float32_positive_max(const unsigned char* big_endian, std::size_t n);
 
 }  // namespace psfphot
