@@ -26,20 +26,39 @@ namespace {
 typedef float V8f __attribute__((vector_size(32)));
 typedef std::int32_t V8i __attribute__((vector_size(32)));
 
+// Where the dark's or the flat's pixels come from in the pixel loop below: none, floats (an
+// image's row, or a row converted into a buffer), or a mapped FITS plane's big-endian words
+// read in place (detail::convert8: the values FloatPlane's row would give, bit for bit,
+// without storing the converted row and loading it again: for a 4096-px row with both masters
+// mapped that was 32 KiB written and read per row beside the calibration's own traffic).
+enum Src { kNone, kFloats, kWords };
+
+template <int kSrc>
+[[gnu::always_inline]] inline void load8(const void* p, int x, bool response, float inv_norm,
+                                         V8f& v) {
+  if constexpr (kSrc == kWords) {
+    detail::convert8(static_cast<const unsigned char*>(p) + 4 * static_cast<std::size_t>(x),
+                     response, inv_norm, v);
+  } else {
+    std::memcpy(&v, static_cast<const float*>(p) + x, sizeof v);
+  }
+}
+
 // The calibration of the pixel loop below, 8 pixels at a time with GCC vector types, one
-// instance per combination of dark and flat given: the loop with a branch per pixel ran
+// instance per combination of dark and flat sources: the loop with a branch per pixel ran
 // scalar, and GCC does not vectorise it even branch-free (it will not compute a division
 // whose result a select may drop). Nights without a flat, or without a dark, are common
 // (the scalar loop made their calibration 1.5-2x slower than with both). Every lane does the
 // scalar loop's operations: v - ds * dark (with a dark), then v / flat where the flat is
 // finite, NaN where it is not (with a flat); the same mask bits (sat = +inf when there is no
-// saturation level). Returns the first pixel not done; adds the saturated, non-finite and
-// flat-invalid counts to c[0..2]. r and o may be the same row. (__builtin_bit_cast rather
-// than std::bit_cast: a function returning a vector type would change with the clone's ABI.)
-template <bool kDark, bool kFlat>
-[[gnu::always_inline]] inline int calibrate_row_impl(const float* r, const float* d, float ds,
-                                                     const float* f, float sat, float* o,
-                                                     MaskBits* m, int w, std::size_t* c) {
+// saturation level). A flat read as words is a flat response plane (factor flat_inv).
+// Returns the first pixel not done; adds the saturated, non-finite and flat-invalid counts to
+// c[0..2]. r and o may be the same row. (__builtin_bit_cast rather than std::bit_cast: a
+// function returning a vector type would change with the clone's ABI.)
+template <int kDark, int kFlat>
+[[gnu::always_inline]] inline int calibrate_row_impl(const float* r, const void* d, float ds,
+                                                     const void* f, float flat_inv, float sat,
+                                                     float* o, MaskBits* m, int w, std::size_t* c) {
   constexpr float kMax = std::numeric_limits<float>::max();
   const V8i abs_bits = V8i{} + 0x7FFFFFFF;
   const V8f vmax = V8f{} + kMax, vnan = V8f{} + std::numeric_limits<float>::quiet_NaN();
@@ -52,15 +71,15 @@ template <bool kDark, bool kFlat>
     const V8i fin0 = __builtin_bit_cast(V8f, __builtin_bit_cast(V8i, v0) & abs_bits) <= vmax;
     const V8i saturated = fin0 & (v0 >= vsat);
     V8f v = v0;
-    if constexpr (kDark) {
+    if constexpr (kDark != kNone) {
       V8f dk;
-      std::memcpy(&dk, d + x, sizeof dk);
+      load8<kDark>(d, x, false, 1.0f, dk);
       v = v0 - ds * dk;
     }
     V8i flat_bad = {};
-    if constexpr (kFlat) {
+    if constexpr (kFlat != kNone) {
       V8f fl;
-      std::memcpy(&fl, f + x, sizeof fl);
+      load8<kFlat>(f, x, true, flat_inv, fl);
       flat_bad = ~(__builtin_bit_cast(V8f, __builtin_bit_cast(V8i, fl) & abs_bits) <= vmax);
       const V8f q = v / fl;
       v = flat_bad ? vnan : q;
@@ -83,14 +102,30 @@ template <bool kDark, bool kFlat>
   return x;
 }
 
-// One clone-dispatched entry for the four instances (the dispatch is an indirect call: once
-// per row, not per pixel). d or f null: no dark or no flat.
-PSFPHOT_VECTOR_CLONES int calibrate_row(const float* r, const float* d, float ds, const float* f,
-                                        float sat, float* o, MaskBits* m, int w, std::size_t* c) {
-  if (d && f) return calibrate_row_impl<true, true>(r, d, ds, f, sat, o, m, w, c);
-  if (d) return calibrate_row_impl<true, false>(r, d, ds, f, sat, o, m, w, c);
-  if (f) return calibrate_row_impl<false, true>(r, d, ds, f, sat, o, m, w, c);
-  return calibrate_row_impl<false, false>(r, d, ds, f, sat, o, m, w, c);
+template <int kDark>
+[[gnu::always_inline]] inline int calibrate_row_flat(const float* r, const void* d, float ds,
+                                                     const void* f, int flat_src, float flat_inv,
+                                                     float sat, float* o, MaskBits* m, int w,
+                                                     std::size_t* c) {
+  switch (flat_src) {
+    case kFloats: return calibrate_row_impl<kDark, kFloats>(r, d, ds, f, flat_inv, sat, o, m, w, c);
+    case kWords: return calibrate_row_impl<kDark, kWords>(r, d, ds, f, flat_inv, sat, o, m, w, c);
+    default: return calibrate_row_impl<kDark, kNone>(r, d, ds, f, flat_inv, sat, o, m, w, c);
+  }
+}
+
+// One clone-dispatched entry for the nine instances (the dispatch is an indirect call: once
+// per row, not per pixel). dark_src / flat_src: Src values (d, f null for kNone).
+PSFPHOT_VECTOR_CLONES int calibrate_row(const float* r, const void* d, int dark_src, float ds,
+                                        const void* f, int flat_src, float flat_inv, float sat,
+                                        float* o, MaskBits* m, int w, std::size_t* c) {
+  switch (dark_src) {
+    case kFloats:
+      return calibrate_row_flat<kFloats>(r, d, ds, f, flat_src, flat_inv, sat, o, m, w, c);
+    case kWords:
+      return calibrate_row_flat<kWords>(r, d, ds, f, flat_src, flat_inv, sat, o, m, w, c);
+    default: return calibrate_row_flat<kNone>(r, d, ds, f, flat_src, flat_inv, sat, o, m, w, c);
+  }
 }
 
 // raw and out may be the same buffer (in-place calibration): each pixel is read before
@@ -137,9 +172,16 @@ CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_
   const bool has_sat = std::isfinite(saturation_adu);
   const float sat = static_cast<float>(saturation_adu);
   std::size_t n_sat = 0, n_nf = 0, n_fi = 0;
-  // Mapped masters (core/float_plane.hpp) are converted a row at a time into row buffers.
-  const bool dark_rows = has_dark && in.dark.kind() != FloatPlane::Kind::kImage;
-  const bool flat_rows = in.flat && flat.kind() != FloatPlane::Kind::kImage;
+  // Mapped masters (core/float_plane.hpp) are read in their words by the vector loop, and
+  // converted pixel by pixel (FloatPlane's operator(): the same values) for a row's tail. A
+  // mapped dark with an overscan is converted into a row buffer (it joins the bias there).
+  const bool dark_words = has_dark && !ov && in.dark.kind() == FloatPlane::Kind::kFitsFloat32;
+  const bool dark_rows = has_dark && !dark_words && in.dark.kind() != FloatPlane::Kind::kImage;
+  const bool flat_words = in.flat && flat.kind() == FloatPlane::Kind::kFitsFlatResponse;
+  const bool flat_rows = in.flat && !flat_words && flat.kind() != FloatPlane::Kind::kImage;
+  const int dark_src = !has_dark ? kNone : (dark_words ? kWords : kFloats);
+  const int flat_src = !in.flat ? kNone : (flat_words ? kWords : kFloats);
+  const float flat_inv = flat_words ? flat.inv_norm() : 1.0f;
 #pragma omp parallel reduction(+ : n_sat, n_nf, n_fi)
   {
     std::vector<float> dark_buf(dark_rows ? w : 0), flat_buf(flat_rows ? w : 0);
@@ -147,7 +189,7 @@ CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_
 #pragma omp for schedule(dynamic, 64)
     for (int y = 0; y < h; ++y) {
       const float* r = raw.row(y);
-      const float* d = has_dark ? in.dark.row(y, dark_buf.data()) : nullptr;
+      const float* d = has_dark && !dark_words ? in.dark.row(y, dark_buf.data()) : nullptr;
       float dsc = ds;
       if (ov) {
         // The bias goes with the dark as one offset (b + s dark, subtracted at scale 1): the
@@ -156,12 +198,15 @@ CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_
         d = offset.data();
         dsc = 1.0f;
       }
-      const float* f = in.flat ? flat.row(y, flat_buf.data()) : nullptr;
+      const float* f = in.flat && !flat_words ? flat.row(y, flat_buf.data()) : nullptr;
+      const void* dv = dark_words ? static_cast<const void*>(in.dark.fits_row(y)) : d;
+      const void* fv = flat_words ? static_cast<const void*>(flat.fits_row(y)) : f;
       float* o = out_px.row(y);
       MaskBits* m = out.mask.data() + static_cast<std::size_t>(y) * w;
       std::size_t c[3] = {0, 0, 0};
-      const int x0 = calibrate_row(
-          r, d, dsc, f, has_sat ? sat : std::numeric_limits<float>::infinity(), o, m, w, c);
+      const int x0 =
+          calibrate_row(r, dv, ov ? kFloats : dark_src, dsc, fv, flat_src, flat_inv,
+                        has_sat ? sat : std::numeric_limits<float>::infinity(), o, m, w, c);
       n_sat += c[0];
       n_nf += c[1];
       n_fi += c[2];
@@ -177,9 +222,11 @@ CalibratedImage calibrate_into(ImageView<const float> raw, ImageView<float> out_
           ++n_sat;
         }
         if (d) v -= dsc * d[x];
-        if (f) {
-          if (std::isfinite(f[x])) {
-            v /= f[x];
+        if (dark_words) v -= dsc * in.dark(x, y);
+        if (in.flat) {
+          const float fx = flat_words ? flat(x, y) : f[x];
+          if (std::isfinite(fx)) {
+            v /= fx;
           } else {
             bits |= mask::kFlatInvalid;
             ++n_fi;

@@ -7,38 +7,28 @@
 namespace psfphot {
 namespace {
 
-typedef std::uint32_t V8u __attribute__((vector_size(32)));
 typedef std::int32_t V8i __attribute__((vector_size(32)));
-typedef float V8f __attribute__((vector_size(32)));
 typedef unsigned char V32b __attribute__((vector_size(32)));
 
 // A row's conversion, the same operations as FloatPlane::convert per pixel, 8 pixels at a
-// time with GCC vector types (the scalar loop did not vectorise: a row is converted into a
-// small buffer that stays in cache for the calibration that reads it next, and that buffer
-// should cost no more than the copy it replaces). (__builtin_bit_cast as in calibrate.cpp: not
-// std::bit_cast, whose vector return would change with the clone.)
+// time with GCC vector types (detail::convert8; the scalar loop did not vectorise: a row is
+// converted into a small buffer that stays in cache for the code that reads it next, and that
+// buffer should cost no more than the copy it replaces).
 PSFPHOT_VECTOR_CLONES void convert_row(const unsigned char* b, std::size_t n, bool response,
                                        float inv_norm, float* out) {
-  constexpr std::uint32_t kNaNBits = 0x7FC00000u;
-  const V8u exp_bits = V8u{} + 0x7F800000u, nan_bits = V8u{} + kNaNBits, zero = V8u{};
   std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    V32b raw;
-    std::memcpy(&raw, b + 4 * i, sizeof raw);
-    raw = __builtin_shufflevector(raw, raw, 3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12,
-                                  19, 18, 17, 16, 23, 22, 21, 20, 27, 26, 25, 24, 31, 30, 29, 28);
-    const V8u u = __builtin_bit_cast(V8u, raw);
-    const V8u e = u & exp_bits;
-    V8f v;
-    if (response) {
-      const V8i ok = (e != exp_bits) & (e != zero) & ((u >> 31) == zero);
-      const V8u sel = __builtin_bit_cast(V8u, ok) ? u : nan_bits;
-      v = __builtin_bit_cast(V8f, sel) * inv_norm;
-    } else {
-      const V8u sel = (e == exp_bits) ? nan_bits : ((e == zero) ? zero : u);
-      v = __builtin_bit_cast(V8f, sel);
+  if (response) {
+    for (; i + 8 <= n; i += 8) {
+      detail::FitsV8f v;
+      detail::convert8(b + 4 * i, true, inv_norm, v);
+      std::memcpy(out + i, &v, sizeof v);
     }
-    std::memcpy(out + i, &v, sizeof v);
+  } else {
+    for (; i + 8 <= n; i += 8) {
+      detail::FitsV8f v;
+      detail::convert8(b + 4 * i, false, inv_norm, v);
+      std::memcpy(out + i, &v, sizeof v);
+    }
   }
   for (; i < n; ++i) {
     std::uint32_t u;

@@ -112,6 +112,8 @@ class FloatPlane {
   const float* row_part(int y, int x0, int n, float* scratch) const;
   // Pixels [x0, x0 + w) x [y0, y0 + h), clipped to the plane (local coordinates from 0).
   FloatPlane subview(int x0, int y0, int w, int h) const;
+  // The factor of a kFitsFlatResponse plane (1 for the other kinds).
+  float inv_norm() const { return inv_norm_; }
   // Row y's big-endian words for the FITS kinds (width() of them), nullptr for the others.
   const unsigned char* fits_row(int y) const {
     return (kind_ == Kind::kFitsFloat32 || kind_ == Kind::kFitsFlatResponse)
@@ -140,6 +142,38 @@ class FloatPlane {
   float inv_norm_ = 1.0f;
   Kind kind_ = Kind::kImage;
 };
+
+namespace detail {
+typedef float FitsV8f __attribute__((vector_size(32)));
+// Eight big-endian FITS BITPIX -32 words at b, converted as FloatPlane::convert does for the
+// kFitsFloat32 kind (response = false) or the kFitsFlatResponse kind with inv_norm (true),
+// lane by lane with the same operations. For vector loops that read a mapped plane in place
+// (convert_row below, the calibration): always inlined, so it takes the caller's target
+// clone, and `response` is a constant there. The result goes to `out` (a vector returned by
+// value would change with the clone's ABI, as would a std::bit_cast to a vector type).
+[[gnu::always_inline]] inline void convert8(const unsigned char* b, bool response, float inv_norm,
+                                            FitsV8f& out) {
+  typedef std::uint32_t V8u __attribute__((vector_size(32)));
+  typedef std::int32_t V8i __attribute__((vector_size(32)));
+  typedef unsigned char V32b __attribute__((vector_size(32)));
+  constexpr std::uint32_t kNaNBits = 0x7FC00000u;
+  const V8u exp_bits = V8u{} + 0x7F800000u, nan_bits = V8u{} + kNaNBits, zero = V8u{};
+  V32b raw;
+  std::memcpy(&raw, b, sizeof raw);
+  raw = __builtin_shufflevector(raw, raw, 3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12, 19,
+                                18, 17, 16, 23, 22, 21, 20, 27, 26, 25, 24, 31, 30, 29, 28);
+  const V8u u = __builtin_bit_cast(V8u, raw);
+  const V8u e = u & exp_bits;
+  if (response) {
+    const V8i ok = (e != exp_bits) & (e != zero) & ((u >> 31) == zero);
+    const V8u sel = __builtin_bit_cast(V8u, ok) ? u : nan_bits;
+    out = __builtin_bit_cast(FitsV8f, sel) * inv_norm;
+    return;
+  }
+  const V8u sel = (e == exp_bits) ? nan_bits : ((e == zero) ? zero : u);
+  out = __builtin_bit_cast(FitsV8f, sel);
+}
+}  // namespace detail
 
 // n big-endian FITS BITPIX -32 values converted by cfitsio's rule (the kFitsFloat32 kind),
 // 8 at a time: the masters mapped here and the FITS reader's own conversion (io/) share it.
