@@ -18,9 +18,11 @@ namespace {
 typedef double V4 __attribute__((vector_size(32)));
 
 // Joint fit, first pass over a row: per pixel the weight w (0 for a pixel not in use), w r
-// and the chi^2 term r^2 / var (x 0 or 1), elementwise so that GCC vectorises the divisions.
-// The model is summed as the scalar form did: 0 + (F E_x) E_y over the stars in order.
-template <int K, bool kWeighted>
+// and, with kChi, the chi^2 term r^2 / var (x 0 or 1), elementwise so that GCC vectorises the
+// divisions. The model is summed as the scalar form did: 0 + (F E_x) E_y over the stars in
+// order. Without kChi chi_out is not written: a fit's steps never read chi^2, and its division
+// per pixel was the second of the row's two.
+template <int K, bool kWeighted, bool kChi>
 PSFPHOT_VECTOR_CLONES void joint_row_weights(
     int nx, const std::array<const double*, K>& fex, const std::array<double, K>& ey,
     const double* __restrict on, const double* __restrict data, const double* __restrict sky,
@@ -34,7 +36,7 @@ PSFPHOT_VECTOR_CLONES void joint_row_weights(
     const double r = data[i] - model;
     w_out[i] = w;
     wr_out[i] = w * r;
-    chi_out[i] = r * r / var * on[i];
+    if (kChi) chi_out[i] = r * r / var * on[i];
   }
 }
 
@@ -307,10 +309,11 @@ double joint_normal_equations(const Stamp& s, const std::array<Profile1D, K>& px
       rowf[(3 * m + 1) / 4][(3 * m + 1) % 4] = ey[m];
       rowf[(3 * m + 2) / 4][(3 * m + 2) % 4] = py[m].d_x0[j];
     }
-    (weighted ? joint_row_weights<K, true>
-              : joint_row_weights<K, false>)(nx, fex, ey, on + row, s.data.data() + row,
-                                             s.sky_var.data() + row, s.gain.data() + row, wrow,
-                                             wrrow, chirow);
+    const auto weights =
+        full ? (weighted ? joint_row_weights<K, true, true> : joint_row_weights<K, false, true>)
+             : (weighted ? joint_row_weights<K, true, false> : joint_row_weights<K, false, false>);
+    weights(nx, fex, ey, on + row, s.data.data() + row, s.sky_var.data() + row, s.gain.data() + row,
+            wrow, wrrow, chirow);
     (full ? joint_row_sums<nv, n, true> : joint_row_sums<nv, n, false>)(nx, cols, rowf, wrow, wrrow,
                                                                         acc, accb);
     if (full)
