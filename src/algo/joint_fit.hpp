@@ -4,8 +4,8 @@
 // companion search (companion.cpp). One and two components go through the same code, so
 // their chi^2 compare.
 // Thread-safety: functions of their arguments, safe to call from many threads at once; fit_joint
-// keeps per-thread work buffers (one set per K, rewritten before they are read), so it must not
-// be re-entered from its own give_up callback.
+// keeps per-thread work buffers (one set per instantiation, rewritten before they are read), so
+// it must not be re-entered from its own give_up callback.
 #include <Eigen/Dense>
 #include <algorithm>
 #include <array>
@@ -42,10 +42,10 @@ JointFit<K> fit_joint(const Stamp& s, std::array<Component, K>& c, double sigma,
                       const PhotometryConfig& cfg, double x_ref, double y_ref, double max_move,
                       GiveUp give_up) {
   constexpr int k = K;
-  // Per thread (the split test, the companion search and the pair refit call this ~1400 times
-  // a frame, and its vectors were ~30 allocations a call); the edges emptied, as new ones are,
-  // so that each fit starts from erf calls, and the profiles and scratch are written before
-  // they are read.
+  // Per thread and instantiation (the split test, the companion search and the pair refit call
+  // this hundreds of times a frame, and its vectors were 11 (K = 1) or 21 (K = 2) allocations a
+  // call); the edges emptied, as new ones are, so that each fit starts from erf calls, and the
+  // profiles and scratch are written before they are read.
   struct Work {
     std::array<Profile1D, K> px, py;
     std::array<ProfileEdges, K> ex, ey;  // each iteration's profiles moved from the last's
