@@ -231,22 +231,32 @@ SplitResult try_companion(ImageView<const float> image, const FloatPlane& rms,
   // around rmin and rmax (its relative error is ~1e-16, the margins 1e-9), where hypot decides
   // as before.
   std::vector<int>& cand = work.cand;
-  cand.clear();
   {
     const double lo_out = rmin * rmin * (1 - 1e-9), lo_in = rmin * rmin * (1 + 1e-9);
     const double hi_in = rmax * rmax * (1 - 1e-9), hi_out = rmax * rmax * (1 + 1e-9);
-    for (int j = 0; j < s.ny; ++j)
-      for (int i = 0; i < s.nx; ++i) {
-        if (rp[at(i, j)] <= 0) continue;
-        const double dx = s.x0 + i - star.x, dy = s.y0 + j - star.y;
+    // Every pixel's index written and the count advanced only for a candidate: the residual's
+    // sign is a coin toss per pixel, and branching on it (as this loop did) mispredicted on
+    // about every other pixel, most of this function's time. The same tests, in scan order.
+    const int nx = s.nx, ny = s.ny, x0 = s.x0, y0 = s.y0;
+    cand.resize(static_cast<std::size_t>(nx) * ny);
+    int* const out = cand.data();
+    std::size_t nc = 0;
+    for (int j = 0; j < ny; ++j) {
+      const double dy = y0 + j - star.y;
+      const double* const rrow = rp.data() + at(0, j);
+      for (int i = 0; i < nx; ++i) {
+        const double dx = x0 + i - star.x;
         const double d2 = dx * dx + dy * dy;
-        if (d2 < lo_out || d2 > hi_out) continue;
-        if (!(d2 > lo_in && d2 < hi_in)) {
+        bool in = !(d2 < lo_out || d2 > hi_out);
+        if (in && !(d2 > lo_in && d2 < hi_in)) {  // the thin shells: hypot decides
           const double d = std::hypot(dx, dy);
-          if (d < rmin || d > rmax) continue;
+          in = !(d < rmin || d > rmax);
         }
-        cand.push_back(j * s.nx + i);
+        out[nc] = j * nx + i;
+        nc += static_cast<std::size_t>(in & !(rrow[i] <= 0));
       }
+    }
+    cand.resize(nc);
   }
   // Each candidate's sums over its (2 reach + 1)^2 window, four candidates at a time (four
   // independent chains of additions instead of one), on r and iv padded with reach zeros: a

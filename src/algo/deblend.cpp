@@ -34,12 +34,16 @@ SplitResult try_split(ImageView<const float> image, const FloatPlane& rms,
   // One sigma more than a single star's stamp: the components sit up to ~1.5 sigma out.
   PhotometryConfig wide = cfg;
   wide.stamp_radius_sigma = cfg.stamp_radius_sigma + 1.0;
-  Stamp s = detail::cut_stamp(image, rms, mask, gain, x, y, sigma_px, wide);
+  // The stamp in per-thread storage, as measure_psf_flux and try_companion keep theirs (every
+  // field is set again by the cut).
+  thread_local Stamp split_stamp;
+  Stamp& s = split_stamp;
+  detail::cut_stamp_into(s, image, rms, mask, gain, x, y, sigma_px, wide);
   if (s.flags & star_flag::kSaturated) return res;
   detail::subtract_neighbours(s, neighbours, cfg);
 
   // The single star, refitted on this stamp so both chi^2 are over the same pixels.
-  Profile1D px, py;
+  thread_local Profile1D px, py;  // per thread; written whole by each profiles() call
   detail::profiles(s, x, y, sigma_px, cfg.integrate_pixels, false, px, py);
   double num = 0, den = 0;
   for (int j = 0; j < s.ny; ++j)
@@ -113,7 +117,9 @@ std::array<PsfFit, 2> refit_pair(ImageView<const float> image, const FloatPlane&
   PhotometryConfig wide = cfg;
   wide.stamp_radius_sigma =
       cfg.stamp_radius_sigma + 0.5 * std::hypot(a.x - b.x, a.y - b.y) / sigma_px;
-  Stamp s = detail::cut_stamp(image, rms, mask, gain, mx, my, sigma_px, wide);
+  thread_local Stamp pair_stamp;  // per thread, as try_split's
+  Stamp& s = pair_stamp;
+  detail::cut_stamp_into(s, image, rms, mask, gain, mx, my, sigma_px, wide);
   if (s.flags & star_flag::kSaturated) return out;
   detail::subtract_neighbours(s, neighbours, cfg);
   std::array<Component, 2> two{{{a.flux, a.x, a.y}, {b.flux, b.x, b.y}}};

@@ -3,7 +3,9 @@
 // stamp, shared by the two-star split test and the pair refit (deblend.cpp) and the
 // companion search (companion.cpp). One and two components go through the same code, so
 // their chi^2 compare.
-// Thread-safety: pure functions over their arguments.
+// Thread-safety: functions of their arguments, safe to call from many threads at once; fit_joint
+// keeps per-thread work buffers (one set per instantiation, rewritten before they are read), so
+// it must not be re-entered from its own give_up callback.
 #include <Eigen/Dense>
 #include <algorithm>
 #include <array>
@@ -40,11 +42,25 @@ JointFit<K> fit_joint(const Stamp& s, std::array<Component, K>& c, double sigma,
                       const PhotometryConfig& cfg, double x_ref, double y_ref, double max_move,
                       GiveUp give_up) {
   constexpr int k = K;
-  std::array<Profile1D, K> px, py;
-  std::array<ProfileEdges, K> ex, ey;  // each iteration's profiles moved from the last's
+  // Per thread and instantiation (the split test, the companion search and the pair refit call
+  // this hundreds of times a frame, and its vectors were 11 (K = 1) or 21 (K = 2) allocations a
+  // call); the edges emptied, as new ones are, so that each fit starts from erf calls, and the
+  // profiles and scratch are written before they are read.
+  struct Work {
+    std::array<Profile1D, K> px, py;
+    std::array<ProfileEdges, K> ex, ey;  // each iteration's profiles moved from the last's
+    std::vector<double> scratch;
+  };
+  thread_local Work work;
+  std::array<Profile1D, K>&px = work.px, &py = work.py;
+  std::array<ProfileEdges, K>&ex = work.ex, &ey = work.ey;
+  for (int m = 0; m < k; ++m) {
+    ex[m].n = ey[m].n = -1;
+    ex[m].has_g = ey[m].has_g = false;
+  }
+  std::vector<double>& scratch = work.scratch;
   Eigen::Matrix<double, 3 * K, 3 * K> A;
   Eigen::Matrix<double, 3 * K, 1> b;
-  std::vector<double> scratch;
   JointFit<K> out;
   // Accumulates the normal equations (and chi^2) at the current components.
   // `full`: the whole matrix, for the covariance; the LDLT reads the lower triangle only.

@@ -18,9 +18,11 @@ namespace {
 typedef double V4 __attribute__((vector_size(32)));
 
 // Joint fit, first pass over a row: per pixel the weight w (0 for a pixel not in use), w r
-// and the chi^2 term r^2 / var (x 0 or 1), elementwise so that GCC vectorises the divisions.
-// The model is summed as the scalar form did: 0 + (F E_x) E_y over the stars in order.
-template <int K, bool kWeighted>
+// and, with kChi, the chi^2 term r^2 / var (x 0 or 1), elementwise so that GCC vectorises the
+// divisions. The model is summed as the scalar form did: 0 + (F E_x) E_y over the stars in
+// order. Without kChi chi_out is not written: a fit's steps never read chi^2, and its division
+// per pixel was the second of the row's two.
+template <int K, bool kWeighted, bool kChi>
 PSFPHOT_VECTOR_CLONES void joint_row_weights(
     int nx, const std::array<const double*, K>& fex, const std::array<double, K>& ey,
     const double* __restrict on, const double* __restrict data, const double* __restrict sky,
@@ -34,7 +36,7 @@ PSFPHOT_VECTOR_CLONES void joint_row_weights(
     const double r = data[i] - model;
     w_out[i] = w;
     wr_out[i] = w * r;
-    chi_out[i] = r * r / var * on[i];
+    if (kChi) chi_out[i] = r * r / var * on[i];
   }
 }
 
@@ -72,6 +74,34 @@ PSFPHOT_VECTOR_CLONES void joint_row_sums(int nx, const double* __restrict cols,
     accb_io[v] = accb[v];
     for (int p = 0; p < N; ++p) acc_io[p][v] = acc[p][v];
   }
+}
+
+// joint_row_sums<1, 3, false> (the (F, x, y) fit's step: the lower triangle and b) with the
+// triangle in two vectors instead of three: lanes (A00, A10, A11, -) and (A20, A21, A22, -).
+// Each lane is the same product (w J_p) J_q added in pixel order as there (the first vector's
+// factors are lanes of w J and J moved into place, not recomputed), so every sum keeps its
+// bits; per pixel one multiply and one add fewer (of ~16 vector operations). The fourth lanes
+// are not read.
+PSFPHOT_VECTOR_CLONES void xy_row_sums_lower(int nx, const double* __restrict cols,
+                                             const V4* rowf_in, const double* __restrict w,
+                                             const double* __restrict wr, V4 (&acc_io)[3]) {
+  // acc_io: (A00, A10, A11, -), (A20, A21, A22, -), b. Local copies, kept in registers.
+  const V4 rowf = *rowf_in;
+  V4 acc01 = acc_io[0], acc2 = acc_io[1], accb = acc_io[2];
+  for (int i = 0; i < nx; ++i) {
+    V4 c;
+    __builtin_memcpy(&c, cols + static_cast<std::size_t>(i) * 4, sizeof c);
+    const V4 J = c * rowf;
+    const V4 wJ = w[i] * J;
+    accb += wr[i] * J;
+    const V4 wj_p = __builtin_shufflevector(wJ, wJ, 0, 1, 1, 3);  // w J_p for (00, 10, 11)
+    const V4 j_q = __builtin_shufflevector(J, J, 0, 0, 1, 3);     // J_q for (00, 10, 11)
+    acc01 += wj_p * j_q;
+    acc2 += wJ[2] * J;
+  }
+  acc_io[0] = acc01;
+  acc_io[1] = acc2;
+  acc_io[2] = accb;
 }
 
 // The (F, x, y) fit's first pass over a row: per pixel w (0 for a pixel not in use) and
@@ -172,6 +202,7 @@ void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& p
     c[3] = 0.0;
   }
   V4 acc[3][1] = {}, accb[1] = {};
+  V4 low[3] = {};  // a step's lower triangle and b (xy_row_sums_lower)
   const bool w_on = weighted || covariance;
   for (int j = 0; j < s.ny; ++j) {
     const std::size_t row = static_cast<std::size_t>(j) * nx;
@@ -180,8 +211,16 @@ void normal_equations_xy(const Stamp& s, const Profile1D& px, const Profile1D& p
     (w_on ? xy_row_weights<true>
           : xy_row_weights<false>)(nx, px.value.data(), ey, F, on + row, s.data.data() + row,
                                    s.sky_var.data() + row, s.gain.data() + row, wrow, wrrow);
-    (covariance ? joint_row_sums<1, 3, true> : joint_row_sums<1, 3, false>)(nx, cols, rowf, wrow,
-                                                                            wrrow, acc, accb);
+    if (covariance)
+      joint_row_sums<1, 3, true>(nx, cols, rowf, wrow, wrrow, acc, accb);
+    else
+      xy_row_sums_lower(nx, cols, rowf, wrow, wrrow, low);
+  }
+  if (!covariance) {
+    acc[0][0] = V4{low[0][0], 0.0, 0.0, 0.0};
+    acc[1][0] = V4{low[0][1], low[0][2], 0.0, 0.0};
+    acc[2][0] = low[1];
+    accb[0] = low[2];
   }
   const auto a = [&](int p, int q) { return acc[p][0][q]; };
   if (covariance) {
@@ -307,10 +346,11 @@ double joint_normal_equations(const Stamp& s, const std::array<Profile1D, K>& px
       rowf[(3 * m + 1) / 4][(3 * m + 1) % 4] = ey[m];
       rowf[(3 * m + 2) / 4][(3 * m + 2) % 4] = py[m].d_x0[j];
     }
-    (weighted ? joint_row_weights<K, true>
-              : joint_row_weights<K, false>)(nx, fex, ey, on + row, s.data.data() + row,
-                                             s.sky_var.data() + row, s.gain.data() + row, wrow,
-                                             wrrow, chirow);
+    const auto weights =
+        full ? (weighted ? joint_row_weights<K, true, true> : joint_row_weights<K, false, true>)
+             : (weighted ? joint_row_weights<K, true, false> : joint_row_weights<K, false, false>);
+    weights(nx, fex, ey, on + row, s.data.data() + row, s.sky_var.data() + row, s.gain.data() + row,
+            wrow, wrrow, chirow);
     (full ? joint_row_sums<nv, n, true> : joint_row_sums<nv, n, false>)(nx, cols, rowf, wrow, wrrow,
                                                                         acc, accb);
     if (full)

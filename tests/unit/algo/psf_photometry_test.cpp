@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -437,6 +438,132 @@ TEST(PsfPhotometryTest, WidthFitNormalEquationsAreTheEigenLoopsBits) {
           EXPECT_EQ(b(p), ref_b(p)) << p;
       }
     }
+}
+
+// The (F, x, y) fit's normal equations: a step's lower triangle and b (packed two vectors to the
+// triangle, psf_stamp_sums.cpp) and the covariance pass's full matrix are each the sum of the
+// products (w J_p) J_q, (w r) J_p over all pixels in pixel order, with the kernels' factors
+// (J = (E_x E_y, (F dE_x) E_y, (F E_x) dE_y), w = (1 / var) x use).
+TEST(PsfPhotometryTest, XyNormalEquationsArePixelOrderSums) {
+  std::mt19937 rng(23);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  detail::Stamp s;
+  s.x0 = 300;
+  s.y0 = 400;
+  s.nx = 17;  // not a multiple of 4: the vector loops' tails too
+  s.ny = 15;
+  const std::size_t n = static_cast<std::size_t>(s.nx) * s.ny;
+  s.data.resize(n);
+  s.sky_var.resize(n);
+  s.gain.resize(n);
+  s.use.resize(n);
+  s.on.resize(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    s.data[k] = 500.0 * u(rng) - 60.0;
+    s.sky_var[k] = 10.0 + 40.0 * u(rng);
+    s.gain[k] = u(rng) < 0.2 ? std::numeric_limits<double>::infinity() : 0.5 + 3.0 * u(rng);
+    s.use[k] = u(rng) < 0.85;
+    s.on[k] = s.use[k] ? 1.0 : 0.0;
+  }
+  s.any_gain = true;
+  const double F = 23456.7, sg = 2.03;
+  Profile1D px, py;
+  integrated_profile(308.4, sg, s.x0, s.nx, true, px);
+  integrated_profile(407.1, sg, s.y0, s.ny, true, py);
+  for (bool weighted : {true, false})
+    for (bool covariance : {false, true}) {
+      double ref[3][3] = {}, ref_b[3] = {};
+      for (int j = 0; j < s.ny; ++j)
+        for (int i = 0; i < s.nx; ++i) {
+          const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
+          const double ey = py.value[j];
+          const double m = F * (px.value[i] * ey);
+          const double var = s.sky_var[k] + std::max(m, 0.0) / s.gain[k];
+          const double w = (weighted || covariance ? 1.0 / var : 1.0) * s.on[k];
+          const double wr = w * (s.data[k] - m);
+          const double J[3] = {px.value[i] * ey, (F * px.d_x0[i]) * ey,
+                               (F * px.value[i]) * py.d_x0[j]};
+          for (int p = 0; p < 3; ++p) {
+            ref_b[p] += wr * J[p];
+            for (int q = 0; q < 3; ++q) ref[p][q] += (w * J[p]) * J[q];
+          }
+        }
+      Eigen::Matrix4d A;
+      Eigen::Vector4d b = Eigen::Vector4d::Constant(-7.0);
+      std::vector<double> scratch;
+      detail::normal_equations_xy(s, px, py, F, weighted, covariance, scratch, A, b);
+      for (int p = 0; p < 3; ++p) {
+        for (int q = 0; q < 3; ++q)
+          if (covariance || q <= p)
+            EXPECT_EQ(A(p, q), ref[p][q]) << weighted << covariance << p << q;
+          else
+            EXPECT_EQ(A(p, q), 0.0);
+        EXPECT_EQ(b(p), covariance ? -7.0 : ref_b[p]) << weighted << covariance << p;
+        EXPECT_EQ(A(3, p), 0.0);
+        EXPECT_EQ(A(p, 3), 0.0);
+      }
+      EXPECT_EQ(A(3, 3), 1.0);
+    }
+}
+
+// The joint fit's steps (full = false) skip the chi^2 terms: their lower triangle and b must be
+// the covariance pass's bits, and that pass's chi^2 the sum of r^2 / var over the used pixels
+// in pixel order (the model 0 + (F E_x) E_y over the stars, as the kernels form it).
+TEST(PsfPhotometryTest, JointNormalEquationsStepAndCovariancePassAgree) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  detail::Stamp s;
+  s.x0 = 50;
+  s.y0 = 70;
+  s.nx = 15;
+  s.ny = 13;
+  const std::size_t n = static_cast<std::size_t>(s.nx) * s.ny;
+  s.data.resize(n);
+  s.sky_var.resize(n);
+  s.gain.resize(n);
+  s.use.resize(n);
+  s.on.resize(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    s.data[k] = 300.0 * u(rng) - 40.0;
+    s.sky_var[k] = 15.0 + 25.0 * u(rng);
+    s.gain[k] = u(rng) < 0.2 ? std::numeric_limits<double>::infinity() : 0.5 + 3.0 * u(rng);
+    s.use[k] = u(rng) < 0.9;
+    s.on[k] = s.use[k] ? 1.0 : 0.0;
+  }
+  s.any_gain = true;
+  const double sg = 1.7;
+  const std::array<double, 2> F = {9876.5, 2345.6};
+  std::array<Profile1D, 2> px, py;
+  integrated_profile(56.2, sg, s.x0, s.nx, true, px[0]);
+  integrated_profile(76.9, sg, s.y0, s.ny, true, py[0]);
+  integrated_profile(59.1, sg, s.x0, s.nx, true, px[1]);
+  integrated_profile(74.4, sg, s.y0, s.ny, true, py[1]);
+  for (bool weighted : {true, false}) {
+    Eigen::Matrix<double, 6, 6> A_step, A_full;
+    Eigen::Matrix<double, 6, 1> b_step, b_full;
+    std::vector<double> scratch;
+    const double chi_step =
+        detail::joint_normal_equations<2>(s, px, py, F, weighted, false, scratch, A_step, b_step);
+    const double chi_full =
+        detail::joint_normal_equations<2>(s, px, py, F, weighted, true, scratch, A_full, b_full);
+    EXPECT_EQ(chi_step, 0.0);
+    double ref = 0;
+    for (int j = 0; j < s.ny; ++j)
+      for (int i = 0; i < s.nx; ++i) {
+        const std::size_t k = static_cast<std::size_t>(j) * s.nx + i;
+        double model = 0;
+        for (int m = 0; m < 2; ++m) model += (F[m] * px[m].value[i]) * py[m].value[j];
+        const double var = s.sky_var[k] + std::max(model, 0.0) / s.gain[k];
+        const double r = s.data[k] - model;
+        ref += r * r / var * s.on[k];
+      }
+    EXPECT_EQ(chi_full, ref);
+    EXPECT_GT(chi_full, 0.0);
+    for (int p = 0; p < 6; ++p) {
+      EXPECT_EQ(b_step(p), b_full(p)) << p;
+      for (int q = 0; q <= p; ++q) EXPECT_EQ(A_step(p, q), A_full(p, q)) << p << q;
+    }
+  }
 }
 
 TEST(PsfPhotometryTest, FitPsfSigmaRecoversWidth) {
