@@ -186,7 +186,8 @@ PSFPHOT_VECTOR_CLONES void eval_row(const Cubic* c, const int* end, int n, const
 // pixels end. The same for every row, so computed once per map.
 struct XGrid {
   std::vector<float> t;
-  std::vector<int> end;  // end[seg]: first pixel after interval seg (seg >= 1)
+  std::vector<int> end;    // end[seg]: first pixel after interval seg (seg >= 1)
+  std::vector<double> k6;  // k6[seg - 1]: h * h / 6.0 of interval seg (cubic()'s k)
 };
 XGrid x_grid(const std::vector<double>& cx, int width) {
   XGrid g;
@@ -194,6 +195,11 @@ XGrid x_grid(const std::vector<double>& cx, int width) {
   const std::size_t n = cx.size();
   g.end.assign(n, 0);
   if (n < 2) return g;
+  g.k6.resize(n - 1);
+  for (std::size_t seg = 1; seg < n; ++seg) {
+    const double h = cx[seg] - cx[seg - 1];
+    g.k6[seg - 1] = h * h / 6.0;
+  }
   int x = 0;
   for (std::size_t seg = 1; seg < n; ++seg) {
     int xe = width;
@@ -209,22 +215,45 @@ XGrid x_grid(const std::vector<double>& cx, int width) {
 // from out.
 struct RowScratch {
   std::vector<double> val, d2;
+  std::vector<float> pc;  // the cubics' coefficients, coefficient by coefficient
   std::vector<Cubic> c;
   std::vector<int> end;
 };
 void spline_row(const MeshSpline& s, const XGrid& xg, int y, int width, float* out, bool subtract,
                 RowScratch& rs) {
-  row_nodes(s, y, rs.val, rs.d2);
   rs.c.clear();
   rs.end.clear();
   if (s.nx == 1) {
+    row_nodes(s, y, rs.val, rs.d2);
     rs.c.push_back({static_cast<float>(rs.val[0]), 0.f, 0.f, 0.f});
     rs.end.push_back(width);
   } else {
-    for (int seg = 1; seg < s.nx; ++seg) {
-      rs.c.push_back(cubic(rs.val[seg - 1], rs.val[seg], rs.d2[seg - 1], rs.d2[seg],
-                           s.cx[seg] - s.cx[seg - 1]));
-      rs.end.push_back(std::min(width, xg.end[seg]));
+    // row_nodes' values and cubic()'s coefficients (the same operations per node and
+    // interval) in loops that vectorise: one node or cubic at a time, they were ~1/3 of a
+    // subtracted row's instructions.
+    const int n = s.nx - 1;
+    rs.val.resize(s.nx);
+    rs.d2.resize(s.nx);
+    if (s.ny == 1) {
+      std::copy(s.g.begin(), s.g.end(), rs.val.begin());
+      std::copy(s.gxx.begin(), s.gxx.end(), rs.d2.begin());
+    } else {
+      const RowWeights rw(s, y);
+      const std::size_t r0 = rw.lo * s.nx, r1 = rw.hi * s.nx;
+      row_node_values(s.g.data() + r0, s.g.data() + r1, s.gyy.data() + r0, s.gyy.data() + r1, rw,
+                      s.nx, rs.val.data());
+      row_node_values(s.gxx.data() + r0, s.gxx.data() + r1, s.gxxyy.data() + r0,
+                      s.gxxyy.data() + r1, rw, s.nx, rs.d2.data());
+    }
+    rs.pc.resize(4 * static_cast<std::size_t>(n));
+    float* const pc[4] = {rs.pc.data(), rs.pc.data() + n, rs.pc.data() + 2 * n,
+                          rs.pc.data() + 3 * n};
+    row_cubics(rs.val.data(), rs.d2.data(), xg.k6.data(), n, pc);
+    rs.c.resize(n);
+    rs.end.resize(n);
+    for (int k = 0; k < n; ++k) {
+      rs.c[k] = Cubic{pc[0][k], pc[1][k], pc[2][k], pc[3][k]};
+      rs.end[k] = std::min(width, xg.end[k + 1]);
     }
   }
   eval_row(rs.c.data(), rs.end.data(), static_cast<int>(rs.c.size()), xg.t.data(), out, subtract);
