@@ -62,10 +62,6 @@ struct MeshSpline {
 MeshSpline make_mesh_spline(ImageView<const float> grid, std::vector<double> cx,
                             std::vector<double> cy);
 
-// A MeshSpline's full-resolution width x height map, evaluated when asked: the same values as
-// spline_upsample's image, bit for bit, for any pixel or part of a row (per pixel a table
-// look-up of its interval and local coordinate, per row part the y spline of the few nodes
-// it needs, then the same cubic in float). Thread-safe (const).
 // One interval's cubic in its local coordinate t: p0 + t (p1 + t (p2 + t p3)), in float.
 // (No member initialisers: arrays of them are filled before use, and a zero fill of the
 // 64-interval array SplineMap::row keeps on its stack would be paid per call.)
@@ -73,11 +69,16 @@ struct SplineCubic {
   float p0, p1, p2, p3;
 };
 
+// A MeshSpline's full-resolution width x height map, evaluated when asked: the same values as
+// spline_upsample's image, bit for bit, for any pixel or part of a row (per pixel a table
+// look-up of its interval and local coordinate, per row part the y spline of the few nodes
+// it needs, then the same cubic in float). Thread-safe (const).
 class SplineMap final : public PlaneSource {
  public:
   // One row of the map made ready for evaluation part by part (prepare_row): per x interval
-  // of the spline its cubic, its pixels and a lower bound of every value the map has there.
-  // Scratch owned by one thread.
+  // of the spline its cubic, its pixels and a lower bound of every value the map has there
+  // (detection skips the RMS and the threshold test where no pixel can pass). Scratch owned
+  // by one thread.
   struct Row {
     int y = -1;
     std::vector<int> begin, end;  // interval k's pixels [begin[k], end[k]), in increasing x
