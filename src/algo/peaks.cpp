@@ -4,9 +4,12 @@
 #include "psfphot/core/simd.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -146,6 +149,117 @@ PSFPHOT_VECTOR_CLONES void threshold_candidates(const float* r, const float* s, 
     threshold_candidates_impl<false>(r, nullptr, kscale, absolute, x0, x1, xs);
 }
 
+// The sigma-mode search with the RMS map as a SplineMap: the map's row is evaluated, and the
+// threshold tested, only in blocks of up to kSkipPx pixels (each within one spline interval)
+// where a pixel may pass. A block is skipped when no smoothed value in it exceeds a float
+// bound below k * rms there (from the interval's lower bound, SplineMap::Row::lower); there no
+// pixel can pass r > k * rms, so the candidates, and every peak, are the same as when testing
+// every pixel (proof at spline_threshold_candidates).
+constexpr int kSkipPx = 16;
+
+// Whether some r[x] > b for x in [x0, x0 + 8 * kVecs) (a NaN fails, as it fails r > t).
+template <int kVecs>
+[[gnu::always_inline]] inline bool any_above(const float* r, int x0, const V8 b) {
+  I8 m = I8{};
+#pragma GCC unroll 8
+  for (int i = 0; i < kVecs; ++i) {
+    V8 v;
+    std::memcpy(&v, r + x0 + 8 * i, sizeof v);
+    m |= v > b;
+  }
+  const L4 l = reinterpret_cast<L4>(m);
+  return ((l[0] | l[1]) | (l[2] | l[3])) != 0;
+}
+
+// The pixels of row r (w wide) that may pass, as runs [runs[2 i], runs[2 i + 1]) in increasing
+// x, merged where they touch; returns their count. Interval k covers [begin[k], end[k]) (in
+// increasing x) with bound[k]. Blocks of kSkipPx pixels from each interval's start, four at a
+// time where there are four (most are skipped: one test for 64 pixels); a shorter last block
+// tests the kSkipPx pixels ending at its end (pixels before it too: a block that may pass is
+// only ever added, never lost), or pixel by pixel near x = 0.
+PSFPHOT_VECTOR_CLONES int may_pass_runs(const float* r, const int* begin, const int* end,
+                                        const float* bound, int n, int* runs) {
+  static_assert(kSkipPx == 16);
+  int nr = 0;
+  auto add = [&](int x0, int x1) {
+    if (nr > 0 && runs[2 * nr - 1] == x0) {
+      runs[2 * nr - 1] = x1;
+    } else {
+      runs[2 * nr] = x0;
+      runs[2 * nr + 1] = x1;
+      ++nr;
+    }
+  };
+  for (int k = 0; k < n; ++k) {
+    const int xb = end[k];
+    const V8 bv = V8{} + bound[k];
+    int x = begin[k];
+    for (; x + 4 * kSkipPx <= xb; x += 4 * kSkipPx) {
+      if (!any_above<8>(r, x, bv)) continue;
+      for (int q = 0; q < 4; ++q)
+        if (any_above<2>(r, x + q * kSkipPx, bv)) add(x + q * kSkipPx, x + (q + 1) * kSkipPx);
+    }
+    for (; x + kSkipPx <= xb; x += kSkipPx)
+      if (any_above<2>(r, x, bv)) add(x, x + kSkipPx);
+    if (x < xb) {
+      bool any = false;
+      if (xb >= kSkipPx) {
+        any = any_above<2>(r, xb - kSkipPx, bv);
+      } else {
+        for (int i = x; i < xb; ++i) any |= r[i] > bound[k];
+      }
+      if (any) add(x, xb);
+    }
+  }
+  return nr;
+}
+
+// Scratch for one thread's sigma-mode rows over a SplineMap.
+struct SkipScratch {
+  SplineMap::Row row;
+  std::vector<float> bound;  // per interval: a float below k * every RMS value in it
+  std::vector<int> runs;
+};
+
+// Appends to xs (in increasing x) the x in [1, w - 1) with r[x] > kscale * rms(x, y): the
+// same as threshold_candidates over row y of map.plane() (s = that row), evaluating the RMS
+// into s only in the runs of blocks where a pixel may pass.
+// Why a skipped block has no passing pixel: the test is r > t with t = fl(kscale * s) in
+// double, s a float RMS value of the block's interval. With kscale > 0 and s >= L > 0 (L the
+// interval's lower bound), t >= kscale s (1 - 2^-53) >= kscale L (1 - 2^-53); the block's
+// float bound B is fl(fl(kscale L) (1 - 2^-40)), rounded down to a float, so
+// B <= kscale L (1 + 2^-53)^2 (1 - 2^-40) < kscale L (1 - 2^-53) <= t, and no r <= B passes.
+// Where no such bound exists (kscale or L not positive and finite), B = -inf: only NaN and
+// -inf values, which never pass, are then skipped.
+void spline_threshold_candidates(const float* r, const SplineMap& map, int y, double kscale, int w,
+                                 float* s, SkipScratch& sc, std::vector<int>& xs) {
+  map.prepare_row(y, sc.row);
+  const SplineMap::Row& row = sc.row;
+  const int n = static_cast<int>(row.begin.size());
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  sc.bound.resize(static_cast<std::size_t>(n));
+  const bool scale_ok = kscale > 0 && kscale <= std::numeric_limits<double>::max();
+  for (int k = 0; k < n; ++k) {
+    const double lower = row.lower[k];
+    const double bd = (kscale * lower) * (1.0 - 0x1p-40);
+    float bf = static_cast<float>(bd);
+    // Rounded down: bf is positive here (bd > 0), so the next float below is one less in bits.
+    if (static_cast<double>(bf) > bd)
+      bf = std::bit_cast<float>(std::bit_cast<std::uint32_t>(bf) - 1);
+    const bool ok = scale_ok && lower > 0 && bd <= std::numeric_limits<double>::max();
+    sc.bound[k] = ok ? bf : -kInf;
+  }
+  sc.runs.resize(2 * (static_cast<std::size_t>(w) / kSkipPx + n + 1));
+  const int nr =
+      may_pass_runs(r, row.begin.data(), row.end.data(), sc.bound.data(), n, sc.runs.data());
+  for (int i = 0; i < nr; ++i) {
+    const int x0 = std::max(1, sc.runs[2 * i]), x1 = std::min(w - 1, sc.runs[2 * i + 1]);
+    if (x0 >= x1) continue;
+    map.eval(row, x0, x1, s);
+    threshold_candidates(r, s, kscale, 0.0, x0, x1, xs);
+  }
+}
+
 // Neighbour test shared by both searches (the candidate is already above threshold).
 bool is_local_max(ImageView<const float> img, int x, int y) {
   const float v = img(x, y);
@@ -187,9 +301,14 @@ std::vector<Peak> find_peaks(ImageView<const float> image, const FloatPlane& rms
   return out;
 }
 
-std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, const FloatPlane& rms,
-                                      ImageView<const MaskBits> mask, MaskBits smooth_exclude_bits,
-                                      double sigma_px, bool lowered, const PeakConfig& cfg) {
+namespace {
+
+// find_peaks_smoothed with the RMS as `rms`, or, when map is given, as map->plane() (rms
+// unused), evaluated only where the threshold may pass (spline_threshold_candidates).
+std::vector<Peak> find_peaks_smoothed_impl(ImageView<const float> image, const FloatPlane& rms,
+                                           const SplineMap* map, ImageView<const MaskBits> mask,
+                                           MaskBits smooth_exclude_bits, double sigma_px,
+                                           bool lowered, const PeakConfig& cfg) {
   const int w = image.width(), h = image.height();
   if (w < 3 || h < 3) return {};
   // Blocks of rows for the threads to share. Each block smooths 2 r + 2 rows beyond its own
@@ -215,7 +334,8 @@ std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, const FloatP
     // kKeep - kGroup >= 2 more rows have been passed).
     const float* lines[3] = {};
     std::vector<int> xs;
-    std::vector<float> rms_row(sigma_mode ? static_cast<std::size_t>(rms.width()) : 0);
+    std::vector<float> rms_row(sigma_mode ? static_cast<std::size_t>(std::max(w, rms.width())) : 0);
+    SkipScratch skip;
     auto line = [&](int y) { return lines[y % 3]; };
     // Dynamic, as gaussian_smooth's blocks: a static split waits for the slowest thread.
 #pragma omp for schedule(dynamic, 1)
@@ -227,9 +347,13 @@ std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, const FloatP
         const float* up = line(yy - 1);
         const float* r = line(yy);
         const float* dn = line(yy + 1);
-        const float* s = sigma_mode ? rms.row(yy, rms_row.data()) : nullptr;
         xs.clear();
-        threshold_candidates(r, s, kscale, cfg.absolute, 1, w - 1, xs);
+        if (sigma_mode && map) {
+          spline_threshold_candidates(r, *map, yy, kscale, w, rms_row.data(), skip, xs);
+        } else {
+          const float* s = sigma_mode ? rms.row(yy, rms_row.data()) : nullptr;
+          threshold_candidates(r, s, kscale, cfg.absolute, 1, w - 1, xs);
+        }
         for (int x : xs) {
           const float v = r[x];
           if (!mask.empty() && (mask(x, yy) & cfg.exclude_bits)) continue;
@@ -270,6 +394,24 @@ std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, const FloatP
   std::vector<Peak> out;
   for (auto& r : rows) out.insert(out.end(), r.begin(), r.end());
   return out;
+}
+
+}  // namespace
+
+std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, const FloatPlane& rms,
+                                      ImageView<const MaskBits> mask, MaskBits smooth_exclude_bits,
+                                      double sigma_px, bool lowered, const PeakConfig& cfg) {
+  return find_peaks_smoothed_impl(image, rms, nullptr, mask, smooth_exclude_bits, sigma_px, lowered,
+                                  cfg);
+}
+
+std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, const SplineMap& rms,
+                                      ImageView<const MaskBits> mask, MaskBits smooth_exclude_bits,
+                                      double sigma_px, bool lowered, const PeakConfig& cfg) {
+  if (rms.width() != image.width() || rms.height() != image.height())
+    throw std::invalid_argument("find_peaks_smoothed: the RMS map's size differs from the image's");
+  return find_peaks_smoothed_impl(image, rms.plane(), &rms, mask, smooth_exclude_bits, sigma_px,
+                                  lowered, cfg);
 }
 
 std::vector<Peak> find_peaks_naive(ImageView<const float> image, const FloatPlane& rms,

@@ -171,9 +171,17 @@ class DetectStep : public Step {
     if (d.filter_sigma_px > 0) {
       // Smoothing streamed into the search: no full-frame smoothed image.
       pc.rms_scale *= smoothing_noise_factor(d.filter_sigma_px, d.lowered_kernel);
-      c.peaks = find_peaks_smoothed(c.frame.pixels.cview(), c.background.rms_plane(),
-                                    c.frame.mask.cview(), mask::kUnusable, d.filter_sigma_px,
-                                    d.lowered_kernel, pc);
+      // Through the RMS map's spline when there is one (the values of rms_plane() bit for bit,
+      // whether or not the full RMS image is kept): the search then evaluates it only where a
+      // pixel may pass the threshold.
+      if (c.background.rms_map)
+        c.peaks =
+            find_peaks_smoothed(c.frame.pixels.cview(), *c.background.rms_map, c.frame.mask.cview(),
+                                mask::kUnusable, d.filter_sigma_px, d.lowered_kernel, pc);
+      else
+        c.peaks = find_peaks_smoothed(c.frame.pixels.cview(), c.background.rms_plane(),
+                                      c.frame.mask.cview(), mask::kUnusable, d.filter_sigma_px,
+                                      d.lowered_kernel, pc);
     } else {
       c.peaks =
           find_peaks(c.frame.pixels.cview(), c.background.rms_plane(), c.frame.mask.cview(), pc);

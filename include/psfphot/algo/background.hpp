@@ -62,12 +62,37 @@ struct MeshSpline {
 MeshSpline make_mesh_spline(ImageView<const float> grid, std::vector<double> cx,
                             std::vector<double> cy);
 
+// One interval's cubic in its local coordinate t: p0 + t (p1 + t (p2 + t p3)), in float.
+// (No member initialisers: arrays of them are filled before use, and a zero fill of the
+// 64-interval array SplineMap::row keeps on its stack would be paid per call.)
+struct SplineCubic {
+  float p0, p1, p2, p3;
+};
+
 // A MeshSpline's full-resolution width x height map, evaluated when asked: the same values as
 // spline_upsample's image, bit for bit, for any pixel or part of a row (per pixel a table
 // look-up of its interval and local coordinate, per row part the y spline of the few nodes
 // it needs, then the same cubic in float). Thread-safe (const).
 class SplineMap final : public PlaneSource {
  public:
+  // One row of the map made ready for evaluation part by part (prepare_row): per x interval
+  // of the spline its cubic, its pixels and a lower bound of every value the map has there
+  // (detection skips the RMS and the threshold test where no pixel can pass). Scratch owned
+  // by one thread.
+  struct Row {
+    int y = -1;
+    std::vector<int> begin, end;  // interval k's pixels [begin[k], end[k]), in increasing x
+                                  // (k = 0 .. intervals - 1)
+    // lower[k] <= every value at() / row() / eval() give in interval k of this row (ADU; a
+    // proven bound including the float evaluation's rounding, see background_spline.cpp);
+    // -inf when no finite bound was found.
+    std::vector<double> lower;
+    std::vector<double> val, d2;  // the row's node values and x second derivatives
+    // The cubics' coefficients, coefficient by coefficient: interval k's p_j at j n + k (n
+    // intervals; see SplineCubic).
+    std::vector<float> pc;
+  };
+
   SplineMap(MeshSpline spline, int width, int height);
   // Planes point at the map: it stays where it was made (Background holds it by pointer).
   SplineMap(const SplineMap&) = delete;
@@ -75,6 +100,12 @@ class SplineMap final : public PlaneSource {
   float at(int x, int y) const override;
   void row(int y, int x0, int n, float* out) const override;
   FloatPlane plane() const { return FloatPlane::computed(this, w_, h_); }
+  int width() const { return w_; }
+  int height() const { return h_; }
+  // Row y's cubics and bounds into `out` (O(mesh intervals)); then eval(out, x0, x1, dst)
+  // writes dst[x] for x in [x0, x1) (0 <= x0, x1 <= width): the values of row() bit for bit.
+  void prepare_row(int y, Row& out) const;
+  void eval(const Row& r, int x0, int x1, float* dst) const;
 
  private:
   MeshSpline s_;
@@ -82,6 +113,9 @@ class SplineMap final : public PlaneSource {
   std::vector<float> t_;  // per pixel column: the local coordinate in its interval
   std::vector<int> seg_;  // per pixel column: its interval (>= 1; 0 when one node column)
   std::vector<int> end_;  // per interval: the first column after it
+  // Per interval (from 0): h^2 / 6 of its cubic; its pixels' smallest t, the width of their t
+  // range (rounded up) and their largest |t| (for prepare_row's bounds).
+  std::vector<double> k6_, ta_, td_, tmax_;
 };
 
 struct Background {

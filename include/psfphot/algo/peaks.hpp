@@ -19,6 +19,7 @@
 // Thread-safety: pure; OpenMP over rows (find_peaks); deterministic.
 #include <vector>
 
+#include "psfphot/algo/background.hpp"
 #include "psfphot/core/float_plane.hpp"
 #include "psfphot/core/image.hpp"
 #include "psfphot/core/mask.hpp"
@@ -56,6 +57,15 @@ std::vector<Peak> find_peaks(ImageView<const float> image, const FloatPlane& rms
 // if there are any is the full smoothed image made, to apply find_peaks' plateau rule.
 // Thread-safety: pure; OpenMP over row blocks; deterministic.
 std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, const FloatPlane& rms,
+                                      ImageView<const MaskBits> mask, MaskBits smooth_exclude_bits,
+                                      double sigma_px, bool lowered, const PeakConfig& cfg);
+// The same search with the RMS map as a SplineMap (Background::rms_map), the same peaks as
+// with rms.plane(): the map's row is evaluated only in blocks of 16 pixels where a smoothed
+// value exceeds a proven lower bound of k * RMS there (most of the frame's sky), so that
+// neither the RMS nor the exact threshold test is computed where no pixel can pass.
+// Throws std::invalid_argument when the map's size differs from the image's.
+// Thread-safety: pure; OpenMP over row blocks; deterministic.
+std::vector<Peak> find_peaks_smoothed(ImageView<const float> image, const SplineMap& rms,
                                       ImageView<const MaskBits> mask, MaskBits smooth_exclude_bits,
                                       double sigma_px, bool lowered, const PeakConfig& cfg);
 std::vector<Peak> find_peaks_naive(ImageView<const float> image, const FloatPlane& rms,

@@ -458,5 +458,67 @@ TEST(BackgroundTest, SplineMapPartsAreTheUpsampledMapBitForBit) {
   }
 }
 
+// SplineMap::prepare_row / eval: the row's values bit for bit, and each interval's lower bound
+// at or below every value there (grids of one node column or row, smooth and wild grids whose
+// cubics dip inside their intervals, end intervals that extrapolate).
+TEST(BackgroundTest, SplineMapPreparedRowsAreTheRowsAndTheirBoundsHold) {
+  std::mt19937 rng(5);
+  struct Case {
+    int gw, gh, w, h;
+    double lo, hi;
+  };
+  std::size_t differ = 0, below = 0, checked = 0, tight = 0;
+  for (const Case c : {Case{7, 5, 203, 131, 5.0, 30.0}, Case{1, 4, 40, 97, 5.0, 30.0},
+                       Case{6, 1, 150, 20, 5.0, 30.0}, Case{1, 1, 17, 9, 5.0, 30.0},
+                       Case{70, 3, 4450, 130, 9.0, 11.0}, Case{9, 9, 577, 577, 0.1, 100.0},
+                       Case{5, 4, 320, 256, 10.0, 10.0}}) {
+    Image<float> grid(c.gw, c.gh);
+    std::uniform_real_distribution<double> u(c.lo, c.hi);
+    for (int j = 0; j < c.gh; ++j)
+      for (int i = 0; i < c.gw; ++i) grid(i, j) = static_cast<float>(u(rng));
+    std::vector<double> cx(c.gw), cy(c.gh);
+    const double mx = static_cast<double>(c.w) / c.gw, my = static_cast<double>(c.h) / c.gh;
+    for (int i = 0; i < c.gw; ++i) cx[i] = (i + 0.5) * mx - 0.5;
+    for (int j = 0; j < c.gh; ++j) cy[j] = (j + 0.5) * my - 0.5;
+    const SplineMap map(make_mesh_spline(grid.cview(), cx, cy), c.w, c.h);
+    std::vector<float> want(c.w), got(c.w, -1.f);
+    SplineMap::Row row;
+    for (int y = 0; y < c.h; ++y) {
+      map.row(y, 0, c.w, want.data());
+      map.prepare_row(y, row);
+      ASSERT_EQ(row.begin.front(), 0);
+      ASSERT_EQ(row.end.back(), c.w);
+      for (std::size_t k = 0; k < row.begin.size(); ++k) {
+        if (k > 0) {
+          ASSERT_EQ(row.begin[k], row.end[k - 1]);
+        }
+        double vmin = std::numeric_limits<double>::infinity();
+        for (int x = row.begin[k]; x < row.end[k]; ++x) {
+          vmin = std::min(vmin, static_cast<double>(want[x]));
+          below += !(row.lower[k] <= want[x]);
+          ++checked;
+        }
+        // Not vacuous: within 1% of the interval's minimum (the grids are positive).
+        if (row.begin[k] < row.end[k]) tight += row.lower[k] > vmin - 0.01 * std::abs(vmin);
+      }
+      // The whole row, then random parts (within one interval or across several).
+      map.eval(row, 0, c.w, got.data());
+      differ += std::memcmp(got.data(), want.data(), sizeof(float) * c.w) != 0;
+      for (int k = 0; k < 4; ++k) {
+        const int x0 = std::uniform_int_distribution<int>(0, c.w - 1)(rng);
+        const int x1 = std::uniform_int_distribution<int>(x0 + 1, c.w)(rng);
+        std::fill(got.begin(), got.end(), -1.f);
+        map.eval(row, x0, x1, got.data());
+        differ += std::memcmp(got.data() + x0, want.data() + x0, sizeof(float) * (x1 - x0)) != 0;
+        differ += (x0 > 0 && got[x0 - 1] != -1.f) || (x1 < c.w && got[x1] != -1.f);
+      }
+    }
+  }
+  EXPECT_EQ(differ, 0u);
+  EXPECT_EQ(below, 0u);
+  EXPECT_GT(checked, 100000u);
+  EXPECT_GT(tight, checked / 200);
+}
+
 }  // namespace
 }  // namespace psfphot
