@@ -88,7 +88,8 @@ PSFPHOT_VECTOR_CLONES RowMax row_max(const float* r, int w) {
 
 // Fills out.response (already sized, may share flat's buffer: each pixel is read before
 // it is written; empty: the response is not written, only counted), out.invalid, out.norm,
-// out.n_invalid. A mapped flat's rows are converted into a row buffer as they are read.
+// out.n_invalid. A mapped flat is scanned in its words for the max norm; otherwise its rows
+// are converted into a row buffer as they are read.
 void normalise_into(const FloatPlane& flat, FlatNorm how, NormalisedFlat& out,
                     bool with_invalid_mask) {
   if (with_invalid_mask) out.invalid = Image<MaskBits>(flat.width(), flat.height(), 0);

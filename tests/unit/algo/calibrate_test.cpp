@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -717,5 +718,91 @@ TEST(CalibrateTest, CombineGivesTheReferenceBitsForAnyStack) {
   }
 }
 
+}  // namespace
+}  // namespace psfphot
+
+namespace psfphot {
+namespace {
+// Mapped masters (read in their big-endian words by the vector loop, by FloatPlane's
+// operator() in a row's tail) give the bits of the same masters converted into images:
+// every width's tail, special words anywhere (tails included), no / image / mapped dark and
+// flat, with and without an overscan, 1 and 2 threads.
+TEST(CalibrateTest, MappedMastersGiveTheConvertedImagesBitsInBodyAndTail) {
+  std::mt19937 rng(77);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  const std::uint32_t specials[] = {0x00000000u, 0x80000000u, 0x00000003u, 0x80400000u,
+                                    0x7F800000u, 0xFF800000u, 0x7FC00000u, 0xFF812345u,
+                                    0xC0000000u, 0x7F7FFFFFu, 0x00800000u};
+  for (int w : {1, 3, 7, 8, 9, 13, 16, 23, 157}) {
+    const int h = 6;
+    const std::size_t n = static_cast<std::size_t>(w) * h;
+    std::vector<unsigned char> dbe(4 * n), fbe(4 * n);
+    auto put = [](std::vector<unsigned char>& b, std::size_t i, std::uint32_t v) {
+      for (int k = 0; k < 4; ++k) b[4 * i + k] = static_cast<unsigned char>(v >> (24 - 8 * k));
+    };
+    Image<float> raw(w, h);
+    for (std::size_t i = 0; i < n; ++i) {
+      const float dv = 100.f + 20.f * u(rng), fv = 0.5f + u(rng);
+      std::uint32_t dw = std::bit_cast<std::uint32_t>(dv), fw = std::bit_cast<std::uint32_t>(fv);
+      if (i % 5 == 1) dw = specials[(i / 5) % std::size(specials)];
+      if (i % 7 == 3) fw = specials[(i / 7) % std::size(specials)];
+      put(dbe, i, dw);
+      put(fbe, i, fw);
+      raw.data()[i] =
+          i % 11 == 4 ? std::numeric_limits<float>::quiet_NaN() : 1000.f + 9000.f * u(rng);
+    }
+    const FloatPlane dmap = FloatPlane::fits_float32(dbe.data(), w, h, w);
+    const FloatPlane fmap = FloatPlane::fits_float32(fbe.data(), w, h, w);
+    Image<float> dimg(w, h), fimg(w, h);
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        dimg(x, y) = dmap(x, y);
+        fimg(x, y) = fmap(x, y);
+      }
+    const NormalisedFlat fl_img = normalise_flat(fimg.cview(), FlatNorm::kMax);
+    const NormalisedFlat fl_map = normalise_flat(
+        fmap, std::shared_ptr<const void>(fbe.data(), [](const void*) {}), FlatNorm::kMax);
+    ASSERT_EQ(fl_map.mapped_response.kind(), FloatPlane::Kind::kFitsFlatResponse);
+    ASSERT_EQ(fl_img.norm, fl_map.norm);
+    OverscanLevels ov;
+    ov.per_row = true;
+    for (int y = 0; y < h; ++y) ov.level.push_back(300.f + 3.f * y);
+    CalibrationConfig cfg;
+    for (int threads : {1, 2})
+      for (int dk = 0; dk < 3; ++dk)
+        for (int fk = 0; fk < 3; ++fk)
+          for (bool with_ov : {false, true}) {
+            if (dk != 2 && fk != 2) continue;  // something mapped
+            omp_set_num_threads(threads);
+            CalibrationInputs a, b;
+            a.dark_exptime_s = b.dark_exptime_s = 10.0;
+            if (dk == 1 || dk == 2) a.dark = dimg.cview();
+            if (dk == 2)
+              b.dark = dmap;
+            else if (dk == 1)
+              b.dark = dimg.cview();
+            a.flat = fk ? &fl_img : nullptr;
+            b.flat = fk == 2 ? &fl_map : (fk == 1 ? &fl_img : nullptr);
+            a.overscan = b.overscan = with_ov ? &ov : nullptr;
+            CalibratedImage ra, rb;
+            try {
+              ra = calibrate(raw.cview(), 20.0, 8000.0, a, cfg);
+            } catch (const CalibrationError&) {
+              EXPECT_THROW(calibrate(raw.cview(), 20.0, 8000.0, b, cfg), CalibrationError);
+              continue;
+            }
+            rb = calibrate(raw.cview(), 20.0, 8000.0, b, cfg);
+            const std::string what = "w " + std::to_string(w) + " dark " + std::to_string(dk) +
+                                     " flat " + std::to_string(fk) + " ov " +
+                                     std::to_string(with_ov) + " t " + std::to_string(threads);
+            EXPECT_EQ(0, std::memcmp(ra.pixels.data(), rb.pixels.data(), 4 * n)) << what;
+            EXPECT_EQ(0, std::memcmp(ra.mask.data(), rb.mask.data(), n * sizeof(MaskBits))) << what;
+            EXPECT_EQ(ra.n_saturated, rb.n_saturated) << what;
+            EXPECT_EQ(ra.n_nonfinite, rb.n_nonfinite) << what;
+            EXPECT_EQ(ra.n_flat_invalid, rb.n_flat_invalid) << what;
+          }
+    omp_set_num_threads(2);
+  }
+}
 }  // namespace
 }  // namespace psfphot

@@ -5,11 +5,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <initializer_list>
 #include <numbers>
 #include <random>
+#include <thread>
+#include <vector>
 
 #include "psfphot/core/star.hpp"
 #include "support/synth.hpp"
@@ -78,6 +82,59 @@ TEST(Deblend, MergedPairsAreSplitIntoTheirTwoStars) {
     }
   // Expected chi^2 gain for S/N 40 + 30 at 3.5 px is ~200 (>> 30): every pair splits.
   EXPECT_EQ(split, n);
+}
+
+// The split test, the pair refit and the companion search keep per-thread work buffers
+// (stamps, profiles, the joint fit's edges and scratch): a call must give the bits of the same
+// call on a fresh thread, whatever the thread fitted before (other stamp sizes, the same star).
+bool same_fit(const PsfFit& a, const PsfFit& b) {
+  const double da[] = {a.flux, a.flux_err, a.x, a.y, a.x_err, a.y_err, a.sigma, a.sigma_err};
+  const double db[] = {b.flux, b.flux_err, b.x, b.y, b.x_err, b.y_err, b.sigma, b.sigma_err};
+  return std::memcmp(da, db, sizeof da) == 0 && a.flags == b.flags && a.converged == b.converged;
+}
+bool same_split(const SplitResult& a, const SplitResult& b) {
+  return a.split == b.split && std::memcmp(&a.dchi2, &b.dchi2, sizeof a.dchi2) == 0 &&
+         same_fit(a.a, b.a) && same_fit(a.b, b.b);
+}
+
+TEST(Deblend, ReusedPerThreadBuffersGiveTheFreshThreadsBits) {
+  std::mt19937 rng(31);
+  PhotometryConfig wide_cfg;
+  wide_cfg.stamp_radius_sigma += 2.0;  // larger stamps first
+  const SplitConfig sc;
+  std::vector<Pair> pairs;
+  for (int t = 0; t < 4; ++t) pairs.push_back(make_pair(40, 30, 3.8 + 0.2 * t, 0.3 + t, rng));
+  for (const PhotometryConfig& cfg_first : {wide_cfg, PhotometryConfig{}})
+    for (const Pair& p : pairs) {
+      const PhotometryConfig cfg;
+      const double fx = 0.5 * (p.a.x + p.b.x), fy = 0.5 * (p.a.y + p.b.y);
+      auto run = [&](const PhotometryConfig& c) {
+        return try_split(p.image.cview(), p.rms.cview(), {}, fx, fy, kSigma, kGain, c, sc);
+      };
+      auto refit = [&](const PhotometryConfig& c, const SplitResult& r) {
+        return refit_pair(p.image.cview(), p.rms.cview(), {}, r.a, r.b, kSigma, kGain, c);
+      };
+      SplitResult fresh;
+      std::array<PsfFit, 2> fresh_pair;
+      std::thread([&] {
+        fresh = run(cfg);
+        fresh_pair = refit(cfg, fresh);
+      }).join();
+      ASSERT_TRUE(fresh.split);
+      std::thread([&] {
+        for (const Pair& q : pairs)  // other stamps, other sizes
+          (void)try_split(q.image.cview(), q.rms.cview(), {}, q.a.x, q.a.y, kSigma, kGain,
+                          cfg_first, sc);
+        (void)refit(cfg_first, fresh);
+        const SplitResult again = run(cfg);
+        EXPECT_TRUE(same_split(again, fresh));
+        const SplitResult third = run(cfg);  // the same star right after itself
+        EXPECT_TRUE(same_split(third, fresh));
+        const auto rp = refit(cfg, fresh), rp2 = refit(cfg, fresh);
+        EXPECT_TRUE(same_fit(rp[0], fresh_pair[0]) && same_fit(rp[1], fresh_pair[1]));
+        EXPECT_TRUE(same_fit(rp2[0], fresh_pair[0]) && same_fit(rp2[1], fresh_pair[1]));
+      }).join();
+    }
 }
 
 TEST(Deblend, SingleStarsAreNotSplit) {
