@@ -154,6 +154,38 @@ bool outlier_near(const Stamp& s, const std::array<Component, K>& c, double cx, 
 
 }  // namespace
 
+namespace detail {
+
+void companion_candidates(const double* r, std::ptrdiff_t stride, int nx, int ny, int x0, int y0,
+                          double cx, double cy, double rmin, double rmax, std::vector<int>& out) {
+  const double lo_out = rmin * rmin * (1 - 1e-9), lo_in = rmin * rmin * (1 + 1e-9);
+  const double hi_in = rmax * rmax * (1 - 1e-9), hi_out = rmax * rmax * (1 + 1e-9);
+  // Every pixel's index written and the count advanced only for a candidate: the residual's
+  // sign is a coin toss per pixel, and branching on it (as this loop did) mispredicted on
+  // about every other pixel, most of try_companion's time. The same tests, in scan order.
+  out.resize(static_cast<std::size_t>(nx) * ny);
+  int* const o = out.data();
+  std::size_t nc = 0;
+  for (int j = 0; j < ny; ++j) {
+    const double dy = y0 + j - cy;
+    const double* const rrow = r + j * stride;
+    for (int i = 0; i < nx; ++i) {
+      const double dx = x0 + i - cx;
+      const double d2 = dx * dx + dy * dy;
+      bool in = !(d2 < lo_out || d2 > hi_out);
+      if (in && !(d2 > lo_in && d2 < hi_in)) {  // the thin shells: hypot decides
+        const double d = std::hypot(dx, dy);
+        in = !(d < rmin || d > rmax);
+      }
+      o[nc] = j * nx + i;
+      nc += static_cast<std::size_t>(in & !(rrow[i] <= 0));
+    }
+  }
+  out.resize(nc);
+}
+
+}  // namespace detail
+
 SplitResult try_companion(ImageView<const float> image, const FloatPlane& rms,
                           ImageView<const MaskBits> mask, const PsfFit& star, double sigma_px,
                           const PixelGain& gain, const PhotometryConfig& cfg, const SplitConfig& sc,
@@ -231,33 +263,8 @@ SplitResult try_companion(ImageView<const float> image, const FloatPlane& rms,
   // around rmin and rmax (its relative error is ~1e-16, the margins 1e-9), where hypot decides
   // as before.
   std::vector<int>& cand = work.cand;
-  {
-    const double lo_out = rmin * rmin * (1 - 1e-9), lo_in = rmin * rmin * (1 + 1e-9);
-    const double hi_in = rmax * rmax * (1 - 1e-9), hi_out = rmax * rmax * (1 + 1e-9);
-    // Every pixel's index written and the count advanced only for a candidate: the residual's
-    // sign is a coin toss per pixel, and branching on it (as this loop did) mispredicted on
-    // about every other pixel, most of this function's time. The same tests, in scan order.
-    const int nx = s.nx, ny = s.ny, x0 = s.x0, y0 = s.y0;
-    cand.resize(static_cast<std::size_t>(nx) * ny);
-    int* const out = cand.data();
-    std::size_t nc = 0;
-    for (int j = 0; j < ny; ++j) {
-      const double dy = y0 + j - star.y;
-      const double* const rrow = rp.data() + at(0, j);
-      for (int i = 0; i < nx; ++i) {
-        const double dx = x0 + i - star.x;
-        const double d2 = dx * dx + dy * dy;
-        bool in = !(d2 < lo_out || d2 > hi_out);
-        if (in && !(d2 > lo_in && d2 < hi_in)) {  // the thin shells: hypot decides
-          const double d = std::hypot(dx, dy);
-          in = !(d < rmin || d > rmax);
-        }
-        out[nc] = j * nx + i;
-        nc += static_cast<std::size_t>(in & !(rrow[i] <= 0));
-      }
-    }
-    cand.resize(nc);
-  }
+  detail::companion_candidates(rp.data() + at(0, 0), pw, s.nx, s.ny, s.x0, s.y0, star.x, star.y,
+                               rmin, rmax, cand);
   // Each candidate's sums over its (2 reach + 1)^2 window, four candidates at a time (four
   // independent chains of additions instead of one), on r and iv padded with reach zeros: a
   // window's pixels off the stamp add exact zeros, so each candidate's sums are the same terms

@@ -105,4 +105,13 @@ double joint_normal_equations(const Stamp& s, const std::array<Profile1D, K>& px
                               Eigen::Matrix<double, 3 * K, 3 * K>& A,
                               Eigen::Matrix<double, 3 * K, 1>& b);
 
+// The companion search's candidate pixels (companion.cpp): into `out` (resized to their
+// count), in scan order, the indices j nx + i of an nx x ny stamp whose residual
+// r[j stride + i] is not <= 0 (NaN included, as the search always took it) and whose centre (x0 +
+// i, y0 + j) lies at a distance d from (cx, cy) with rmin <= d <= rmax, d = std::hypot(dx, dy). The
+// squared distance decides outside a shell of 1e-9 relative around rmin^2 and rmax^2 (its
+// error is ~1e-16), hypot inside it: the same set as hypot everywhere.
+void companion_candidates(const double* r, std::ptrdiff_t stride, int nx, int ny, int x0, int y0,
+                          double cx, double cy, double rmin, double rmax, std::vector<int>& out);
+
 }  // namespace psfphot::detail

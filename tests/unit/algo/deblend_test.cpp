@@ -10,11 +10,13 @@
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
+#include <limits>
 #include <numbers>
 #include <random>
 #include <thread>
 #include <vector>
 
+#include "../../../src/algo/psf_stamp.hpp"
 #include "psfphot/core/star.hpp"
 #include "support/synth.hpp"
 
@@ -314,3 +316,60 @@ TEST(Deblend, DisabledOrSaturatedNeverSplits) {
 
 }  // namespace
 }  // namespace psfphot
+
+namespace psfphot::detail {
+namespace {
+
+// The companion search's candidate scan (branch-free, squared distances outside a thin shell)
+// against its definition: residual not <= 0 (NaN in) and rmin <= hypot(dx, dy) <= rmax, in scan
+// order. Residuals of +-0, negatives and NaN; pixels exactly on rmin and rmax (3-4-5 offsets
+// from integer centres) and within 1e-9 of them; widths not a multiple of 4; a row stride
+// wider than the stamp.
+TEST(CompanionCandidates, MatchTheirDefinitionOnBoundariesAndSpecialResiduals) {
+  std::mt19937 rng(29);
+  std::uniform_real_distribution<double> u01(0.0, 1.0);
+  const double kNaN = std::numeric_limits<double>::quiet_NaN();
+  std::vector<int> got;
+  std::size_t cases = 0, on_bounds = 0, candidates = 0;
+  for (int rep = 0; rep < 400; ++rep) {
+    const int nx = 1 + static_cast<int>(u01(rng) * 23), ny = 1 + static_cast<int>(u01(rng) * 19);
+    const std::ptrdiff_t stride = nx + static_cast<int>(u01(rng) * 5);
+    const int x0 = -3 + static_cast<int>(u01(rng) * 40), y0 = 5 + static_cast<int>(u01(rng) * 40);
+    // Every other case an integer centre and integer radii: many pixels at exactly rmin or rmax.
+    const bool exact = rep % 2 == 0;
+    const double cx = x0 + (exact ? std::floor(u01(rng) * nx) : u01(rng) * nx);
+    const double cy = y0 + (exact ? std::floor(u01(rng) * ny) : u01(rng) * ny);
+    double rmin = exact ? std::floor(u01(rng) * 4) : u01(rng) * 4;
+    double rmax = rmin + (exact ? 1 + std::floor(u01(rng) * 6) : u01(rng) * 6);
+    if (rep % 8 == 1) rmin *= 1 + 1e-10;  // just inside the shell around an exact distance
+    if (rep % 8 == 3) rmax *= 1 - 1e-10;
+    std::vector<double> r(static_cast<std::size_t>(stride) * ny, 1.0);
+    for (int j = 0; j < ny; ++j)
+      for (int i = 0; i < nx; ++i) {
+        const double k = u01(rng);
+        r[j * stride + i] = k < 0.1    ? 0.0
+                            : k < 0.15 ? -0.0
+                            : k < 0.2  ? kNaN
+                            : k < 0.55 ? -u01(rng)
+                                       : u01(rng) + 1e-300;
+      }
+    std::vector<int> want;
+    for (int j = 0; j < ny; ++j)
+      for (int i = 0; i < nx; ++i) {
+        const double d = std::hypot(x0 + i - cx, y0 + j - cy);
+        on_bounds += d == rmin || d == rmax;
+        if (!(r[j * stride + i] <= 0) && !(d < rmin || d > rmax)) want.push_back(j * nx + i);
+      }
+    got.assign(7, -1);  // stale content must not matter
+    companion_candidates(r.data(), stride, nx, ny, x0, y0, cx, cy, rmin, rmax, got);
+    ASSERT_EQ(got, want) << "case " << rep << " nx " << nx << " ny " << ny;
+    candidates += want.size();
+    ++cases;
+  }
+  EXPECT_EQ(cases, 400u);
+  EXPECT_GT(on_bounds, 200u);  // the exact cases put pixels on the radii
+  EXPECT_GT(candidates, 1000u);
+}
+
+}  // namespace
+}  // namespace psfphot::detail
